@@ -1,0 +1,124 @@
+"""Per-epoch activity (for storage and dashboards) and the sleep window found from it.
+
+An epoch is ``EPOCH_S`` of frames aligned to absolute time. It carries the mean movement level
+(g), the mean leg angle (degrees between the sensor's y axis, worn along the shin, and the
+horizontal plane), the fraction of active frames and the data coverage.
+
+The sleep window follows the idea of GGIR's HDCZA, on the leg: a 5-minute rolling median of
+restlessness, rest where it is low and the leg is not upright, rest blocks joined across
+interruptions shorter than ``JOIN_S``, and the longest block of at least ``MIN_BLOCK_S`` wins.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.ndimage import median_filter
+
+from detector.events import Epoch
+from detector.frames import FRAME_S
+from detector.thresholds import Scored
+
+EPOCH_S = 30.0
+EPOCH_FRAMES = round(EPOCH_S / FRAME_S)
+REST_MAX_ACTIVE = 0.08
+UPRIGHT_DEG = 50.0
+JOIN_S = 3600.0
+MIN_BLOCK_S = 1800.0
+SMOOTH_EPOCHS = 10
+
+
+@dataclass
+class EpochStat:
+    epoch: Epoch
+    active_frac: float
+
+
+class EpochStage:
+    def __init__(self) -> None:
+        self.cur: int | None = None
+        self.acc: list[Scored] = []
+        self.history: list[EpochStat] = []  # whole night: EPOCH_S granularity, ~1000 per night
+
+    def push(self, sc: Scored) -> list[EpochStat]:
+        out: list[EpochStat] = []
+        if not len(sc):
+            return out
+        ep = sc.feats.idx // EPOCH_FRAMES
+        cuts = np.flatnonzero(np.diff(ep)) + 1
+        bounds = [0, *cuts.tolist(), len(ep)]
+        for a, b in itertools.pairwise(bounds):
+            e = int(ep[a])
+            if self.cur is not None and e != self.cur:
+                out.extend(self._close())
+            self.cur = e
+            f = sc.feats.take(slice(a, b))
+            self.acc.append(Scored(f, sc.score[a:b], sc.active[a:b], sc.floor_sd[a:b], sc.floor_tilt[a:b]))
+        return out
+
+    def _close(self) -> list[EpochStat]:
+        if self.cur is None or not self.acc:
+            return []
+        e = self.cur
+        self.cur = None
+        parts, self.acc = self.acc, []
+        present = np.concatenate([p.feats.present for p in parts])
+        sd = np.concatenate([p.feats.sd for p in parts])
+        tilt = np.concatenate([p.feats.tilt for p in parts])
+        mean = np.concatenate([p.feats.mean for p in parts])
+        active = np.concatenate([p.active for p in parts])
+        ok = present & np.isfinite(sd) & np.isfinite(tilt)
+        coverage = float(present.sum()) / EPOCH_FRAMES
+        if not ok.any():
+            return []
+        move = float(np.mean(np.sqrt(sd[ok] ** 2 + tilt[ok] ** 2)))
+        g = mean[ok]
+        norm = np.linalg.norm(g, axis=1)
+        angle = float(np.degrees(np.mean(np.arcsin(np.clip(g[:, 1] / np.maximum(norm, 1e-9), -1, 1)))))
+        stat = EpochStat(
+            Epoch(
+                time=e * EPOCH_S,
+                movement_g=round(move, 5),
+                angle_deg=round(angle, 2),
+                coverage=round(coverage, 3),
+            ),
+            float(active[ok].mean()),
+        )
+        self.history.append(stat)
+        return [stat]
+
+    def flush(self) -> list[EpochStat]:
+        return self._close()
+
+
+def sleep_window(stats: list[EpochStat]) -> tuple[float, float] | None:
+    """(start, end) in Unix seconds, or None when no block of rest is long enough."""
+    if not stats:
+        return None
+    t = np.array([s.epoch.time for s in stats])
+    act = np.array([s.active_frac for s in stats])
+    angle = np.array([abs(s.epoch.angle_deg) for s in stats])
+    # place epochs on a regular grid (missing epochs count as not resting)
+    k = np.round((t - t[0]) / EPOCH_S).astype(int)
+    grid_act = np.ones(k[-1] + 1)
+    grid_up = np.ones(k[-1] + 1, bool)
+    grid_act[k] = act
+    grid_up[k] = angle > UPRIGHT_DEG
+    smooth = median_filter(grid_act, size=SMOOTH_EPOCHS, mode="nearest")
+    rest = (smooth <= REST_MAX_ACTIVE) & ~grid_up
+    if not rest.any():
+        return None
+    edges = np.diff(np.concatenate(([0], rest.astype(int), [0])))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    blocks: list[list[int]] = []
+    for s, e in zip(starts, ends, strict=True):
+        if blocks and (s - blocks[-1][1]) * EPOCH_S < JOIN_S:
+            blocks[-1][1] = e
+        else:
+            blocks.append([s, e])
+    best = max(blocks, key=lambda b: b[1] - b[0])
+    if (best[1] - best[0]) * EPOCH_S < MIN_BLOCK_S:
+        return None
+    return float(t[0] + best[0] * EPOCH_S), float(t[0] + best[1] * EPOCH_S)

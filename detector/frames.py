@@ -1,0 +1,108 @@
+"""Samples -> fixed 0.1 s frames (count, per-axis sums and sums of squares), and gaps.
+
+Frames are aligned to absolute time (index = floor(t / FRAME_S)), so cutting a stream into
+batches anywhere gives exactly the same frames: the last, possibly incomplete, frame of a batch
+stays open until a later sample arrives. Every later stage works on frames, which makes the
+detector independent of the sample rate (25-200 Hz) and of uneven timestamps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+FRAME_S = 0.1
+#: A silence longer than this between two samples is reported as a gap.
+GAP_S = 2.0
+
+
+@dataclass
+class Frames:
+    """Sparse frames: only indices that hold samples."""
+
+    idx: np.ndarray  # (k,) int64
+    n: np.ndarray  # (k,) float64 sample counts
+    s: np.ndarray  # (k, 3) sums
+    q: np.ndarray  # (k, 3) sums of squares
+
+    @staticmethod
+    def empty() -> Frames:
+        return Frames(np.empty(0, np.int64), np.empty(0), np.empty((0, 3)), np.empty((0, 3)))
+
+    def __len__(self) -> int:
+        return len(self.idx)
+
+    @staticmethod
+    def concat(parts: list[Frames]) -> Frames:
+        parts = [p for p in parts if len(p)]
+        if not parts:
+            return Frames.empty()
+        if len(parts) == 1:
+            return parts[0]
+        return Frames(
+            np.concatenate([p.idx for p in parts]),
+            np.concatenate([p.n for p in parts]),
+            np.concatenate([p.s for p in parts]),
+            np.concatenate([p.q for p in parts]),
+        )
+
+
+class Framer:
+    """Accumulates samples into frames; drops out-of-order and non-finite samples (counted).
+
+    The samples of the last, still open frame are kept raw and summed together with the rest of
+    their frame when it closes, so the floating-point sums do not depend on where batches were cut.
+    """
+
+    def __init__(self) -> None:
+        self.last_t: float | None = None
+        self.pend_t = np.empty(0)
+        self.pend_xyz = np.empty((0, 3))
+        self.dropped = 0
+
+    def push(self, t: np.ndarray, xyz: np.ndarray) -> tuple[Frames, list[tuple[float, float]]]:
+        t = np.asarray(t, dtype=np.float64).ravel()
+        xyz = np.asarray(xyz, dtype=np.float64).reshape(-1, 3)
+        ok = np.isfinite(t) & np.isfinite(xyz).all(axis=1)
+        if len(t):
+            # A sample must be later than every sample before it (strictly increasing stream).
+            prev = -np.inf if self.last_t is None else self.last_t
+            run_max = np.maximum.accumulate(np.concatenate(([prev], np.where(ok, t, -np.inf))))
+            ok &= t > run_max[:-1]
+        if not ok.all():
+            self.dropped += int((~ok).sum())
+            t, xyz = t[ok], xyz[ok]
+        if len(t) == 0:
+            return Frames.empty(), []
+        gaps: list[tuple[float, float]] = []
+        tt = t if self.last_t is None else np.concatenate(([self.last_t], t))
+        for i in np.flatnonzero(np.diff(tt) > GAP_S):
+            gaps.append((float(tt[i]), float(tt[i + 1])))
+        self.last_t = float(t[-1])
+        if len(self.pend_t):
+            t = np.concatenate((self.pend_t, t))
+            xyz = np.concatenate((self.pend_xyz, xyz))
+        b = np.floor(t / FRAME_S).astype(np.int64)
+        last = int(np.searchsorted(b, b[-1]))
+        self.pend_t, self.pend_xyz = t[last:], xyz[last:]
+        return _to_frames(b[:last], xyz[:last]), gaps
+
+    def flush(self) -> Frames:
+        b = np.floor(self.pend_t / FRAME_S).astype(np.int64)
+        out = _to_frames(b, self.pend_xyz)
+        self.pend_t, self.pend_xyz = np.empty(0), np.empty((0, 3))
+        return out
+
+
+def _to_frames(b: np.ndarray, xyz: np.ndarray) -> Frames:
+    if len(b) == 0:
+        return Frames.empty()
+    starts = np.flatnonzero(np.concatenate(([True], b[1:] != b[:-1])))
+    n = np.diff(np.concatenate((starts, [len(b)]))).astype(np.float64)
+    return Frames(
+        b[starts],
+        n,
+        np.add.reduceat(xyz, starts, axis=0),
+        np.add.reduceat(xyz * xyz, starts, axis=0),
+    )

@@ -1,0 +1,155 @@
+"""The streaming detector: one object per sensor stream, fed batch by batch.
+
+``push(t, xyz)`` returns whatever became final (episodes, epochs, gaps); ``finish()`` flushes the
+stream and returns the night: sleep window, final episodes (with ``in_sleep`` set), the periodic
+leg-movement index. ``legwatch detect`` runs exactly this over a whole file in one batch, and the
+monitor over MQTT batches: the stages are aligned to absolute time and carry bounded state, so the
+episodes do not depend on where the stream was cut.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from detector.episodes import EpisodeAssembler, PeriodicTracker
+from detector.epochs import EpochStage, EpochStat, sleep_window
+from detector.events import Episode, Epoch, Gap
+from detector.features import FeatureStage
+from detector.frames import FRAME_S, Framer
+from detector.thresholds import ThresholdStage
+
+
+@dataclass
+class Update:
+    """What one push made final."""
+
+    episodes: list[Episode] = field(default_factory=list)
+    epochs: list[Epoch] = field(default_factory=list)
+    gaps: list[Gap] = field(default_factory=list)
+
+
+@dataclass
+class Night:
+    """The whole stream's result."""
+
+    episodes: list[Episode]
+    epochs: list[Epoch]
+    gaps: list[Gap]
+    sleep_window: tuple[float, float] | None
+    plm_index: float | None
+    start: float | None
+    end: float | None
+    samples: int
+    dropped: int
+
+    def counted(self) -> list[Episode]:
+        return [e for e in self.episodes if e.counted]
+
+    def coverage(self) -> float | None:
+        if self.start is None or self.end is None or self.end <= self.start:
+            return None
+        missing = sum(g.duration_s for g in self.gaps)
+        return max(0.0, 1.0 - missing / (self.end - self.start))
+
+    def summary(self) -> dict:
+        counts: dict[str, int] = {}
+        for e in self.episodes:
+            counts[e.kind] = counts.get(e.kind, 0) + 1
+        sw = self.sleep_window
+        return {
+            "start": self.start,
+            "end": self.end,
+            "samples": self.samples,
+            "sleep_start": sw[0] if sw else None,
+            "sleep_end": sw[1] if sw else None,
+            "plm_index": None if self.plm_index is None else round(self.plm_index, 2),
+            "counts": counts,
+            "coverage": None if self.coverage() is None else round(self.coverage() or 0.0, 4),
+            "gaps": len(self.gaps),
+        }
+
+
+class StreamDetector:
+    def __init__(self) -> None:
+        self.framer = Framer()
+        self.features = FeatureStage()
+        self.thresholds = ThresholdStage()
+        self.assembler = EpisodeAssembler()
+        self.periodic = PeriodicTracker()
+        self.epochs = EpochStage()
+        self.episodes: list[Episode] = []  # the night's episodes (a few hundred at most)
+        self.gaps: list[Gap] = []
+        self.first_t: float | None = None
+        self.samples = 0
+
+    def push(self, t: np.ndarray, xyz: np.ndarray) -> Update:
+        t = np.asarray(t, dtype=np.float64)
+        if len(t) and self.first_t is None:
+            finite = t[np.isfinite(t)]
+            if len(finite):
+                self.first_t = float(finite[0])
+        self.samples += len(t)
+        frames, gaps = self.framer.push(t, xyz)
+        up = Update(gaps=[Gap(a, b) for a, b in gaps])
+        self._run(frames, up, final=False)
+        return up
+
+    def _run(self, frames, up: Update, final: bool) -> None:
+        feats = self.features.push(frames)
+        if final:
+            from detector.features import Features
+
+            feats = Features.concat([feats, self.features.flush()])
+        scored = self.thresholds.push(feats)
+        if final:
+            from detector.thresholds import concat_scored
+
+            scored = concat_scored([scored, self.thresholds.flush()])
+        eps = self.assembler.push(scored)
+        stats: list[EpochStat] = self.epochs.push(scored)
+        if final:
+            eps += self.assembler.flush()
+            stats += self.epochs.flush()
+        released = self.periodic.push(eps)
+        if len(scored):
+            released += self.periodic.tick(float(scored.feats.idx[-1]) * FRAME_S)
+        if final:
+            released += self.periodic.flush()
+        released.sort(key=lambda e: e.start)
+        self.episodes.extend(released)
+        self.gaps.extend(up.gaps)
+        up.episodes.extend(released)
+        up.epochs.extend(s.epoch for s in stats)
+
+    def finish(self) -> tuple[Update, Night]:
+        up = Update()
+        self._run(self.framer.flush(), up, final=True)
+        sw = sleep_window(self.epochs.history)
+        eps = sorted(self.episodes, key=lambda e: e.start)
+        if sw is not None:
+            eps = [
+                Episode(e.start, e.end, e.kind, e.peak_g, e.periodic, sw[0] <= e.start < sw[1], e.extra) for e in eps
+            ]
+            hours = (sw[1] - sw[0] - _overlap(self.gaps, sw)) / 3600.0
+            plm = sum(1 for e in eps if e.periodic and e.in_sleep)
+            plm_index = plm / hours if hours > 0 else None
+        else:
+            plm_index = None
+        night = Night(
+            episodes=eps,
+            epochs=[s.epoch for s in self.epochs.history],
+            gaps=list(self.gaps),
+            sleep_window=sw,
+            plm_index=plm_index,
+            start=self.first_t,
+            end=self.framer.last_t,
+            samples=self.samples,
+            dropped=self.framer.dropped,
+        )
+        return up, night
+
+
+def _overlap(gaps: list[Gap], win: tuple[float, float]) -> float:
+    return sum(max(0.0, min(g.end, win[1]) - max(g.start, win[0])) for g in gaps)

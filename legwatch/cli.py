@@ -1,0 +1,449 @@
+"""The ``legwatch`` command line: one console command with subcommands.
+
+Errors in what the user gave (flags, files, config, habit entries) print one line and exit 2;
+unreachable services print one line and exit 1. Nothing is written when input is refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import sys
+from pathlib import Path
+
+from legwatch import __version__
+from legwatch.config import Config, ConfigError, load_config
+
+log = logging.getLogger("legwatch")
+
+
+class UserError(ValueError):
+    """Bad input from the user: one line, exit 2."""
+
+
+# --- shared plumbing -------------------------------------------------------------------------
+
+
+def _config(args: argparse.Namespace) -> Config:
+    return load_config(
+        args.config,
+        overrides={
+            "mqtt.url": args.mqtt_url,
+            "influx.url": args.influx_url,
+            "influx.db": args.influx_db,
+            "subject": args.subject,
+            "data_dir": args.data_dir,
+        },
+    )
+
+
+def open_store(cfg: Config):
+    from legwatch.storage.influx import InfluxStore
+    from legwatch.storage.sqlite import SqliteStore
+
+    if cfg["influx.url"]:
+        store = InfluxStore(
+            cfg["influx.url"],
+            cfg["influx.db"],
+            token=cfg["influx.token"] or None,
+            username=cfg["influx.username"] or None,
+            password=cfg["influx.password"] or None,
+        )
+        store.ensure_database()
+        return store
+    return SqliteStore(cfg.data_dir / "legwatch.sqlite")
+
+
+def _console():
+    from rich.console import Console
+
+    return Console()
+
+
+def _sensor_from_path(path: str) -> str:
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(path).stem).strip("-.") or "sensor"
+    return stem[:64]
+
+
+def _read_recording(path: str):
+    import numpy as np
+
+    from legwatch.csvio import read_csv
+    from legwatch.payload import quantize
+
+    t, xyz = read_csv(path)
+    if len(t) > 1 and np.any(np.diff(t) < 0):
+        order = np.argsort(t, kind="stable")
+        t, xyz = t[order], xyz[order]
+    # Detect what the monitor would receive over the wire (whole us, 1/4096 g counts): far below
+    # sensor noise, and it makes `detect` on a file and the monitor fed by `replay` bit-identical.
+    return quantize(t, xyz)
+
+
+# --- subcommands ------------------------------------------------------------------------------
+
+
+def cmd_detect(args: argparse.Namespace) -> int:
+    from detector.offline import detect_arrays
+
+    t, xyz = _read_recording(args.file)
+    night = detect_arrays(t, xyz)
+    result = {
+        "file": args.file,
+        **night.summary(),
+        "episodes": [e.to_dict() for e in night.episodes],
+        "gaps": [{"start": g.start, "end": g.end, "duration_s": round(g.duration_s, 3)} for g in night.gaps],
+    }
+    if args.format == "json":
+        json.dump(result, sys.stdout)
+        sys.stdout.write("\n")
+        return 0
+    from rich.table import Table
+
+    from legwatch.summary import _hm
+
+    con = _console()
+    sw = night.sleep_window
+    con.print(f"[bold]{args.file}[/bold]: {night.samples} samples")
+    con.print(f"Sleep window: {_hm(sw[0])} – {_hm(sw[1])}" if sw else "Sleep window: not found")
+    counts = result["counts"]
+    con.print("Counts: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "no episodes"))
+    if night.plm_index is not None:
+        con.print(f"Periodic leg-movement index: {night.plm_index:.1f}/h of sleep")
+    if night.gaps:
+        con.print(f"Gaps: {len(night.gaps)} ({sum(g.duration_s for g in night.gaps):.0f} s without data)")
+    table = Table()
+    for col in ("start", "end", "kind", "duration s", "peak g", "periodic", "in sleep"):
+        table.add_column(col)
+    for e in night.episodes:
+        table.add_row(
+            _hm(e.start),
+            _hm(e.end),
+            e.kind,
+            f"{e.duration_s:.2f}",
+            f"{e.peak_g:.3f}",
+            "yes" if e.periodic else "",
+            "yes" if e.in_sleep else "no",
+        )
+    con.print(table)
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from legwatch.replay import replay
+
+    cfg = _config(args)
+    if args.speed < 0:
+        raise UserError("--speed must be >= 0 (0: as fast as the broker takes it)")
+    if not cfg["mqtt.url"]:
+        raise UserError("no MQTT broker configured: set LEGWATCH_MQTT_URL or pass --mqtt-url")
+    t, xyz = _read_recording(args.file)
+    sensor = args.sensor or _sensor_from_path(args.file)
+    n = replay(
+        t,
+        xyz,
+        url=cfg["mqtt.url"],
+        sensor=sensor,
+        prefix=cfg["mqtt.topic_prefix"],
+        speed=args.speed,
+        protocol=cfg["mqtt.protocol"],
+        ca_file=cfg["mqtt.ca_file"],
+    )
+    print(f"published {len(t)} samples in {n} batches as sensor {sensor!r}, then marked it offline")
+    return 0
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    from detector.monitor import Monitor
+
+    cfg = _config(args)
+    if not cfg["mqtt.url"]:
+        raise UserError("no MQTT broker configured: set LEGWATCH_MQTT_URL or pass --mqtt-url")
+    store = open_store(cfg)
+    mon = Monitor(cfg, store, exit_after_nights=args.exit_after_nights)
+    log.info("monitor starting; storing to %s", "InfluxDB" if cfg["influx.url"] else cfg.data_dir)
+    try:
+        mon.run_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        store.close()
+    print(json.dumps({"stats": dict(mon.stats), "rejected": dict(mon.rejected), "nights": len(mon.nights)}))
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from detector.offline import detect_arrays
+    from legwatch.schema import night_points
+
+    cfg = _config(args)
+    t, xyz = _read_recording(args.file)
+    night = detect_arrays(t, xyz)
+    sensor = args.sensor or _sensor_from_path(args.file)
+    subject = cfg.subject_for(sensor)
+    store = open_store(cfg)
+    try:
+        store.write(night_points(subject, sensor, night))
+    finally:
+        store.close()
+    s = night.summary()
+    print(f"stored the night of {args.file} for {subject!r} (sensor {sensor!r}): {s['counts'] or 'no episodes'}")
+    return 0
+
+
+def cmd_log(args: argparse.Namespace) -> int:
+    from legwatch.habits import KNOWN, make_entry, store_entry
+
+    if args.habit == "list":
+        for name, spec in KNOWN.items():
+            print(f"{name:13s} {spec.unit:7s} default {spec.default:g}  {spec.help}")
+        return 0
+    cfg = _config(args)
+    entry = make_entry(args.habit, args.value, unit=args.unit, at=args.at, note=args.note)
+    store = open_store(cfg)
+    try:
+        e = store_entry(store, cfg["subject"], entry)
+    finally:
+        store.close()
+    from legwatch.summary import _local
+
+    name = f" {e.name}" if e.name else ""
+    print(f"logged {e.habit}{name}: {e.value:g} {e.unit} at {_local(e.time):%Y-%m-%d %H:%M} for {cfg['subject']!r}")
+    return 0
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    from legwatch import summary
+
+    cfg = _config(args)
+    store = open_store(cfg)
+    try:
+        s = summary.build(store, cfg["subject"], args.night)
+    finally:
+        store.close()
+    if args.format == "json":
+        print(json.dumps(s))
+    else:
+        summary.render_text(s, _console())
+    return 0
+
+
+def cmd_correlate(args: argparse.Namespace) -> int:
+    from legwatch import correlate
+
+    cfg = _config(args)
+    store = open_store(cfg)
+    try:
+        report = correlate.build(store, cfg["subject"], since=args.since)
+    finally:
+        store.close()
+    if args.format == "json":
+        print(json.dumps(report))
+    else:
+        correlate.render_text(report, _console())
+    return 0
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    from collector.profiles.decode import decode_hex
+
+    settings = {}
+    if args.factor is not None:
+        settings["factor"] = args.factor
+    print(json.dumps(decode_hex(args.profile, args.hex, **settings)))
+    return 0
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    from collector.ble import scan
+
+    return scan(timeout=args.timeout, console=_console())
+
+
+def cmd_collect(args: argparse.Namespace) -> int:
+    from collector.ble import collect
+
+    cfg = _config(args)
+    return collect(cfg, profile=args.profile, address=args.address, sensor=args.sensor)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from legwatch.demo import run_demo
+
+    cfg = _config(args)
+    return run_demo(cfg, hours=args.hours, rate=args.rate, seed=args.seed, console=_console())
+
+
+# --- parser -----------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    g = common.add_argument_group("configuration (flags override LEGWATCH_* variables, which override the file)")
+    g.add_argument("--config", metavar="FILE", help="TOML configuration file (or LEGWATCH_CONFIG)")
+    g.add_argument("--mqtt-url", metavar="URL", help="MQTT broker, e.g. mqtt://user:pass@host:1883")
+    g.add_argument("--influx-url", metavar="URL", help="InfluxDB base URL (default: embedded SQLite store)")
+    g.add_argument("--influx-db", metavar="DB", help="InfluxDB database or bucket (default legwatch)")
+    g.add_argument("--subject", help="whose legs (default 'me')")
+    g.add_argument("--data-dir", metavar="DIR", help="where the SQLite store, checkpoints and spool live")
+    g.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+
+    p = argparse.ArgumentParser(
+        prog="legwatch",
+        description="Night monitoring of leg twitches, leg movements and cramps from a shin-worn accelerometer. "
+        "A self-tracking tool, not a diagnosis.",
+    )
+    p.add_argument("--version", action="version", version=f"legwatch {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(name: str, func, help_: str, description: str | None = None) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, parents=[common], help=help_, description=description or help_)
+        sp.set_defaults(func=func)
+        return sp
+
+    sp = add(
+        "detect",
+        cmd_detect,
+        "detect episodes in a recorded CSV (offline)",
+        "Detect twitches, leg movements and contractions in a recording. FILE is CSV with the header "
+        "timestamp,ax,ay,az (Unix seconds, acceleration in g); rows may be uneven and have gaps.",
+    )
+    sp.add_argument("file", metavar="FILE")
+    sp.add_argument("--format", choices=("text", "json"), default="text", help="output format (default text)")
+
+    sp = add(
+        "replay",
+        cmd_replay,
+        "publish a recording over MQTT exactly as the collector would",
+        "Publish FILE over MQTT in ~1 s binary batches (QoS 1), then mark the sensor offline.",
+    )
+    sp.add_argument("file", metavar="FILE")
+    sp.add_argument(
+        "--speed",
+        type=float,
+        default=0.0,
+        metavar="X",
+        help="X times real time; 0 (default) as fast as the broker takes it",
+    )
+    sp.add_argument("--sensor", help="sensor id to publish as (default: from the file name)")
+
+    sp = add(
+        "monitor",
+        cmd_monitor,
+        "the detector service: MQTT in, episodes out (store and MQTT)",
+        "Subscribe to every sensor's samples, detect episodes as they happen, store episode/activity/gap/"
+        "night points and publish one MQTT event per episode. Runs until interrupted.",
+    )
+    sp.add_argument(
+        "--exit-after-nights",
+        type=int,
+        metavar="N",
+        help="exit after N sensors went offline and their nights were stored",
+    )
+
+    sp = add(
+        "import",
+        cmd_import,
+        "detect a recorded night offline and store its results",
+        "For sensors that log rather than stream: detect FILE and store its episodes and night.",
+    )
+    sp.add_argument("file", metavar="FILE")
+    sp.add_argument("--sensor", help="sensor id to store under (default: from the file name)")
+
+    sp = add(
+        "log",
+        cmd_log,
+        "log a habit: water, caffeine, alcohol, exercise, stretching, medication, heat, cold…",
+        "Log one habit entry. `legwatch log list` shows the known habits with units and defaults; "
+        "any other name is a custom habit. Examples: `legwatch log water 0.5`, `legwatch log medication "
+        "statin --at 21:00`, `legwatch log stretching 10 --at 'yesterday 22:15'`.",
+    )
+    sp.add_argument("habit", metavar="HABIT", help="habit name, or 'list'")
+    sp.add_argument("value", metavar="VALUE", nargs="?", help="amount (default per habit); a name for medication")
+    sp.add_argument("--unit", help="unit (default per habit)")
+    sp.add_argument("--at", metavar="TIME", help="when: 21:30, 'yesterday 18:00' or ISO 8601 (default now)")
+    sp.add_argument("--note", metavar="TEXT", help="free text, e.g. exercise intensity")
+
+    sp = add("summary", cmd_summary, "the morning summary of the latest (or a given) night")
+    sp.add_argument("--night", metavar="DATE", help="the night starting on the evening of DATE (YYYY-MM-DD)")
+    sp.add_argument("--format", choices=("text", "json"), default="text")
+
+    sp = add("correlate", cmd_correlate, "which habits go with fewer or more episodes, with honest statistics")
+    sp.add_argument("--since", metavar="DATE", help="only nights from DATE (YYYY-MM-DD)")
+    sp.add_argument("--format", choices=("text", "json"), default="text")
+
+    sp = add("scan", cmd_scan, "list nearby Bluetooth LE sensors that a device profile recognises")
+    sp.add_argument("--timeout", type=float, default=8.0, help="seconds to scan (default 8)")
+
+    sp = add("collect", cmd_collect, "connect to a sensor over Bluetooth LE and publish its stream over MQTT")
+    sp.add_argument("--profile", choices=("polar", "witmotion", "metawear", "nus"), help="device profile")
+    sp.add_argument("--address", help="Bluetooth address (default: the first sensor found)")
+    sp.add_argument("--sensor", help="sensor id to publish as (default: from the device)")
+
+    sp = add(
+        "decode",
+        cmd_decode,
+        "print what a device profile decodes from one notification (hex)",
+        "Decode one BLE notification with a device profile and print "
+        '{"samples": [[ax, ay, az], ...]} in g (plus timestamps where the frame has them).',
+    )
+    sp.add_argument(
+        "profile",
+        metavar="PROFILE",
+        choices=("polar", "witmotion", "metawear", "nus"),
+        help="polar, witmotion, metawear or nus",
+    )
+    sp.add_argument("hex", metavar="HEX", help="the notification bytes in hex (spaces allowed)")
+    sp.add_argument("--factor", type=float, help="Polar: scale factor from the start response")
+
+    sp = add(
+        "demo",
+        cmd_demo,
+        "the whole pipeline on one machine: simulated night -> MQTT -> monitor -> summary",
+        "Simulate a night of a shin-worn sensor, publish it through an MQTT broker (an embedded one unless "
+        "LEGWATCH_MQTT_URL is set) into the monitor, store the results (a temporary SQLite store unless "
+        "LEGWATCH_INFLUX_URL is set) and print the morning summary.",
+    )
+    sp.add_argument("--hours", type=float, default=8.0, help="length of the simulated night (default 8)")
+    sp.add_argument("--rate", type=float, default=52.0, help="sample rate in Hz (default 52)")
+    sp.add_argument("--seed", type=int, default=7, help="random seed of the simulated night")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from legwatch.csvio import RecordingError
+    from legwatch.habits import HabitError
+    from legwatch.mqtt import BrokerUnavailable
+    from legwatch.storage import StoreError, StoreUnavailable
+    from legwatch.summary import SummaryError
+
+    user_errors: tuple[type[BaseException], ...] = (UserError, ConfigError, RecordingError, HabitError, SummaryError)
+    try:
+        from collector.profiles.base import ProfileError
+
+        user_errors += (ProfileError,)
+    except ImportError:  # pragma: no cover - profiles are part of the package
+        pass
+    try:
+        return args.func(args)
+    except user_errors as exc:
+        print(f"legwatch {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except (BrokerUnavailable, StoreUnavailable) as exc:
+        print(f"legwatch {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except StoreError as exc:
+        print(f"legwatch {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,45 +1,81 @@
 """Active frames -> classified episodes, and the WASM periodic-series rule.
 
-A burst is a run of active frames; runs less than ``MERGE_S`` apart belong together (AASM/WASM:
-a movement ends at the start of at least 0.5 s below threshold). A burst is decided once
-``POST_S`` of frames after it exist, so it can be compared with the posture before and after.
+Segmentation. A frame belongs to an event when it is *active* (jerk or rotation above the noise
+floor) or when the leg is *held* away from its resting posture (more than ``HOLD_DEG`` from the
+reference orientation) without having settled. The reference is the orientation of the last
+*settled* stretch: ``SETTLE_S`` without activity or strain and without drifting. Event frames less
+than 0.5 s apart belong together (AASM/WASM: a movement ends at the start of at least 0.5 s below
+threshold). An event's extent is that of its active frames, corrected for how far each feature's
+window smears an edge. An event is decided once ``POST`` frames after it exist.
 
 Classification (brief: twitch < 0.5 s, leg movement 0.5-10 s, contraction > 10 s):
-- longer than 10 s with walking-strength impacts -> ``out_of_bed`` (not an episode);
-- longer than 10 s otherwise -> ``contraction``;
-- a lasting change of leg orientation over ``POSTURE_DEG`` -> ``posture_change`` (not an episode);
-- shorter than 0.5 s -> ``twitch``; else ``leg_movement``.
+- the leg upright (shin near vertical: sitting up, standing, walking) -> ``out_of_bed``;
+- a lasting change of orientation over ``POSTURE_DEG`` (rolling over) -> ``posture_change``;
+- longer than 10 s -> ``contraction`` (a held posture with strain: the cramp);
+- shorter than 0.5 s -> ``twitch``;
+- otherwise a ``leg_movement`` if the shin rotated, else mattress/partner vibration (dropped).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
+from detector.epochs import EPOCH_S
 from detector.events import Episode
 from detector.frames import FRAME_S
+from detector.posture import UPRIGHT_DEG, ShinAxis, elevation_deg
 from detector.thresholds import K_SD, K_TILT, Scored, concat_scored, empty_scored
 
-MERGE_FRAMES = 5  # < 0.5 s of quiet between runs merges them
-POST_FRAMES = 15  # 0.5 s offset rule + 1 s to read the posture afterwards
+#: How far each feature's window reaches past an event's onset and offset (s), taken back from
+#: the threshold crossings: sd over a 0.3 s window, tilt across 0.4 s of 0.3 s means.
+SD_SMEAR_S = (0.2, 0.2)
+TILT_SMEAR_S = (0.35, 0.35)
+MIN_DUR_S = 0.05
+TILT_EXTRA_S = 0.3
+SLOW_HALF = 3  # frames each side of the ~1 s mean orientation
+SLOW_ROT_DEG = 1.0
+MERGE_FRAMES = 5  # < 0.5 s between event frames merges them
+POST_FRAMES = 20  # offset rule + time to read the posture afterwards
 PRE_FRAMES = 10
-POSTURE_DEG = 30.0
-WALK_SD_G = 0.12
+SETTLE_FRAMES = 40  # 4 s
+SETTLE_DEG = 1.0
+HOLD_DEG = 0.7
+MIN_ACTIVE_FRAMES = 2  # a real jerk spans at least two 0.3 s windows
+STRAIN_FRAMES = 20  # 2 s rolling mean of sd_perp / floor
+STRAIN_K = 1.25
+HIST_FRAMES = max(SETTLE_FRAMES, STRAIN_FRAMES) + PRE_FRAMES
+POSTURE_DEG = 35.0
 TWITCH_MAX_S = 0.5
 LM_MAX_S = 10.0
+LM_MIN_ROT_DEG = 0.6
+UPRIGHT_FRAC = 0.25
 IMI_MIN_S = 10.0
 IMI_MAX_S = 90.0
 SERIES_MIN = 4
 
 
-def _angle_deg(a: np.ndarray, b: np.ndarray) -> float:
-    na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
-    if not (na > 0 and nb > 0) or not (math.isfinite(na) and math.isfinite(nb)):
-        return 0.0
-    c = float(np.dot(a, b)) / (na * nb)
-    return math.degrees(math.acos(max(-1.0, min(1.0, c))))
+def _crossing(fidx: np.ndarray, ratio: np.ndarray, k: int, step: int) -> float:
+    """Time (s) where ``ratio`` crosses 1 between frame k and its neighbour k+step (centres)."""
+    j = k + step
+    x = fidx[k]
+    if 0 <= j < len(ratio) and ratio[j] <= 1.0 < ratio[k] and fidx[j] == fidx[k] + step:
+        x = fidx[k] + step * (ratio[k] - 1.0) / (ratio[k] - ratio[j])
+    return (x + 0.5) * FRAME_S
+
+
+def _unit(m: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return m / np.linalg.norm(m, axis=-1, keepdims=True)
+
+
+def _angle_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Angles between unit vectors (rows), degrees; NaN where undefined."""
+    cross = np.linalg.norm(np.cross(a, b), axis=-1)
+    dot = np.sum(a * b, axis=-1)
+    return np.degrees(np.arctan2(cross, dot))
 
 
 def _nanmean_rows(m: np.ndarray) -> np.ndarray:
@@ -49,10 +85,49 @@ def _nanmean_rows(m: np.ndarray) -> np.ndarray:
     return m[ok].mean(axis=0)
 
 
+def _centred_mean(m: np.ndarray, half: int) -> np.ndarray:
+    """Mean of rows k-half..k+half (fewer at the edges), NaN rows ignored."""
+    ok = np.isfinite(m).all(axis=1)
+    x = np.where(ok[:, None], m, 0.0)
+    w = 2 * half + 1
+    pad_x = np.concatenate((np.zeros((half, 3)), x, np.zeros((half, 3))))
+    pad_n = np.concatenate((np.zeros(half), ok.astype(float), np.zeros(half)))
+    sums = sliding_window_view(pad_x, w, axis=0).sum(axis=-1)
+    cnt = sliding_window_view(pad_n, w).sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return sums / cnt[:, None]
+
+
+def _rolling_all(x: np.ndarray, w: int) -> np.ndarray:
+    """out[k] = all(x[k-w+1 .. k]); False where the window reaches before the start."""
+    out = np.zeros(len(x), bool)
+    if len(x) >= w:
+        out[w - 1 :] = sliding_window_view(x, w).all(axis=-1)
+    return out
+
+
+def _rolling_mean(x: np.ndarray, w: int) -> np.ndarray:
+    out = np.full(len(x), np.nan)
+    if len(x) >= w:
+        out[w - 1 :] = sliding_window_view(x, w).mean(axis=-1)
+    return out
+
+
+@dataclass
+class _Flags:
+    u: np.ndarray  # (k, 3) unit orientation
+    settled: np.ndarray
+    ref: np.ndarray  # (k, 3) reference orientation in force at each frame
+    held: np.ndarray
+    event: np.ndarray
+
+
 class EpisodeAssembler:
-    def __init__(self) -> None:
+    def __init__(self, axis: ShinAxis | None = None) -> None:
+        self.axis = axis if axis is not None else ShinAxis()
         self.buf: Scored = empty_scored()
-        self.done_upto: int = -(2**62)  # frame index up to which bursts were decided
+        self.ref0 = np.full(3, np.nan)  # reference in force before the buffer's first frame
+        self.done_upto: int = -(2**62)
 
     def push(self, sc: Scored) -> list[Episode]:
         self.buf = concat_scored([self.buf, sc])
@@ -63,81 +138,162 @@ class EpisodeAssembler:
         self.buf = empty_scored()
         return out
 
+    # -- per-frame flags over the buffer -------------------------------------------------------
+    def _flags(self) -> _Flags:
+        f = self.buf.feats
+        u = _unit(f.mean)
+        quiet = f.present & ~self.buf.active & np.isfinite(u).all(axis=1)
+        ratio = np.nan_to_num(f.sd_perp / self.buf.floor_sd, nan=0.0)
+        strained = _rolling_mean(ratio, STRAIN_FRAMES) > STRAIN_K
+        still = np.zeros(len(u), bool)
+        if len(u) > SETTLE_FRAMES:
+            lag = _angle_deg(u[SETTLE_FRAMES - 1 :], u[: len(u) - SETTLE_FRAMES + 1])
+            still[SETTLE_FRAMES - 1 :] = np.nan_to_num(lag, nan=180.0) < SETTLE_DEG
+        # contiguous frame indices in the window (no segment break)
+        contiguous = np.zeros(len(u), bool)
+        if len(u) >= SETTLE_FRAMES:
+            span = f.idx[SETTLE_FRAMES - 1 :] - f.idx[: len(u) - SETTLE_FRAMES + 1]
+            contiguous[SETTLE_FRAMES - 1 :] = span == SETTLE_FRAMES - 1
+        settled = _rolling_all(quiet, SETTLE_FRAMES) & still & ~strained & contiguous
+        # reference: orientation at the most recent settled frame (forward filled)
+        last = np.where(settled, np.arange(len(u)), -1)
+        last = np.maximum.accumulate(last) if len(last) else last
+        ref = np.where((last >= 0)[:, None], u[np.maximum(last, 0)], self.ref0[None, :])
+        dev = np.nan_to_num(_angle_deg(u, ref), nan=0.0)
+        held = (dev > HOLD_DEG) & ~settled
+        event = self.buf.active | held
+        return _Flags(u, settled, ref, held, event)
+
     def _decide(self, final: bool) -> list[Episode]:
         buf = self.buf
         if not len(buf):
             return []
+        fl = self._flags()
         idx = buf.feats.idx
-        act = np.flatnonzero(buf.active & (idx > self.done_upto))
+        ev = np.flatnonzero(fl.event & (idx > self.done_upto))
         out: list[Episode] = []
         last_idx = int(idx[-1])
-        keep_from_idx = last_idx - POST_FRAMES - PRE_FRAMES
-        if len(act):
-            breaks = np.flatnonzero(np.diff(idx[act]) > MERGE_FRAMES)
+        keep_from_idx = last_idx - POST_FRAMES - HIST_FRAMES
+        if len(ev):
+            breaks = np.flatnonzero(np.diff(idx[ev]) > MERGE_FRAMES)
             starts = np.concatenate(([0], breaks + 1))
-            ends = np.concatenate((breaks, [len(act) - 1]))
+            ends = np.concatenate((breaks, [len(ev) - 1]))
             for a, b in zip(starts, ends, strict=True):
-                p0, p1 = int(act[a]), int(act[b])
-                if not final and int(idx[p1]) + POST_FRAMES > last_idx:
-                    keep_from_idx = min(keep_from_idx, int(idx[p0]) - PRE_FRAMES)
+                p0, p1 = int(ev[a]), int(ev[b])
+                axis = self.axis.axis_for(int(idx[p0] * FRAME_S // EPOCH_S), final)
+                if axis is None or (not final and (int(idx[p1]) + POST_FRAMES > last_idx or p1 == len(idx) - 1)):
+                    keep_from_idx = min(keep_from_idx, int(idx[p0]) - HIST_FRAMES)
                     break
-                out.append(self._episode(p0, p1))
+                e = self._episode(p0, p1, fl, axis)
+                if e is not None:
+                    out.append(e)
                 self.done_upto = int(idx[p1]) + MERGE_FRAMES
         keep = idx >= keep_from_idx
         if not keep.all():
             k0 = int(np.argmax(keep)) if keep.any() else len(idx)
+            if k0 > 0:
+                self.ref0 = fl.ref[k0 - 1].copy()
             f = buf.feats.take(slice(k0, None))
             self.buf = Scored(f, buf.score[k0:], buf.active[k0:], buf.floor_sd[k0:], buf.floor_tilt[k0:])
         return out
 
-    def _episode(self, p0: int, p1: int) -> Episode:
+    def _episode(self, p0: int, p1: int, fl: _Flags, axis: np.ndarray) -> Episode | None:
         buf = self.buf
         f = buf.feats
         idx = f.idx
-        i0, i1 = int(idx[p0]), int(idx[p1])
-        pre = (idx >= i0 - PRE_FRAMES) & (idx < i0)
-        post = (idx > i1 + 4) & (idx <= i1 + POST_FRAMES)
-        pre_mean = _nanmean_rows(f.mean[pre])
-        post_mean = _nanmean_rows(f.mean[post])
         sl = slice(p0, p1 + 1)
-        sd = np.nan_to_num(f.sd[sl])
-        ref = pre_mean if np.isfinite(pre_mean).all() else _nanmean_rows(f.mean[sl])
-        dev = np.linalg.norm(np.nan_to_num(f.mean[sl] - ref), axis=1)
-        peak = float(np.max(np.sqrt(sd * sd + dev * dev))) if len(sd) else 0.0
-
-        # Extent: each feature smears an event by its window (sd: one frame each side; tilt: the
-        # 0.3 s mean differenced across 0.4 s, about three frames), so take back what each added.
-        fidx = idx[sl]
-        sd_on = f.sd[sl] > K_SD * buf.floor_sd[sl]
-        tilt_on = f.tilt[sl] > K_TILT * buf.floor_tilt[sl]
-        spans = []
-        if sd_on.any():
-            spans.append((int(fidx[sd_on][0]) + 1, int(fidx[sd_on][-1])))
-        if tilt_on.any():
-            spans.append((int(fidx[tilt_on][0]) + 2, int(fidx[tilt_on][-1]) - 1))
-        lo = min(s[0] for s in spans) if spans else i0
-        hi = max(s[1] for s in spans) if spans else i1 + 1
-        onset, offset = lo * FRAME_S, hi * FRAME_S
-        if offset - onset < FRAME_S:
+        act = buf.active[sl]
+        if act.sum() < MIN_ACTIVE_FRAMES:
+            return None  # a slow drift, or one frame of noise: no movement
+        # extent of the active frames: threshold crossings interpolated between frames (a feature
+        # value sits at its window's centre), corrected for how far each feature's window smears
+        # one frame of context on each side, for the interpolation
+        xs = slice(max(0, p0 - 1), min(len(idx), p1 + 2))
+        sd_ratio = np.nan_to_num(f.sd_perp[xs] / (K_SD * buf.floor_sd[xs]), nan=0.0)
+        tilt_ratio = np.nan_to_num(f.tilt[xs] / (K_TILT * buf.floor_tilt[xs]), nan=0.0)
+        fidx = idx[xs].astype(float)
+        inner = np.zeros(len(fidx), bool)
+        inner[p0 - xs.start : p1 - xs.start + 1] = True
+        spans = {}
+        for name, ratio, (c_on, c_off) in (("sd", sd_ratio, SD_SMEAR_S), ("tilt", tilt_ratio, TILT_SMEAR_S)):
+            on = np.flatnonzero((ratio > 1.0) & inner)
+            if len(on):
+                spans[name] = (
+                    _crossing(fidx, ratio, int(on[0]), -1) + c_on,
+                    _crossing(fidx, ratio, int(on[-1]), 1) - c_off,
+                )
+        ref = fl.ref[p0]
+        if not np.isfinite(ref).all():  # no settled posture yet: the one just before
+            ref = _unit(_nanmean_rows(f.mean[max(0, p0 - PRE_FRAMES) : p0]))
+        # Rotation as seen by ~1 s means: a brief jerk averages out, a turn of the shin does not.
+        lo_c, hi_c = max(0, p0 - SLOW_HALF), min(len(idx), p1 + SLOW_HALF + 1)
+        slow = _unit(_centred_mean(f.mean[lo_c:hi_c], SLOW_HALF))[p0 - lo_c : p1 - lo_c + 1]
+        slow_rot = float(np.nan_to_num(_angle_deg(slow, ref[None, :]), nan=0.0).max())
+        if "sd" in spans and slow_rot < SLOW_ROT_DEG:
+            # A jerk also shakes the window means, so tilt only widens the extent where the leg
+            # clearly turned before or after the jerk.
+            onset, offset = spans["sd"]
+            if "tilt" in spans:
+                if spans["tilt"][0] < onset - TILT_EXTRA_S:
+                    onset = spans["tilt"][0]
+                if spans["tilt"][1] > offset + TILT_EXTRA_S:
+                    offset = spans["tilt"][1]
+        elif "sd" in spans and "tilt" in spans:
+            onset = min(spans["sd"][0], spans["tilt"][0])
+            offset = max(spans["sd"][1], spans["tilt"][1])
+        else:
+            onset, offset = spans.get("tilt") or spans["sd"]
+        if "sd" not in spans and slow_rot >= SLOW_ROT_DEG and offset - onset < TWITCH_MAX_S:
+            # A slow, jerk-free turn too weak for the 0.4 s tilt rate to follow: take its extent
+            # from where the ~1 s mean orientation is displaced by over a fifth of its maximum.
+            disp = np.nan_to_num(_angle_deg(slow, ref[None, :]), nan=0.0)
+            on = np.flatnonzero(disp > max(HOLD_DEG, 0.2 * slow_rot))
+            if len(on):
+                onset = min(onset, (idx[p0 + on[0]] + 0.5) * FRAME_S)
+                offset = max(offset, (idx[p0 + on[-1]] + 0.5) * FRAME_S)
+        if offset - onset < MIN_DUR_S:
             mid = 0.5 * (onset + offset)
-            onset, offset = mid - FRAME_S / 2, mid + FRAME_S / 2
+            onset, offset = mid - MIN_DUR_S / 2, mid + MIN_DUR_S / 2
+        tilt_on = (tilt_ratio > 1.0) & inner
         dur = offset - onset
-        dtheta = _angle_deg(pre_mean, post_mean)
-        mean_sd = float(np.mean(sd)) if len(sd) else 0.0
-        if dur > LM_MAX_S:
-            kind = "out_of_bed" if mean_sd > WALK_SD_G else "contraction"
-        elif dtheta > POSTURE_DEG:
+
+        post_sl = (idx > idx[p1] + MERGE_FRAMES) & (idx <= idx[p1] + POST_FRAMES)
+        post = _unit(_nanmean_rows(f.mean[post_sl])) if post_sl.any() else fl.u[p1]
+        dtheta = float(np.nan_to_num(_angle_deg(ref, post), nan=0.0))
+        rot = np.nan_to_num(_angle_deg(fl.u[sl], ref[None, :]), nan=0.0)
+        max_rot = float(rot.max()) if len(rot) else 0.0
+        elev = elevation_deg(axis, f.mean[sl])
+        upright_frac = float(np.mean(np.nan_to_num(elev, nan=0.0) > UPRIGHT_DEG))
+        ref_elev = float(np.nan_to_num(elevation_deg(axis, ref[None, :])[0], nan=0.0))
+        sd = np.nan_to_num(f.sd[sl])
+        peak = float(sd.max()) if len(sd) else 0.0
+        peak = max(peak, float(np.sin(np.radians(min(max_rot, 90.0)))))
+
+        if ref_elev > UPRIGHT_DEG or upright_frac > UPRIGHT_FRAC:
+            kind = "out_of_bed"
+        elif dtheta > POSTURE_DEG or (dur <= LM_MAX_S and max_rot > POSTURE_DEG):
             kind = "posture_change"
+        elif dur > LM_MAX_S:
+            kind = "contraction"
         elif dur < TWITCH_MAX_S:
             kind = "twitch"
-        else:
+        elif tilt_on.any() or max_rot >= LM_MIN_ROT_DEG:
             kind = "leg_movement"
+        else:
+            return None  # vibration without rotation: the mattress, not the leg
         return Episode(
             start=round(onset, 3),
             end=round(offset, 3),
             kind=kind,
             peak_g=round(peak, 4),
-            extra={"posture_change_deg": round(dtheta, 1)},
+            extra={
+                "posture_change_deg": round(dtheta, 1),
+                "rotation_deg": round(max_rot, 1),
+                "_slow_rot": round(slow_rot, 2),
+                "_sd_peak": round(float(np.nan_to_num(f.sd_perp[sl]).max()), 4),
+                "_sd_dur": round(spans["sd"][1] - spans["sd"][0], 3) if "sd" in spans else None,
+                "_tilt_dur": round(spans["tilt"][1] - spans["tilt"][0], 3) if "tilt" in spans else None,
+            },
         )
 
 

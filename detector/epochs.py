@@ -1,8 +1,9 @@
 """Per-epoch activity (for storage and dashboards) and the sleep window found from it.
 
 An epoch is ``EPOCH_S`` of frames aligned to absolute time. It carries the mean movement level
-(g), the mean leg angle (degrees between the sensor's y axis, worn along the shin, and the
-horizontal plane), the fraction of active frames and the data coverage.
+(g), the mean leg angle (degrees of the shin above the horizontal, with the shin's axis estimated
+from the data by ``posture.ShinAxis``), the fraction of active frames and the data coverage. Quiet
+epochs feed that estimate.
 
 The sleep window follows the idea of GGIR's HDCZA, on the leg: a 5-minute rolling median of
 restlessness, rest where it is low and the leg is not upright, rest blocks joined across
@@ -19,11 +20,13 @@ from scipy.ndimage import median_filter
 
 from detector.events import Epoch
 from detector.frames import FRAME_S
+from detector.posture import ShinAxis, elevation_deg
 from detector.thresholds import Scored
 
 EPOCH_S = 30.0
 EPOCH_FRAMES = round(EPOCH_S / FRAME_S)
 REST_MAX_ACTIVE = 0.08
+QUIET_FRAC = 0.1
 UPRIGHT_DEG = 50.0
 JOIN_S = 3600.0
 MIN_BLOCK_S = 1800.0
@@ -37,7 +40,8 @@ class EpochStat:
 
 
 class EpochStage:
-    def __init__(self) -> None:
+    def __init__(self, axis: ShinAxis | None = None) -> None:
+        self.axis = axis if axis is not None else ShinAxis()
         self.cur: int | None = None
         self.acc: list[Scored] = []
         self.history: list[EpochStat] = []  # whole night: EPOCH_S granularity, ~1000 per night
@@ -73,10 +77,13 @@ class EpochStage:
         coverage = float(present.sum()) / EPOCH_FRAMES
         if not ok.any():
             return []
-        move = float(np.mean(np.sqrt(sd[ok] ** 2 + tilt[ok] ** 2)))
+        move = float(np.mean(sd[ok]))
         g = mean[ok]
-        norm = np.linalg.norm(g, axis=1)
-        angle = float(np.degrees(np.mean(np.arcsin(np.clip(g[:, 1] / np.maximum(norm, 1e-9), -1, 1)))))
+        angle = float(np.mean(elevation_deg(self.axis.axis(before_epoch=e), g)))
+        frac = float(active[ok].mean())
+        if frac < QUIET_FRAC and coverage > 0.5:
+            gm = g.mean(axis=0)
+            self.axis.add(e, gm / np.linalg.norm(gm))
         stat = EpochStat(
             Epoch(
                 time=e * EPOCH_S,
@@ -84,7 +91,7 @@ class EpochStage:
                 angle_deg=round(angle, 2),
                 coverage=round(coverage, 3),
             ),
-            float(active[ok].mean()),
+            frac,
         )
         self.history.append(stat)
         return [stat]
@@ -99,7 +106,7 @@ def sleep_window(stats: list[EpochStat]) -> tuple[float, float] | None:
         return None
     t = np.array([s.epoch.time for s in stats])
     act = np.array([s.active_frac for s in stats])
-    angle = np.array([abs(s.epoch.angle_deg) for s in stats])
+    angle = np.array([s.epoch.angle_deg for s in stats])
     # place epochs on a regular grid (missing epochs count as not resting)
     k = np.round((t - t[0]) / EPOCH_S).astype(int)
     grid_act = np.ones(k[-1] + 1)

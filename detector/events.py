@@ -37,7 +37,11 @@ class Episode:
         d["start"] = round(self.start, 3)
         d["end"] = round(self.end, 3)
         d["peak_g"] = round(self.peak_g, 4)
-        d.update(extra)
+        d["periodic"] = bool(self.periodic)
+        d["in_sleep"] = bool(self.in_sleep)
+        for k, v in extra.items():
+            if not k.startswith("_"):  # underscore keys are for diagnosis only
+                d[k] = v.item() if hasattr(v, "item") else v
         return d
 
 

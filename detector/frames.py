@@ -1,4 +1,4 @@
-"""Samples -> fixed 0.1 s frames (count, per-axis sums and sums of squares), and gaps.
+"""Samples -> fixed 0.1 s frames (count, per-axis sums, sums of squares and cross products), and gaps.
 
 Frames are aligned to absolute time (index = floor(t / FRAME_S)), so cutting a stream into
 batches anywhere gives exactly the same frames: the last, possibly incomplete, frame of a batch
@@ -25,10 +25,11 @@ class Frames:
     n: np.ndarray  # (k,) float64 sample counts
     s: np.ndarray  # (k, 3) sums
     q: np.ndarray  # (k, 3) sums of squares
+    c: np.ndarray  # (k, 3) sums of cross products xy, xz, yz
 
     @staticmethod
     def empty() -> Frames:
-        return Frames(np.empty(0, np.int64), np.empty(0), np.empty((0, 3)), np.empty((0, 3)))
+        return Frames(np.empty(0, np.int64), np.empty(0), np.empty((0, 3)), np.empty((0, 3)), np.empty((0, 3)))
 
     def __len__(self) -> int:
         return len(self.idx)
@@ -45,6 +46,7 @@ class Frames:
             np.concatenate([p.n for p in parts]),
             np.concatenate([p.s for p in parts]),
             np.concatenate([p.q for p in parts]),
+            np.concatenate([p.c for p in parts]),
         )
 
 
@@ -100,9 +102,11 @@ def _to_frames(b: np.ndarray, xyz: np.ndarray) -> Frames:
         return Frames.empty()
     starts = np.flatnonzero(np.concatenate(([True], b[1:] != b[:-1])))
     n = np.diff(np.concatenate((starts, [len(b)]))).astype(np.float64)
+    cross = np.column_stack((xyz[:, 0] * xyz[:, 1], xyz[:, 0] * xyz[:, 2], xyz[:, 1] * xyz[:, 2]))
     return Frames(
         b[starts],
         n,
         np.add.reduceat(xyz, starts, axis=0),
         np.add.reduceat(xyz * xyz, starts, axis=0),
+        np.add.reduceat(cross, starts, axis=0),
     )

@@ -18,6 +18,7 @@ from detector.epochs import EpochStage, EpochStat, sleep_window
 from detector.events import Episode, Epoch, Gap
 from detector.features import FeatureStage
 from detector.frames import FRAME_S, Framer
+from detector.posture import ShinAxis
 from detector.thresholds import ThresholdStage
 
 
@@ -76,9 +77,10 @@ class StreamDetector:
         self.framer = Framer()
         self.features = FeatureStage()
         self.thresholds = ThresholdStage()
-        self.assembler = EpisodeAssembler()
+        self.axis = ShinAxis()
+        self.assembler = EpisodeAssembler(self.axis)
         self.periodic = PeriodicTracker()
-        self.epochs = EpochStage()
+        self.epochs = EpochStage(self.axis)
         self.episodes: list[Episode] = []  # the night's episodes (a few hundred at most)
         self.gaps: list[Gap] = []
         self.first_t: float | None = None
@@ -107,11 +109,11 @@ class StreamDetector:
             from detector.thresholds import concat_scored
 
             scored = concat_scored([scored, self.thresholds.flush()])
-        eps = self.assembler.push(scored)
         stats: list[EpochStat] = self.epochs.push(scored)
+        eps = self.assembler.push(scored)
         if final:
-            eps += self.assembler.flush()
             stats += self.epochs.flush()
+            eps += self.assembler.flush()
         released = self.periodic.push(eps)
         if len(scored):
             released += self.periodic.tick(float(scored.feats.idx[-1]) * FRAME_S)

@@ -126,7 +126,10 @@ class Night:
 
 @dataclass
 class NightSpec:
-    """Generator knobs. ``None`` means "draw from the seed" (ranges in the comments)."""
+    """Generator knobs. ``None`` means "draw from the seed" (ranges in the comments).
+
+    Event counts are upper bounds: what does not fit in the night (events never overlap) is left out.
+    """
 
     hours: float = 8.0
     rate_hz: float = 52.0
@@ -431,8 +434,6 @@ def _plan(s: NightSpec, rng: np.random.Generator) -> _Plan:
                 ):
                     placed = a
                     break
-            else:
-                pass
             if placed is None:
                 n = n * 2 // 3 if n > 6 else n - 1
         if placed is None:

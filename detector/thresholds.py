@@ -1,9 +1,9 @@
 """Adaptive thresholds from the signal's own noise floor.
 
 Time is cut into blocks of ``BLOCK_S`` aligned to absolute time. Each finished block yields its
-median ``sd`` and median ``tilt`` (in quiet sleep these are the sensor noise); the floor used for
+median ``sd_perp`` and median ``tilt`` (in quiet sleep these are the sensor noise); the floor used for
 a block is the median of those block medians over the last ``HISTORY`` blocks, this one included,
-so a restless minute cannot lift the floor. A frame is active when its ``sd`` or ``tilt`` stands
+so a restless minute cannot lift the floor. A frame is active when its ``sd_perp`` or ``tilt`` stands
 ``K_SD`` or ``K_TILT`` times above the floor. Frames are held until their block is complete, which
 makes the result independent of batching at the cost of up to one block of latency.
 """
@@ -32,7 +32,7 @@ FLOOR_MIN_TILT = 0.0004
 @dataclass
 class Scored:
     feats: Features
-    score: np.ndarray  # (k,) max of sd/(K_SD*floor_sd), tilt/(K_TILT*floor_tilt); NaN if undefined
+    score: np.ndarray  # (k,) max of sd_perp/(K_SD*floor_sd), tilt/(K_TILT*floor_tilt); NaN if undefined
     active: np.ndarray  # (k,) bool
     floor_sd: np.ndarray  # (k,) g
     floor_tilt: np.ndarray  # (k,) g
@@ -91,9 +91,9 @@ class ThresholdStage:
         self.block = None
         if not len(f):
             return empty_scored()
-        valid = np.isfinite(f.sd) & np.isfinite(f.tilt) & f.present
+        valid = np.isfinite(f.sd_perp) & np.isfinite(f.tilt) & f.present
         if valid.sum() >= MIN_VALID:
-            self.hist_sd.append(float(np.median(f.sd[valid])))
+            self.hist_sd.append(float(np.median(f.sd_perp[valid])))
             self.hist_tilt.append(float(np.median(f.tilt[valid])))
         if self.hist_sd:
             fsd = max(float(np.median(self.hist_sd)), FLOOR_MIN_SD)
@@ -101,7 +101,7 @@ class ThresholdStage:
             self.last_floor = (fsd, ftilt)
         fsd, ftilt = self.last_floor
         with np.errstate(invalid="ignore"):
-            score = np.fmax(f.sd / (K_SD * fsd), f.tilt / (K_TILT * ftilt))
+            score = np.fmax(f.sd_perp / (K_SD * fsd), f.tilt / (K_TILT * ftilt))
         active = np.nan_to_num(score, nan=0.0) > 1.0
         k = len(f)
         return Scored(f, score, active, np.full(k, fsd), np.full(k, ftilt))

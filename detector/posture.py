@@ -1,0 +1,92 @@
+"""Where the shin points: its long axis in sensor coordinates, and whether the leg is upright.
+
+In bed the shin lies roughly horizontal, so gravity is perpendicular to the shin's long axis in
+every lying posture (rolling over turns the leg about that axis). Standing, sitting and walking
+put gravity along it. The axis is therefore the direction most quiet epochs are perpendicular to.
+Candidates are the sensor's own axes (a strap usually aligns one with the shin) and, once the quiet
+postures span a plane, that plane's normal; the candidate that leaves the most quiet epochs lying
+horizontal wins, then it is refined on those epochs. Only epochs before a given one are used, so
+a decision never depends on data that arrived later than the event it concerns.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+LYING_MAX_DEG = 25.0  # a quiet epoch this close to horizontal counts as lying
+UPRIGHT_DEG = 50.0
+#: Quiet epochs needed before the estimate is trusted; earlier events wait for them.
+READY_EPOCHS = 20
+_CANDIDATES = np.array([[0, 1, 0], [1, 0, 0], [0, 0, 1]], dtype=float)  # y first: the usual strap
+_SIN_LYING = math.sin(math.radians(LYING_MAX_DEG))
+
+
+class ShinAxis:
+    def __init__(self) -> None:
+        self.epochs: list[int] = []
+        self.units: list[np.ndarray] = []
+        self._cache: dict[int, np.ndarray] = {}
+
+    def add(self, epoch: int, unit: np.ndarray) -> None:
+        self.epochs.append(epoch)
+        self.units.append(np.asarray(unit, dtype=float))
+
+    def ready_epoch(self) -> int | None:
+        """The epoch from which on the estimate rests on ``READY_EPOCHS`` quiet epochs."""
+        return self.epochs[READY_EPOCHS - 1] + 1 if len(self.epochs) >= READY_EPOCHS else None
+
+    def axis_for(self, epoch: int, final: bool) -> np.ndarray | None:
+        """The estimate to judge an event in ``epoch`` by, or None while it is not settled yet.
+
+        Early in a recording (fewer than ``READY_EPOCHS`` quiet epochs before the event) it waits
+        until that many exist; at the end of the stream it takes what there is.
+        """
+        k = int(np.searchsorted(self.epochs, epoch))
+        if k >= READY_EPOCHS:
+            return self.axis(before_epoch=epoch)
+        ready = self.ready_epoch()
+        if ready is not None:
+            return self.axis(before_epoch=ready)
+        return self.axis() if final else None
+
+    def axis(self, before_epoch: int | None = None) -> np.ndarray:
+        """Unit vector along the shin (sign arbitrary) from quiet epochs before ``before_epoch``."""
+        k = len(self.epochs) if before_epoch is None else int(np.searchsorted(self.epochs, before_epoch))
+        if k in self._cache:
+            return self._cache[k]
+        a = self._estimate(np.array(self.units[:k]).reshape(-1, 3))
+        if len(self._cache) > 64:
+            self._cache.clear()
+        self._cache[k] = a
+        return a
+
+    @staticmethod
+    def _estimate(u: np.ndarray) -> np.ndarray:
+        if len(u) == 0:
+            return _CANDIDATES[0]
+        cands = list(_CANDIDATES)
+        if len(u) >= 3:
+            vals, vecs = np.linalg.eigh(u.T @ u / len(u))
+            if vals[1] > 0.02 and vals[1] > 4 * vals[0]:  # quiet postures span a plane
+                cands.append(vecs[:, 0])
+        counts = [int(np.sum(np.abs(u @ c) < _SIN_LYING)) for c in cands]
+        best = cands[int(np.argmax(counts))]  # ties: the earlier (sensor y first)
+        lying = u[np.abs(u @ best) < _SIN_LYING]
+        if len(lying) >= 3:
+            vals, vecs = np.linalg.eigh(lying.T @ lying / len(lying))
+            if vals[1] > 0.02 and vals[1] > 4 * vals[0]:
+                refined = vecs[:, 0]
+                if abs(float(refined @ best)) > math.cos(math.radians(30)):
+                    best = refined
+        return best / np.linalg.norm(best)
+
+
+def elevation_deg(axis: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """Angle of the shin above the horizontal, degrees, for gravity vectors ``g`` (n, 3)."""
+    g = np.atleast_2d(g)
+    norm = np.linalg.norm(g, axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        s = np.abs(g @ axis) / norm
+    return np.degrees(np.arcsin(np.clip(s, 0.0, 1.0)))

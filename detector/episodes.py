@@ -43,6 +43,12 @@ PRE_FRAMES = 10
 SETTLE_FRAMES = 40  # 4 s
 SETTLE_DEG = 1.0
 HOLD_DEG = 0.7
+CRAMP_HOLD_DEG = 1.5  # a cramp holds the foot and shin turned at least this far
+SPLIT_GAP_FRAMES = 30  # 3 s
+CRAMP_GAP_S = 30.0
+CRAMP_PAUSE_S = 1.5
+CRAMP_JOIN_DEG = 3.0  # still turned this far from before the first movement: the cramp holds
+CRAMP_JOIN_GAP_S = 10.0
 MIN_ACTIVE_FRAMES = 2  # a real jerk spans at least two 0.3 s windows
 STRAIN_FRAMES = 20  # 2 s rolling mean of sd_perp / floor
 STRAIN_K = 1.25
@@ -120,6 +126,7 @@ class _Flags:
     ref: np.ndarray  # (k, 3) reference orientation in force at each frame
     held: np.ndarray
     event: np.ndarray
+    lull: np.ndarray  # quiet, unstrained and within CRAMP_HOLD_DEG of the reference
 
 
 class EpisodeAssembler:
@@ -162,7 +169,8 @@ class EpisodeAssembler:
         dev = np.nan_to_num(_angle_deg(u, ref), nan=0.0)
         held = (dev > HOLD_DEG) & ~settled
         event = self.buf.active | held
-        return _Flags(u, settled, ref, held, event)
+        lull = quiet & ~strained & (dev < CRAMP_HOLD_DEG)
+        return _Flags(u, settled, ref, held, event, lull)
 
     def _decide(self, final: bool) -> list[Episode]:
         buf = self.buf
@@ -178,8 +186,7 @@ class EpisodeAssembler:
             breaks = np.flatnonzero(np.diff(idx[ev]) > MERGE_FRAMES)
             starts = np.concatenate(([0], breaks + 1))
             ends = np.concatenate((breaks, [len(ev) - 1]))
-            for a, b in zip(starts, ends, strict=True):
-                p0, p1 = int(ev[a]), int(ev[b])
+            for p0, p1 in self._split(ev, starts, ends, fl):
                 axis = self.axis.axis_for(int(idx[p0] * FRAME_S // EPOCH_S), final)
                 if axis is None or (not final and (int(idx[p1]) + POST_FRAMES > last_idx or p1 == len(idx) - 1)):
                     keep_from_idx = min(keep_from_idx, int(idx[p0]) - HIST_FRAMES)
@@ -195,6 +202,30 @@ class EpisodeAssembler:
                 self.ref0 = fl.ref[k0 - 1].copy()
             f = buf.feats.take(slice(k0, None))
             self.buf = Scored(f, buf.score[k0:], buf.active[k0:], buf.floor_sd[k0:], buf.floor_tilt[k0:])
+        return out
+
+    def _split(self, ev: np.ndarray, starts: np.ndarray, ends: np.ndarray, fl: _Flags) -> list[tuple[int, int]]:
+        """Event runs as (first, last) positions, cut where the leg lay back near its posture,
+        quiet, for ``SPLIT_GAP_FRAMES``: two movements bridged by a small leftover tilt are two."""
+        out: list[tuple[int, int]] = []
+        for a, b in zip(starts, ends, strict=True):
+            p0, p1 = int(ev[a]), int(ev[b])
+            lull = fl.lull[p0 : p1 + 1] & ~self.buf.active[p0 : p1 + 1]
+            if p1 - p0 + 1 > SPLIT_GAP_FRAMES and lull.sum() >= SPLIT_GAP_FRAMES:
+                edges = np.diff(np.concatenate(([0], lull.astype(np.int8), [0])))
+                ls, le = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+                cur = p0
+                for s0, e0 in zip(ls, le, strict=True):
+                    if e0 - s0 >= SPLIT_GAP_FRAMES and s0 > 0 and e0 < len(lull):
+                        act = np.flatnonzero(self.buf.active[cur : p0 + s0])
+                        if len(act):
+                            out.append((cur, cur + int(act[-1])))
+                        cur = p0 + e0
+                act = np.flatnonzero(self.buf.active[cur : p1 + 1])
+                if len(act):
+                    out.append((cur + int(act[0]), p1))
+                continue
+            out.append((p0, p1))
         return out
 
     def _episode(self, p0: int, p1: int, fl: _Flags, axis: np.ndarray) -> Episode | None:
@@ -259,6 +290,8 @@ class EpisodeAssembler:
 
         post_sl = (idx > idx[p1] + MERGE_FRAMES) & (idx <= idx[p1] + POST_FRAMES)
         post = _unit(_nanmean_rows(f.mean[post_sl])) if post_sl.any() else fl.u[p1]
+        pre_sl = (idx >= idx[p0] - PRE_FRAMES) & (idx < idx[p0] - 1)
+        pre = _unit(_nanmean_rows(f.mean[pre_sl])) if pre_sl.any() else ref
         dtheta = float(np.nan_to_num(_angle_deg(ref, post), nan=0.0))
         rot = np.nan_to_num(_angle_deg(fl.u[sl], ref[None, :]), nan=0.0)
         max_rot = float(rot.max()) if len(rot) else 0.0
@@ -287,6 +320,8 @@ class EpisodeAssembler:
             kind=kind,
             peak_g=round(peak, 4),
             extra={
+                "_pre": pre.tolist(),
+                "_post": post.tolist(),
                 "posture_change_deg": round(dtheta, 1),
                 "rotation_deg": round(max_rot, 1),
                 "_slow_rot": round(slow_rot, 2),
@@ -295,6 +330,78 @@ class EpisodeAssembler:
                 "_tilt_dur": round(spans["tilt"][1] - spans["tilt"][0], 3) if "tilt" in spans else None,
             },
         )
+
+
+@dataclass
+class CrampGrouper:
+    """A cramp seldom reads as one burst: the foot is held turned while strained movements come
+    and go. Consecutive movements are grouped while the leg stays turned more than
+    ``CRAMP_HOLD_DEG`` away from where it was before the first of them (a leg movement returns,
+    a cramp does not let go), with at most ``CRAMP_GAP_S`` between them. A group lasting over
+    10 s is one ``contraction``; otherwise its movements stand as they are. A posture change or
+    getting up ends a group. Movements are held until their group is decided.
+    """
+
+    group: list[Episode] = field(default_factory=list)
+
+    def _close(self) -> list[Episode]:
+        g, self.group = self.group, []
+        if len(g) >= 2 and self._is_cramp(g):
+            ex = {k: v for k, v in g[0].extra.items() if not k.startswith("_post")}
+            ex["_post"] = g[-1].extra.get("_post")
+            ex["parts"] = len(g)
+            peak = max(e.peak_g for e in g)
+            return [Episode(g[0].start, max(e.end for e in g), "contraction", peak, False, g[0].in_sleep, ex)]
+        return g
+
+    @staticmethod
+    def _is_cramp(g: list[Episode]) -> bool:
+        if not g:
+            return False
+        if len(g) == 1:
+            return g[0].kind == "contraction"
+        # two movements with a real pause between them stay two (a leftover tilt is no cramp)
+        continuous = len(g) >= 3 or g[1].start - g[0].end <= CRAMP_PAUSE_S or "contraction" in (g[0].kind, g[1].kind)
+        return continuous and max(e.end for e in g) - g[0].start > LM_MAX_S
+
+    def _joins(self, e: Episode) -> bool:
+        if not self.group or e.kind not in ("twitch", "leg_movement", "contraction"):
+            return False
+        last = self.group[-1]
+        if e.start - last.end > CRAMP_GAP_S:
+            return False
+        if e.start - last.end <= CRAMP_PAUSE_S and "twitch" not in (e.kind, last.kind):
+            return True  # the leg kept moving almost without a pause
+        if self._is_cramp(self.group):
+            return True  # a cramp that paused: cramps do not come seconds apart
+        if e.start - last.end > CRAMP_JOIN_GAP_S:
+            return False
+        base = np.asarray(self.group[0].extra.get("_pre", [np.nan] * 3))
+        held_after = np.asarray(last.extra.get("_post", [np.nan] * 3))
+        held_before = np.asarray(e.extra.get("_pre", [np.nan] * 3))
+        dev = _angle_deg(np.stack([held_after, held_before]), base[None, :])
+        return bool(np.all(np.nan_to_num(dev, nan=0.0) > CRAMP_JOIN_DEG))
+
+    def push(self, eps: list[Episode]) -> list[Episode]:
+        out: list[Episode] = []
+        for e in eps:
+            if self._joins(e):
+                self.group.append(e)
+                continue
+            out.extend(self._close())
+            if e.kind in ("twitch", "leg_movement", "contraction"):
+                self.group = [e]
+            else:
+                out.append(e)
+        return out
+
+    def tick(self, now: float) -> list[Episode]:
+        if self.group and now - self.group[-1].end > CRAMP_GAP_S + 1.0:
+            return self._close()
+        return []
+
+    def flush(self) -> list[Episode]:
+        return self._close()
 
 
 @dataclass

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from detector.episodes import EpisodeAssembler, PeriodicTracker
+from detector.episodes import CrampGrouper, EpisodeAssembler, PeriodicTracker
 from detector.epochs import EpochStage, EpochStat, sleep_window
 from detector.events import Episode, Epoch, Gap
 from detector.features import FeatureStage
@@ -79,6 +79,7 @@ class StreamDetector:
         self.thresholds = ThresholdStage()
         self.axis = ShinAxis()
         self.assembler = EpisodeAssembler(self.axis)
+        self.cramps = CrampGrouper()
         self.periodic = PeriodicTracker()
         self.epochs = EpochStage(self.axis)
         self.episodes: list[Episode] = []  # the night's episodes (a few hundred at most)
@@ -114,9 +115,15 @@ class StreamDetector:
         if final:
             stats += self.epochs.flush()
             eps += self.assembler.flush()
-        released = self.periodic.push(eps)
-        if len(scored):
-            released += self.periodic.tick(float(scored.feats.idx[-1]) * FRAME_S)
+        now = float(scored.feats.idx[-1]) * FRAME_S if len(scored) else None
+        grouped = self.cramps.push(eps)
+        if now is not None:
+            grouped += self.cramps.tick(now)
+        if final:
+            grouped += self.cramps.flush()
+        released = self.periodic.push(grouped)
+        if now is not None:
+            released += self.periodic.tick(now)
         if final:
             released += self.periodic.flush()
         released.sort(key=lambda e: e.start)

@@ -7,6 +7,7 @@ unreachable services print one line and exit 1. Nothing is written when input is
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
 import re
@@ -170,38 +171,92 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         pass
     finally:
         store.close()
-    print(json.dumps({"stats": dict(mon.stats), "rejected": dict(mon.rejected), "nights": len(mon.nights)}))
+    print(
+        json.dumps(
+            {
+                "stats": dict(mon.stats),
+                "rejected": dict(mon.rejected),
+                "nights": len(mon.nights),
+                "latency_ms": mon.latency_ms(),
+            }
+        )
+    )
     return 0
 
 
+def _store_name(store) -> str:
+    from legwatch.storage.influx import InfluxStore
+
+    if isinstance(store, InfluxStore):
+        return f"InfluxDB {store.url} (db {store.db})"
+    return f"SQLite {getattr(store, 'path', '')}"
+
+
+def _write_output(path: str, text: str) -> None:
+    try:
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"--output {path}: cannot write: {exc.strerror}") from None
+
+
 def cmd_import(args: argparse.Namespace) -> int:
+    from detector.events import KINDS_COUNTED
     from detector.offline import detect_arrays
     from legwatch.schema import night_points
+    from legwatch.summary import _hm, data_check, night_date
 
     cfg = _config(args)
     t, xyz = _read_recording(args.file)
     night = detect_arrays(t, xyz)
     sensor = args.sensor or _sensor_from_path(args.file)
     subject = cfg.subject_for(sensor)
+    points = night_points(subject, sensor, night)
     store = open_store(cfg)
     try:
-        store.write(night_points(subject, sensor, night))
+        store.write(points)
+        where = _store_name(store)
     finally:
         store.close()
-    s = night.summary()
-    print(f"stored the night of {args.file} for {subject!r} (sensor {sensor!r}): {s['counts'] or 'no episodes'}")
+    by_measurement: dict[str, int] = {}
+    for p in points:
+        by_measurement[p.measurement] = by_measurement.get(p.measurement, 0) + 1
+    night_pt = next((p for p in points if p.measurement == "night"), None)
+    print(f"stored the night of {args.file} for {subject!r} (sensor {sensor!r}) in {where}:")
+    if night_pt is None:
+        print("  the recording has no usable samples: no night was stored")
+        return 0
+    f = night_pt.fields
+    sw = night.sleep_window
+    print(
+        f"  night of {night_date(night_pt.time)}: recording {_hm(night.start)} – {_hm(night.end)}, "
+        + (f"sleep {_hm(sw[0])} – {_hm(sw[1])} ({f['sleep_h']:.1f} h)" if sw else "no sleep window found")
+        + f", coverage {f['coverage'] * 100:.1f}%, {len(night.gaps)} gap(s)"
+    )
+    in_sleep = {k: int(f[f"{k}_count"]) for k in KINDS_COUNTED}
+    outside = sum(1 for e in night.episodes if e.counted and not e.in_sleep)
+    print(
+        "  episodes in sleep: "
+        + ", ".join(f"{k} {n}" for k, n in in_sleep.items())
+        + f" (total {int(f['episodes'])}; {outside} more outside the sleep window)"
+    )
+    print("  points written: " + ", ".join(f"{n} {m}" for m, n in sorted(by_measurement.items())))
+    reason = data_check(f)
+    if reason:
+        print(f"  note: too little data to count this night's episodes ({reason}); the summary will say so")
     return 0
 
 
 def cmd_log(args: argparse.Namespace) -> int:
-    from legwatch.habits import KNOWN, make_entry, store_entry
+    from legwatch.habits import KNOWN, MEDICATION_ALIASES, make_entry, store_entry
 
     if args.habit == "list":
         for name, spec in KNOWN.items():
-            print(f"{name:13s} {spec.unit:7s} default {spec.default:g}  {spec.help}")
+            print(f"{name:13s} {spec.unit:7s} default {spec.default:<5g} {spec.help}")
+        print(f"{', '.join(MEDICATION_ALIASES):29s} shorthand for `medication <name>`")
+        print(f"{'any other name':29s} a custom habit (default value 1, unit as given)")
         return 0
     cfg = _config(args)
-    entry = make_entry(args.habit, args.value, unit=args.unit, at=args.at, note=args.note)
+    entry = make_entry(args.habit, args.value, unit=args.unit, at=args.at, note=args.note, intensity=args.intensity)
     store = open_store(cfg)
     try:
         e = store_entry(store, cfg["subject"], entry)
@@ -209,8 +264,34 @@ def cmd_log(args: argparse.Namespace) -> int:
         store.close()
     from legwatch.summary import _local
 
-    name = f" {e.name}" if e.name else ""
-    print(f"logged {e.habit}{name}: {e.value:g} {e.unit} at {_local(e.time):%Y-%m-%d %H:%M} for {cfg['subject']!r}")
+    amount = f"{e.value:g} {e.unit}".strip()
+    print(f"logged {e.label()}: {amount} at {_local(e.time):%Y-%m-%d %H:%M:%S} for {cfg['subject']!r}")
+    return 0
+
+
+def cmd_import_habits(args: argparse.Namespace) -> int:
+    from collections import Counter
+
+    from legwatch.habit_import import read_habits_csv
+    from legwatch.habits import store_entries
+
+    cfg = _config(args)
+    items = read_habits_csv(args.file, cfg["subject"])
+    store = open_store(cfg)
+    try:
+        done = store_entries(store, items, skip_identical=True)
+        where = _store_name(store)
+    finally:
+        store.close()
+    written = [(s, e) for s, e, w in done if w]
+    per = Counter(e.habit for _, e in written)
+    subjects = sorted({s for s, _ in written}) or sorted({s for s, _ in items})
+    detail = ", ".join(f"{h} {n}" for h, n in sorted(per.items()))
+    print(
+        f"imported {len(written)} habit entries from {args.file} for {', '.join(map(repr, subjects))} into {where}"
+        + (f": {detail}" if detail else "")
+        + (f"; {len(done) - len(written)} already stored" if len(done) > len(written) else "")
+    )
     return 0
 
 
@@ -218,15 +299,46 @@ def cmd_summary(args: argparse.Namespace) -> int:
     from legwatch import summary
 
     cfg = _config(args)
+    if args.publish and not cfg["mqtt.url"]:
+        raise UserError("--publish needs an MQTT broker: set LEGWATCH_MQTT_URL or pass --mqtt-url")
     store = open_store(cfg)
     try:
         s = summary.build(store, cfg["subject"], args.night)
+        act = summary.activity(store, s) if args.format == "html" else []
     finally:
         store.close()
     if args.format == "json":
-        print(json.dumps(s))
+        text = json.dumps(s) + "\n"
+    elif args.format == "html":
+        from legwatch.summary_html import render_html
+
+        text = render_html(s, act)
     else:
+        text = ""
+    if args.format == "text" and not args.output:
         summary.render_text(s, _console())
+    else:
+        if args.format == "text":
+            from rich.console import Console
+
+            buf = io.StringIO()
+            summary.render_text(s, Console(file=buf, width=110, color_system=None))
+            text = buf.getvalue()
+        if args.output:
+            _write_output(args.output, text)
+        else:
+            sys.stdout.write(text)
+    if args.output:
+        print(f"wrote the summary of the night of {s['night_of']} to {args.output}", file=sys.stderr)
+    if args.publish:
+        from legwatch import homeassistant, topics
+
+        n = homeassistant.publish_once(cfg, s)
+        print(
+            f"published the summary of the night of {s['night_of']} (retained) on "
+            f"{topics.summary(cfg['mqtt.topic_prefix'], s['subject'])} with {n - 2} Home Assistant discovery configs",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -236,13 +348,32 @@ def cmd_correlate(args: argparse.Namespace) -> int:
     cfg = _config(args)
     store = open_store(cfg)
     try:
-        report = correlate.build(store, cfg["subject"], since=args.since)
+        try:
+            report = correlate.build(store, cfg["subject"], since=args.since, outcome=args.outcome)
+        except correlate.CorrelateError as exc:
+            raise UserError(str(exc)) from None
     finally:
         store.close()
     if args.format == "json":
-        print(json.dumps(report))
+        text = json.dumps(report) + "\n"
+    elif args.format == "html":
+        from legwatch.correlate_html import render_html
+
+        text = render_html(report)
+    elif args.output:
+        from rich.console import Console
+
+        buf = io.StringIO()
+        correlate.render_text(report, Console(file=buf, width=140, color_system=None))
+        text = buf.getvalue()
     else:
         correlate.render_text(report, _console())
+        return 0
+    if args.output:
+        _write_output(args.output, text)
+        print(f"wrote the correlation report ({report['nights']} nights) to {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
     return 0
 
 
@@ -266,7 +397,18 @@ def cmd_collect(args: argparse.Namespace) -> int:
     from collector.ble import collect
 
     cfg = _config(args)
-    return collect(cfg, profile=args.profile, address=args.address, sensor=args.sensor)
+    return collect(
+        cfg,
+        profile=args.profile,
+        address=args.address,
+        sensor=args.sensor,
+        rate=args.rate,
+        range_g=args.range,
+        stall_s=args.watchdog,
+        offline_after_s=args.offline_after,
+        spool_mb=args.spool_mb,
+        spool_fsync=args.spool_fsync,
+    )
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -357,30 +499,92 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_log,
         "log a habit: water, caffeine, alcohol, exercise, stretching, medication, heat, cold…",
         "Log one habit entry. `legwatch log list` shows the known habits with units and defaults; "
-        "any other name is a custom habit. Examples: `legwatch log water 0.5`, `legwatch log medication "
-        "statin --at 21:00`, `legwatch log stretching 10 --at 'yesterday 22:15'`.",
+        "any other name is a custom habit. Examples: `legwatch log water 500ml`, `legwatch log exercise 45 "
+        "--intensity hard --at 18:00`, `legwatch log medication statin --at 21:00`, `legwatch log stretching 10 "
+        "--at 'yesterday 22:15'`. Amounts are stored in each habit's own unit (500ml of water as 0.5 l).",
     )
     sp.add_argument("habit", metavar="HABIT", help="habit name, or 'list'")
-    sp.add_argument("value", metavar="VALUE", nargs="?", help="amount (default per habit); a name for medication")
-    sp.add_argument("--unit", help="unit (default per habit)")
+    sp.add_argument(
+        "value", metavar="VALUE", nargs="?", help="amount, optionally with a unit (0.5, 500ml); a name for medication"
+    )
+    sp.add_argument("--unit", help="unit of VALUE (default per habit; e.g. ml, glass, cup, h)")
     sp.add_argument("--at", metavar="TIME", help="when: 21:30, 'yesterday 18:00' or ISO 8601 (default now)")
-    sp.add_argument("--note", metavar="TEXT", help="free text, e.g. exercise intensity")
+    sp.add_argument("--intensity", metavar="LEVEL", help="exercise intensity: light, moderate or hard")
+    sp.add_argument("--note", metavar="TEXT", help="free text, one line")
 
-    sp = add("summary", cmd_summary, "the morning summary of the latest (or a given) night")
+    sp = add(
+        "import-habits",
+        cmd_import_habits,
+        "log many habit entries from a CSV file (all checked before any is written)",
+        "Import habit entries from CSV. The header names the columns, in any order: time (ISO 8601 such as "
+        "2026-01-05T21:30, local time unless a zone is given, or Unix seconds) and habit are required; value, unit, "
+        "note, intensity and subject are optional (empty: as `legwatch log` defaults). Every row is checked first; "
+        "a bad row is reported with its line number and nothing is written. Importing a file again adds nothing.",
+    )
+    sp.add_argument("file", metavar="FILE.csv")
+
+    sp = add(
+        "summary",
+        cmd_summary,
+        "the morning summary of the latest (or a given) night",
+        "The morning summary: sleep window, episodes by kind with times and durations, longest contraction, "
+        "periodic-movement index, data coverage and gaps, comparison with your last 14 nights and the habits of "
+        "the evening before. --publish also sends it over MQTT (retained, with Home Assistant discovery).",
+    )
     sp.add_argument("--night", metavar="DATE", help="the night starting on the evening of DATE (YYYY-MM-DD)")
-    sp.add_argument("--format", choices=("text", "json"), default="text")
+    sp.add_argument("--format", choices=("text", "json", "html"), default="text", help="output format (default text)")
+    sp.add_argument("--output", metavar="FILE", help="write to FILE instead of the terminal")
+    sp.add_argument(
+        "--publish", action="store_true", help="publish it retained on <prefix>/summary/<subject> (+ HA discovery)"
+    )
 
-    sp = add("correlate", cmd_correlate, "which habits go with fewer or more episodes, with honest statistics")
+    sp = add(
+        "correlate",
+        cmd_correlate,
+        "which habits go with fewer or more episodes, with honest statistics",
+        "Pair each night with the habits logged from the noon before sleep onset to sleep onset, test each habit "
+        "(Mann-Whitney for yes/no habits, Spearman for amounts), correct for testing many habits "
+        "(Benjamini-Hochberg) and say plainly what can and cannot be concluded. Not medical advice.",
+    )
     sp.add_argument("--since", metavar="DATE", help="only nights from DATE (YYYY-MM-DD)")
-    sp.add_argument("--format", choices=("text", "json"), default="text")
+    sp.add_argument("--format", choices=("text", "json", "html"), default="text", help="output format (default text)")
+    sp.add_argument("--output", metavar="FILE", help="write to FILE instead of the terminal")
+    sp.add_argument(
+        "--outcome",
+        choices=("episodes", "contractions", "leg_movements", "twitches", "plm_index"),
+        default="episodes",
+        help="what to count per night (default episodes)",
+    )
 
     sp = add("scan", cmd_scan, "list nearby Bluetooth LE sensors that a device profile recognises")
     sp.add_argument("--timeout", type=float, default=8.0, help="seconds to scan (default 8)")
 
-    sp = add("collect", cmd_collect, "connect to a sensor over Bluetooth LE and publish its stream over MQTT")
+    sp = add(
+        "collect",
+        cmd_collect,
+        "connect to a sensor over Bluetooth LE and publish its stream over MQTT",
+        "Stream one sensor all night: reconnect after drop-outs and silent stalls, spool every batch to "
+        "disk until the broker acknowledged it (a broker outage or a restart loses nothing). Runs until "
+        "SIGINT/SIGTERM.",
+    )
     sp.add_argument("--profile", choices=("polar", "witmotion", "metawear", "nus"), help="device profile")
     sp.add_argument("--address", help="Bluetooth address (default: the first sensor found)")
-    sp.add_argument("--sensor", help="sensor id to publish as (default: from the device)")
+    sp.add_argument("--sensor", help="sensor id to publish as (default: from the device name)")
+    sp.add_argument("--rate", type=float, metavar="HZ", help="sample rate to ask for (default: ~52 Hz per profile)")
+    sp.add_argument("--range", type=float, default=8.0, metavar="G", help="full scale in g (default 8)")
+    sp.add_argument(
+        "--watchdog", type=float, default=10.0, metavar="S", help="reconnect after S seconds without data (default 10)"
+    )
+    sp.add_argument(
+        "--offline-after",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="mark the sensor offline (ends its night in the monitor) after S seconds without a link; "
+        "0: at once (default 60)",
+    )
+    sp.add_argument("--spool-mb", type=float, default=64.0, metavar="MB", help="spool size bound (default 64)")
+    sp.add_argument("--spool-fsync", action="store_true", help="fsync every spooled batch (default: atomic rename)")
 
     sp = add(
         "decode",

@@ -1,70 +1,120 @@
-"""Which habits go with fewer or more episodes: per-night table and honest statistics.
+"""Which habits go with fewer or more episodes: a per-night table and honest statistics.
 
-Each night is paired with the habits logged in the evening-before window (noon before the night
-to the end of the night: "a lag of one evening"). For amounts, Spearman's rank correlation with
-a bootstrap confidence interval; for yes/no habits (logged or not), the Mann-Whitney U test with
-the difference in median episodes. p-values are corrected for testing many habits at once
-(Benjamini-Hochberg). With fewer than ``MIN_NIGHTS`` nights, or too few nights on either side of
-a yes/no habit, no verdict is given. Self-tracking, not medical advice.
+Pairing ("a lag of one evening"): a night gets the habits logged from the last local noon before
+its sleep onset up to sleep onset (``legwatch.habits.evening_window``); what is logged during the
+night or the next morning belongs to no night. Only nights with enough data count
+(``legwatch.summary.data_check``); nights of the same date (a recording split by a drop-out) are
+added up. Medications count per name (``medication:statin``), hard exercise also on its own
+(``exercise:hard``).
+
+Per habit, against the chosen outcome (episodes per night by default):
+
+- a yes/no habit (logged on some nights, with at most two different amounts): the Mann-Whitney U
+  test between nights with and without it; effect = difference in mean episodes per night, with a
+  95 % bootstrap confidence interval;
+- an amount (three or more different amounts): Spearman's rank correlation over all nights (0 on
+  nights without it); effect = rho with a 95 % confidence interval (Fisher z, Bonett-Wright SE).
+
+p-values are corrected for testing many habits at once (Benjamini-Hochberg q-values). No verdict
+is given with fewer than ``MIN_NIGHTS`` nights, or fewer than ``MIN_PER_GROUP`` nights with (and,
+for a yes/no habit, without) the habit. Self-tracking, not medical advice: every rendering says so.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 import numpy as np
 from scipy import stats
 
+from legwatch.habits import evening_window
 from legwatch.storage import Store
-from legwatch.summary import DISCLAIMER
+from legwatch.summary import data_check, night_date
 
 MIN_NIGHTS = 10
 MIN_PER_GROUP = 4
 ALPHA = 0.05
+BOOTSTRAP = 2000
+#: Outcome name -> field of the ``night`` point.
+OUTCOMES = {
+    "episodes": "episodes",
+    "contractions": "contraction_count",
+    "leg_movements": "leg_movement_count",
+    "twitches": "twitch_count",
+    "plm_index": "plm_index",
+}
+DISCLAIMER = (
+    "legwatch is a self-tracking tool, not a diagnosis and not medical advice. Going together is not "
+    "cause and effect; talk to a doctor before changing a medication."
+)
 
 
-def _night_date(ts: float) -> str:
-    d = datetime.fromtimestamp(ts - 12 * 3600).astimezone()
-    return d.strftime("%Y-%m-%d")
+class CorrelateError(ValueError):
+    """Bad input to the correlation (one-line message)."""
 
 
-def table(store: Store, subject: str, since: str | None = None) -> tuple[list[dict], list[str]]:
+def _habit_keys(habit: str, fields: Mapping) -> list[str]:
+    if habit == "medication" and fields.get("name"):
+        return [f"medication:{fields['name']}"]
+    if habit == "exercise" and fields.get("intensity") == "hard":
+        return ["exercise", "exercise:hard"]
+    return [habit]
+
+
+def table(store: Store, subject: str, since: str | None = None, outcome: str = "episodes") -> dict:
+    """Per-night rows ``{night, sleep_start, outcome, episodes, contractions, habits{key: amount}}``,
+    the habit keys seen, and the nights left out (with why)."""
+    if outcome not in OUTCOMES:
+        raise CorrelateError(f"--outcome must be one of {', '.join(OUTCOMES)}, got {outcome!r}")
     start = None
     if since:
         try:
-            start = datetime.strptime(since, "%Y-%m-%d").astimezone().timestamp()
+            start = datetime.strptime(since, "%Y-%m-%d").astimezone().replace(hour=12).timestamp()
         except ValueError:
-            raise ValueError(f"--since must be a date like 2026-01-05, got {since!r}") from None
+            raise CorrelateError(f"--since must be a date like 2026-01-05, got {since!r}") from None
     nights = store.query("night", start=start, tags={"subject": subject})
+    skipped = []
+    by_date: dict[str, list] = {}
+    for n in nights:
+        reason = data_check(n.fields)
+        if reason is not None:
+            skipped.append({"night": night_date(n.time), "sensor": n.tags.get("sensor", ""), "reason": reason})
+        else:
+            by_date.setdefault(night_date(n.time), []).append(n)
     habits = store.query("habit", start=None if start is None else start - 86400, tags={"subject": subject})
+    times = np.array([h.time for h in habits])
     rows = []
     names: set[str] = set()
-    for n in nights:
-        if float(n.fields.get("coverage", 0.0)) < 0.5 or "sleep_start" not in n.fields:
-            continue
-        win0 = float(n.fields["sleep_start"]) - 18 * 3600
-        win1 = float(n.fields["sleep_start"])
+    field = OUTCOMES[outcome]
+    for date, pts in sorted(by_date.items()):
+        onset = min(float(p.fields["sleep_start"]) for p in pts)
+        w0, w1 = evening_window(onset)
         amounts: dict[str, float] = {}
-        for h in habits:
-            if win0 <= h.time < win1:
-                key = h.tags.get("habit", "?")
-                if key == "medication" and h.fields.get("name"):
-                    key = f"medication:{h.fields['name']}"
+        for i in np.flatnonzero((times >= w0) & (times < w1)):
+            h = habits[int(i)]
+            for key in _habit_keys(h.tags.get("habit", "?"), h.fields):
                 amounts[key] = amounts.get(key, 0.0) + float(h.fields.get("value", 1.0))
         names.update(amounts)
+        values = [float(p.fields.get(field, 0.0)) for p in pts if p.fields.get(field) is not None]
+        y = (max(values) if outcome == "plm_index" else sum(values)) if values else math.nan
         rows.append(
             {
-                "night": _night_date(n.time),
-                "episodes": float(n.fields.get("episodes", 0.0)),
-                "contractions": float(n.fields.get("contraction_count", 0.0)),
-                "plm_index": n.fields.get("plm_index"),
+                "night": date,
+                "sleep_start": onset,
+                "outcome": y,
+                "episodes": sum(float(p.fields.get("episodes", 0.0)) for p in pts),
+                "contractions": sum(float(p.fields.get("contraction_count", 0.0)) for p in pts),
                 "habits": amounts,
             }
         )
-    return rows, sorted(names)
+    rows = [r for r in rows if math.isfinite(r["outcome"])]
+    return {"rows": rows, "habits": sorted(names), "skipped": skipped}
 
 
-def _bh(p: list[float]) -> list[float]:
+def bh(p: Sequence[float]) -> list[float]:
+    """Benjamini-Hochberg adjusted p-values (q-values), in the order given."""
     m = len(p)
     if not m:
         return []
@@ -77,90 +127,200 @@ def _bh(p: list[float]) -> list[float]:
     return adj.tolist()
 
 
-def build(store: Store, subject: str, since: str | None = None, seed: int = 0) -> dict:
-    rows, names = table(store, subject, since)
-    y = np.array([r["episodes"] for r in rows])
+_bh = bh  # the earlier name
+
+
+def _spearman_ci(rho: float, n: int) -> tuple[float, float]:
+    """95 % CI of Spearman's rho: Fisher z with the Bonett-Wright standard error."""
+    if n <= 3 or not math.isfinite(rho):
+        return -1.0, 1.0
+    r = min(max(rho, -0.999999), 0.999999)
+    se = math.sqrt((1 + r * r / 2) / (n - 3))
+    z = math.atanh(r)
+    return math.tanh(z - 1.96 * se), math.tanh(z + 1.96 * se)
+
+
+def _mean_diff_ci(a: np.ndarray, b: np.ndarray, seed: int) -> tuple[float, float]:
+    """95 % percentile-bootstrap CI of mean(a) - mean(b)."""
+    rng = np.random.default_rng(seed)
+    da = a[rng.integers(0, len(a), (BOOTSTRAP, len(a)))].mean(axis=1)
+    db = b[rng.integers(0, len(b), (BOOTSTRAP, len(b)))].mean(axis=1)
+    lo, hi = np.percentile(da - db, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def _label(key: str) -> str:
+    if key.startswith("medication:"):
+        return key.split(":", 1)[1] + " (medication)"
+    if key == "exercise:hard":
+        return "hard exercise"
+    return key.replace("_", " ")
+
+
+def _test(name: str, x: np.ndarray, y: np.ndarray, seed: int) -> dict:
+    logged = x > 0
+    n_with, n_without = int(logged.sum()), int((~logged).sum())
+    distinct = len(np.unique(x[logged]))
+    res: dict = {
+        "habit": name,
+        "label": _label(name),
+        "nights_with": n_with,
+        "nights_without": n_without,
+        "test": None,
+        "finding": "not_enough_data",
+    }
+    n = len(y)
+    if n < MIN_NIGHTS:
+        res["verdict"] = f"not enough nights to say ({n} of the {MIN_NIGHTS} needed)"
+        return res
+    if n_with < MIN_PER_GROUP:
+        res["verdict"] = f"not enough nights with it to say ({n_with}; {MIN_PER_GROUP} needed)"
+        return res
+    amount = distinct >= 3
+    if not amount and n_without < MIN_PER_GROUP:
+        res["verdict"] = f"logged on almost every night ({n_without} without; {MIN_PER_GROUP} needed to compare)"
+        return res
+    if np.ptp(y) == 0:
+        res.update(finding="no_variation", verdict="every night had the same outcome: nothing to compare")
+        return res
+    a, b = y[logged], y[~logged]
+    res["mean_with"] = round(float(a.mean()), 2)
+    res["mean_without"] = round(float(b.mean()), 2) if len(b) else None
+    if amount:
+        rho, p = stats.spearmanr(x, y)
+        lo, hi = _spearman_ci(float(rho), n)
+        res.update(test="spearman", effect_name="rank correlation (rho)", effect=float(rho), ci=[lo, hi], p=float(p))
+    else:
+        u = stats.mannwhitneyu(a, b, alternative="two-sided")
+        lo, hi = _mean_diff_ci(a, b, seed)
+        res.update(
+            test="mann-whitney",
+            effect_name="difference in mean per night (with - without)",
+            effect=float(a.mean() - b.mean()),
+            ci=[lo, hi],
+            p=float(u.pvalue),
+            rank_biserial=float(2 * u.statistic / (len(a) * len(b)) - 1),
+        )
+    return res
+
+
+def _effect_text(r: Mapping, outcome: str) -> str:
+    lo, hi = r["ci"]
+    if r["test"] == "spearman":
+        return f"rank correlation {r['effect']:+.2f} (95% CI {lo:+.2f} to {hi:+.2f})"
+    return (
+        f"{r['mean_with']:.1f} vs {r['mean_without']:.1f} {outcome} per night "
+        f"(difference {r['effect']:+.1f}, 95% CI {lo:+.1f} to {hi:+.1f})"
+    )
+
+
+def build(store: Store, subject: str, since: str | None = None, seed: int = 0, outcome: str = "episodes") -> dict:
+    """The correlation report (a plain dict: the ``--format json`` output)."""
+    t = table(store, subject, since, outcome)
+    rows = t["rows"]
+    y = np.array([r["outcome"] for r in rows], dtype=float)
     results = []
-    for name in names:
+    for i, name in enumerate(t["habits"]):
         x = np.array([r["habits"].get(name, 0.0) for r in rows])
-        logged = x > 0
-        n_yes, n_no = int(logged.sum()), int((~logged).sum())
-        distinct = len(np.unique(x[logged]))
-        res: dict = {"habit": name, "nights_with": n_yes, "nights_without": n_no}
-        if len(rows) < MIN_NIGHTS or n_yes < MIN_PER_GROUP or (n_no < MIN_PER_GROUP and distinct < 3):
-            res.update(test=None, verdict="not enough nights to say")
-            results.append(res)
-            continue
-        if distinct >= 3:
-            rho, p = stats.spearmanr(x, y)
-            rng = np.random.default_rng(seed)
-            boots = []
-            for _ in range(1000):
-                i = rng.integers(0, len(x), len(x))
-                if len(np.unique(x[i])) > 1 and len(np.unique(y[i])) > 1:
-                    boots.append(stats.spearmanr(x[i], y[i])[0])
-            lo, hi = np.percentile(boots, [2.5, 97.5]).tolist() if boots else (float("nan"), float("nan"))
-            res.update(test="spearman", effect=float(rho), ci=[lo, hi], p=float(p), effect_name="rank correlation")
-        else:
-            a, b = y[logged], y[~logged]
-            u = stats.mannwhitneyu(a, b, alternative="two-sided")
-            diff = float(np.median(a) - np.median(b))
-            rng = np.random.default_rng(seed)
-            boots = [float(np.median(rng.choice(a, len(a))) - np.median(rng.choice(b, len(b)))) for _ in range(1000)]
-            lo, hi = np.percentile(boots, [2.5, 97.5]).tolist()
-            res.update(
-                test="mann-whitney",
-                effect=diff,
-                ci=[lo, hi],
-                p=float(u.pvalue),
-                effect_name="difference in median episodes per night",
-            )
-        results.append(res)
-    tested = [r for r in results if r.get("test")]
-    for r, q in zip(tested, _bh([r["p"] for r in tested]), strict=True):
-        r["q"] = q
-        direction = "more" if r["effect"] > 0 else "fewer"
+        results.append(_test(name, x, y, seed + i))
+    tested = [r for r in results if r["test"]]
+    for r, q in zip(tested, bh([r["p"] for r in tested]), strict=True):
+        r["q"] = float(q)
+        lo, hi = r["ci"]
+        up = r["effect"] > 0
+        direction = "more" if up else "fewer"
+        what = f"nights after {r['label']}" if r["test"] == "mann-whitney" else f"more {r['label']}"
         if q < ALPHA:
-            r["verdict"] = f"goes with {direction} episodes (likely real: q={q:.3f})"
+            r["finding"] = direction
+            r["verdict"] = f"{what}: {direction} {outcome}, likely a real link in your data (q={q:.3f})"
         elif r["p"] < ALPHA:
-            r["verdict"] = f"hint of {direction} episodes, not significant after correcting for {len(tested)} habits"
+            r["finding"] = f"hint_{direction}"
+            r["verdict"] = (
+                f"{what}: a hint of {direction} {outcome}, not significant once {len(tested)} habits are tested "
+                f"together (q={q:.2f})"
+            )
         else:
-            r["verdict"] = "no clear link"
+            r["finding"] = "no_clear_link"
+            span = f"{lo:+.2f} to {hi:+.2f}" if r["test"] == "spearman" else f"{lo:+.1f} to {hi:+.1f}"
+            r["verdict"] = f"{what}: no clear link in {len(rows)} nights (the effect could be anywhere from {span})"
+        r["effect_text"] = _effect_text(r, outcome)
+    order = {"more": 0, "fewer": 0, "hint_more": 1, "hint_fewer": 1, "no_clear_link": 2}
+    results.sort(key=lambda r: (order.get(r["finding"], 3), r.get("q", 1.0), r["habit"]))
     return {
         "subject": subject,
+        "outcome": outcome,
         "nights": len(rows),
         "min_nights": MIN_NIGHTS,
+        "enough_nights": len(rows) >= MIN_NIGHTS,
+        "since": since,
         "rows": rows,
+        "skipped": t["skipped"],
         "habits": results,
-        "disclaimer": DISCLAIMER + " Correlation is not causation.",
+        "method": "Habits from the noon before sleep onset to sleep onset belong to that night. Yes/no habits: "
+        "Mann-Whitney U, difference in means with a bootstrap 95% CI. Amounts: Spearman rank correlation, Fisher-z "
+        f"95% CI. Benjamini-Hochberg q-values across habits; a link is called likely at q < {ALPHA}.",
+        "disclaimer": DISCLAIMER,
     }
 
 
+def notable(report: Mapping) -> list[dict]:
+    """Habits worth a plot: a likely link or a hint."""
+    return [r for r in report["habits"] if r["finding"] in ("more", "fewer", "hint_more", "hint_fewer")]
+
+
+def _pfmt(p: float) -> str:
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
 def render_text(report: dict, console) -> None:
+    """The report for the terminal (rich): the per-night table, then one row per habit."""
     from rich.table import Table
 
-    console.print(f"[bold]legwatch correlate[/bold] — {report['subject']}, {report['nights']} nights with data")
-    if report["nights"] < report["min_nights"]:
+    console.print(
+        f"[bold]legwatch correlate[/bold] — {report['subject']}: {report['nights']} night(s) with enough data, "
+        f"outcome: {report['outcome']}"
+    )
+    if report["skipped"]:
+        console.print(f"Left out {len(report['skipped'])} night(s) with too little data.")
+    if not report["enough_nights"]:
         console.print(
-            f"[yellow]Only {report['nights']} nights: at least {report['min_nights']} are needed before "
-            "any habit can be judged. Keep logging.[/yellow]"
+            f"[yellow]Only {report['nights']} night(s): at least {report['min_nights']} are needed before any habit "
+            "can be judged. Keep wearing the sensor and logging.[/yellow]"
         )
-    t = Table()
-    for col in ("habit", "nights with/without", "test", "effect [95% CI]", "p", "q", "verdict"):
-        t.add_column(col)
+    names = sorted({k for r in report["rows"] for k in r["habits"]})
+    if report["rows"]:
+        nt = Table(title="Nights and the habits of the evening before")
+        nt.add_column("night")
+        nt.add_column(report["outcome"], justify="right")
+        for name in names:
+            nt.add_column(_label(name), justify="right")
+        for r in report["rows"]:
+            cells = [f"{r['habits'][n]:g}" if n in r["habits"] else "·" for n in names]
+            nt.add_row(r["night"], f"{r['outcome']:g}", *cells)
+        console.print(nt)
+    t = Table(title="Habits and your nights")
+    for col, justify in (("habit", "left"), ("nights with/without", "right"), ("effect [95% CI]", "left")):
+        t.add_column(col, justify=justify)  # type: ignore[arg-type]
+    t.add_column("p", justify="right")
+    t.add_column("q", justify="right")
     for r in report["habits"]:
-        if r.get("test"):
-            eff = f"{r['effect']:+.2f} [{r['ci'][0]:+.2f}, {r['ci'][1]:+.2f}]"
-            t.add_row(
-                r["habit"],
-                f"{r['nights_with']}/{r['nights_without']}",
-                r["test"],
-                eff,
-                f"{r['p']:.3f}",
-                f"{r['q']:.3f}",
-                r["verdict"],
-            )
+        nights = f"{r['nights_with']}/{r['nights_without']}"
+        if r["test"]:
+            lo, hi = r["ci"]
+            if r["test"] == "spearman":
+                eff = f"rho {r['effect']:+.2f} [{lo:+.2f}, {hi:+.2f}]"
+            else:
+                eff = f"Δ {r['effect']:+.1f} [{lo:+.1f}, {hi:+.1f}]"
+            t.add_row(r["label"], nights, eff, _pfmt(r["p"]), _pfmt(r["q"]))
         else:
-            t.add_row(r["habit"], f"{r['nights_with']}/{r['nights_without']}", "—", "—", "—", "—", r["verdict"])
+            t.add_row(r["label"], nights, "—", "—", "—")
     console.print(t)
+    styles = {"more": "bold red", "fewer": "bold green"}
+    for r in report["habits"]:
+        style = styles.get(r["finding"], "")
+        verdict = f"[{style}]{r['verdict']}[/{style}]" if style else r["verdict"]
+        console.print(f"• {verdict}" if r["test"] else f"• [bold]{r['label']}[/bold]: {verdict}")
+        if r.get("effect_text"):
+            console.print(f"  [dim]{r['effect_text']}[/dim]")
+    console.print(f"[dim]{report['method']}[/dim]")
     console.print(f"[dim]{report['disclaimer']}[/dim]")

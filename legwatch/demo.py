@@ -38,8 +38,7 @@ def run_demo(cfg: Config, *, hours: float, rate: float, seed: int, console) -> i
     tmp = tempfile.TemporaryDirectory(prefix="legwatch-demo-")
     values = dict(cfg.values)
     values.update({"subject": SUBJECT, "monitor.sensors": SENSOR})
-    if not cfg["influx.url"]:
-        values["data_dir"] = tmp.name
+    values["data_dir"] = tmp.name  # the demo's store (unless InfluxDB is configured) and monitor state
     try:
         with Progress(
             TextColumn("{task.description:<34}"),

@@ -1,19 +1,34 @@
 """The morning summary of one night, built from what the store holds.
 
-Self-tracking, not a diagnosis: every rendering says so.
+``build`` returns a plain dict (the ``--format json`` output and the retained MQTT message are made
+from it): the sleep window, episodes by kind with times and durations, the longest contraction,
+the periodic-movement index, data coverage and gaps, a comparison with the person's last 14
+nights, and the habits of the evening before (noon to sleep onset, the same rule as
+``legwatch correlate``). A night with too little data (coverage under half, no sleep window, or
+under half an hour of covered sleep) says so: its counts are ``null``, never zero.
+
+Renderings: ``render_text`` (rich), ``legwatch.summary_html`` (a self-contained page) and
+``legwatch.homeassistant`` (MQTT with Home Assistant discovery). Self-tracking, not a diagnosis:
+every rendering says so.
 """
 
 from __future__ import annotations
 
 import statistics
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from detector.events import KINDS_COUNTED
+from legwatch.habits import evening_window
 from legwatch.schema import episode_from_point
 from legwatch.storage import Point, Store
 
 DISCLAIMER = "legwatch is a self-tracking tool, not a diagnosis. Talk to a doctor about cramps that worry you."
 LOW_COVERAGE = 0.5
+MIN_SLEEP_H = 0.5
+RECENT_NIGHTS = 14
+PLM_CLINICAL = 15.0
+KIND_LABELS = {"twitch": "twitches", "leg_movement": "leg movements", "contraction": "contractions (cramps)"}
 
 
 class SummaryError(LookupError):
@@ -24,8 +39,40 @@ def _local(ts: float) -> datetime:
     return datetime.fromtimestamp(ts).astimezone()
 
 
-def find_night(store: Store, subject: str, night: str | None = None) -> Point:
-    """The latest stored night, or the one starting on the evening of ``night`` (YYYY-MM-DD)."""
+def _iso(ts: float | None) -> str | None:
+    return None if ts is None else _local(ts).isoformat(timespec="seconds")
+
+
+def night_date(ts: float) -> str:
+    """The date of the evening a night belongs to (a night starting after midnight: the day before)."""
+    d = _local(ts)
+    return (d if d.hour >= 12 else d - timedelta(days=1)).strftime("%Y-%m-%d")
+
+
+def data_check(fields: Mapping[str, object]) -> str | None:
+    """Why a stored night has too little data to count its episodes, or None when it is usable."""
+    coverage = float(fields.get("coverage", 0.0) or 0.0)  # type: ignore[arg-type]
+    if coverage < LOW_COVERAGE:
+        return f"only {coverage * 100:.0f}% of the recording has data (at least {LOW_COVERAGE * 100:.0f}% needed)"
+    if fields.get("sleep_start") is None or fields.get("sleep_end") is None:
+        return "no sleep window was found in the data"
+    covered = float(fields.get("sleep_h", 0.0) or 0.0) * coverage  # type: ignore[arg-type]
+    if covered < MIN_SLEEP_H:
+        return f"only {covered * 60:.0f} min of sleep with data (at least {MIN_SLEEP_H * 60:.0f} min needed)"
+    return None
+
+
+def find_night(
+    store: Store, subject: str, night: str | None = None, *, sensor: str = "", start: float | None = None
+) -> Point:
+    """The latest stored night, the one starting on the evening of ``night`` (YYYY-MM-DD), or the one
+    of ``sensor`` whose recording started at ``start`` (Unix s; the monitor's just-finished night)."""
+    if start is not None:
+        tags = {"subject": subject, **({"sensor": sensor} if sensor else {})}
+        pts = store.query("night", start=start - 0.001, end=start + 0.002, tags=tags)
+        if not pts:
+            raise SummaryError(f"no night stored for {subject!r} starting at {_iso(start)}")
+        return pts[-1]
     if night:
         try:
             day = datetime.strptime(night, "%Y-%m-%d").astimezone()
@@ -34,7 +81,7 @@ def find_night(store: Store, subject: str, night: str | None = None) -> Point:
         start = day.replace(hour=12).timestamp()
         pts = store.query("night", start=start, end=start + 86400, tags={"subject": subject})
         if not pts:
-            raise SummaryError(f"no night stored for {subject!r} starting on {night}")
+            raise SummaryError(f"no night stored for {subject!r} starting on the evening of {night}")
         return pts[-1]
     pts = store.query("night", tags={"subject": subject})
     if not pts:
@@ -42,37 +89,96 @@ def find_night(store: Store, subject: str, night: str | None = None) -> Point:
     return pts[-1]
 
 
-def build(store: Store, subject: str, night: str | None = None) -> dict:
-    n = find_night(store, subject, night)
+def _habit(h: Point) -> dict:
+    return {
+        "habit": h.tags.get("habit"),
+        "value": h.fields.get("value"),
+        "unit": h.fields.get("unit", ""),
+        "time": h.time,
+        "time_iso": _iso(h.time),
+        "note": h.fields.get("note", ""),
+        "name": h.fields.get("name", ""),
+        "intensity": h.fields.get("intensity", ""),
+    }
+
+
+def _comparison(store: Store, subject: str, start: float, tonight: float | None) -> dict:
+    earlier = store.query("night", start=start - 90 * 86400, end=start - 1, tags={"subject": subject})
+    usable = [p for p in earlier if data_check(p.fields) is None][-RECENT_NIGHTS:]
+    counts = [float(p.fields.get("episodes", 0.0)) for p in usable]
+    out: dict = {
+        "nights": len(usable),
+        "mean_episodes": round(statistics.fmean(counts), 2) if counts else None,
+        "median_episodes": statistics.median(counts) if counts else None,
+        "min_episodes": min(counts) if counts else None,
+        "max_episodes": max(counts) if counts else None,
+        "mean_contractions": round(statistics.fmean(float(p.fields.get("contraction_count", 0.0)) for p in usable), 2)
+        if usable
+        else None,
+        "fewer_than_tonight": None,
+        "tonight": None,
+    }
+    if tonight is not None and len(counts) >= 3:
+        below = sum(1 for c in counts if c < tonight)
+        above = sum(1 for c in counts if c > tonight)
+        out["fewer_than_tonight"] = below
+        if above >= 0.75 * len(counts):
+            out["tonight"] = "fewer than usual"
+        elif below >= 0.75 * len(counts):
+            out["tonight"] = "more than usual"
+        else:
+            out["tonight"] = "about usual"
+    return out
+
+
+def build(
+    store: Store, subject: str, night: str | None = None, *, sensor: str = "", start: float | None = None
+) -> dict:
+    """The summary of the latest night of ``subject`` (or of ``night``, YYYY-MM-DD; or the night of
+    ``sensor`` that started at ``start``)."""
+    n = find_night(store, subject, night, sensor=sensor, start=start)
     f = n.fields
     sensor = n.tags.get("sensor", "")
     start, end = n.time, float(f.get("end", n.time))
-    eps = [
-        episode_from_point(p)
-        for p in store.query("episode", start=start, end=end + 1, tags={"subject": subject, "sensor": sensor})
-    ]
-    counted = [e for e in eps if e.kind in KINDS_COUNTED and e.in_sleep]
-    by_kind = {k: [e for e in counted if e.kind == k] for k in KINDS_COUNTED}
-    gaps = store.query("gap", start=start, end=end + 1, tags={"subject": subject, "sensor": sensor})
+    tags = {"subject": subject, "sensor": sensor}
+    eps = [episode_from_point(p) for p in store.query("episode", start=start, end=end + 1, tags=tags)]
+    in_sleep = sorted((e for e in eps if e.kind in KINDS_COUNTED and e.in_sleep), key=lambda e: e.start)
+    gaps = store.query("gap", start=start, end=end + 1, tags=tags)
     coverage = float(f.get("coverage", 0.0))
-    contractions = by_kind["contraction"]
-    longest = max(contractions, key=lambda e: e.duration_s) if contractions else None
-    # recent nights for comparison
-    recent = store.query("night", start=start - 14 * 86400 - 3600, end=start, tags={"subject": subject})
-    recent_counts = [float(p.fields.get("episodes", 0.0)) for p in recent if float(p.fields.get("coverage", 0)) >= 0.5]
-    habits = store.query("habit", start=start - 86400, end=end, tags={"subject": subject})
+    reason = data_check(f)
+    enough = reason is None
     sleep_start = f.get("sleep_start")
     sleep_end = f.get("sleep_end")
-    enough = coverage >= LOW_COVERAGE and sleep_start is not None
+    by_kind = {k: [e for e in in_sleep if e.kind == k] for k in KINDS_COUNTED}
+    contractions = by_kind["contraction"]
+    longest = max(contractions, key=lambda e: e.duration_s) if contractions else None
+    onset = float(sleep_start) if sleep_start is not None else start  # type: ignore[arg-type]
+    h0, h1 = evening_window(onset)
+    habits = store.query("habit", start=h0, end=h1, tags={"subject": subject})
+    during = store.query("habit", start=h1, end=end + 1, tags={"subject": subject})
+    total = len(in_sleep) if enough else None
+    plm = f.get("plm_index")
     out = {
         "subject": subject,
         "sensor": sensor,
-        "night_of": _local(start).strftime("%Y-%m-%d")
-        if _local(start).hour >= 12
-        else (_local(start) - timedelta(days=1)).strftime("%Y-%m-%d"),
-        "recording": {"start": start, "end": end},
-        "sleep_window": {"start": sleep_start, "end": sleep_end, "hours": f.get("sleep_h")},
+        "night_of": night_date(start),
+        "status": "ok" if enough else "too_little_data",
         "enough_data": enough,
+        "reason": reason,
+        "recording": {
+            "start": start,
+            "end": end,
+            "start_iso": _iso(start),
+            "end_iso": _iso(end),
+            "hours": round((end - start) / 3600, 2),
+        },
+        "sleep_window": {
+            "start": sleep_start,
+            "end": sleep_end,
+            "hours": f.get("sleep_h"),
+            "start_iso": _iso(sleep_start),  # type: ignore[arg-type]
+            "end_iso": _iso(sleep_end),  # type: ignore[arg-type]
+        },
         "coverage": round(coverage, 4),
         "gaps": [
             {
@@ -82,96 +188,145 @@ def build(store: Store, subject: str, night: str | None = None) -> dict:
             }
             for g in gaps
         ],
-        "counts": {k: len(v) for k, v in by_kind.items()},
-        "episodes_total": len(counted),
-        "periodic_count": sum(1 for e in counted if e.periodic),
-        "plm_index": f.get("plm_index"),
+        "gaps_total_s": round(sum(float(g.fields.get("duration_s", 0.0)) for g in gaps), 1),
+        "counts": {k: len(v) for k, v in by_kind.items()} if enough else None,
+        "durations_s": {k: round(sum(e.duration_s for e in v), 1) for k, v in by_kind.items()} if enough else None,
+        "episodes_total": total,
+        "periodic_count": sum(1 for e in in_sleep if e.periodic) if enough else None,
+        "plm_index": (None if plm is None else round(float(plm), 2)) if enough else None,  # type: ignore[arg-type]
+        "plm_above_clinical": (float(plm) > PLM_CLINICAL) if enough and plm is not None else None,  # type: ignore[arg-type]
         "longest_contraction": None
-        if longest is None
-        else {"start": longest.start, "end": longest.end, "duration_s": round(longest.duration_s, 1)},
-        "episodes": [e.to_dict() for e in sorted(counted, key=lambda e: e.start)],
-        "outside_sleep": sum(1 for e in eps if e.kind in KINDS_COUNTED and not e.in_sleep),
-        "comparison": {
-            "nights": len(recent_counts),
-            "mean_episodes": round(statistics.fmean(recent_counts), 2) if recent_counts else None,
-            "median_episodes": statistics.median(recent_counts) if recent_counts else None,
+        if longest is None or not enough
+        else {
+            "start": longest.start,
+            "end": longest.end,
+            "start_iso": _iso(longest.start),
+            "duration_s": round(longest.duration_s, 1),
+            "peak_g": round(longest.peak_g, 3),
         },
-        "habits": [
-            {
-                "habit": h.tags.get("habit"),
-                "value": h.fields.get("value"),
-                "unit": h.fields.get("unit", ""),
-                "time": h.time,
-                "note": h.fields.get("note", ""),
-                "name": h.fields.get("name", ""),
-            }
-            for h in habits
+        "contractions": [
+            {"start": e.start, "start_iso": _iso(e.start), "duration_s": round(e.duration_s, 1)} for e in contractions
         ],
+        "episodes": [e.to_dict() for e in in_sleep],
+        "outside_sleep": sum(1 for e in eps if e.kind in KINDS_COUNTED and not e.in_sleep),
+        "comparison": _comparison(store, subject, start, float(total) if total is not None else None),
+        "habits_window": {"start": h0, "end": h1},
+        "habits": [_habit(h) for h in habits],
+        "habits_during_night": [_habit(h) for h in during],
         "disclaimer": DISCLAIMER,
     }
     for e in out["episodes"]:
         e.pop("extra", None)
+        e.pop("sensor", None)
     return out
+
+
+def activity(store: Store, s: Mapping) -> list[tuple[float, float]]:
+    """(epoch start, movement in g) of the summarised night, for the timeline plot."""
+    rec = s["recording"]
+    pts = store.query(
+        "activity", start=rec["start"] - 60, end=rec["end"] + 60, tags={"subject": s["subject"], "sensor": s["sensor"]}
+    )
+    return [(p.time, float(p.fields.get("movement_g", 0.0))) for p in pts]
+
+
+# --- terminal ----------------------------------------------------------------------------------
 
 
 def _hm(ts: float | None) -> str:
     return "—" if ts is None else _local(ts).strftime("%H:%M:%S")
 
 
+def _dur(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def habit_text(h: Mapping) -> str:
+    """``21:30 exercise (hard): 45 min — note``."""
+    label = str(h["habit"]) + (f" {h['name']}" if h.get("name") else "")
+    label += f" ({h['intensity']})" if h.get("intensity") else ""
+    text = f"{_local(h['time']):%a %H:%M} {label}: {float(h['value']):g} {h['unit']}".rstrip()
+    return text + (f" — {h['note']}" if h.get("note") else "")
+
+
 def render_text(s: dict, console) -> None:
+    """The summary for the terminal (rich)."""
     from rich.table import Table
 
     sw = s["sleep_window"]
     console.print(f"[bold]legwatch — night of {s['night_of']}[/bold] ({s['subject']}, sensor {s['sensor']})")
+    rec = s["recording"]
+    console.print(f"Recording: {_hm(rec['start'])} – {_hm(rec['end'])} ({rec['hours']:.1f} h)")
     if sw["start"] is not None:
         console.print(f"Sleep window: {_hm(sw['start'])} – {_hm(sw['end'])} ({sw['hours']:.1f} h)")
     else:
         console.print("Sleep window: not found in the data")
-    console.print(f"Data coverage: {s['coverage'] * 100:.1f}%" + (f", {len(s['gaps'])} gap(s)" if s["gaps"] else ""))
+    gap_text = f", {len(s['gaps'])} gap(s), {_dur(s['gaps_total_s'])} without data" if s["gaps"] else ", no gaps"
+    console.print(f"Data coverage: {s['coverage'] * 100:.1f}%{gap_text}")
     for g in s["gaps"][:10]:
-        console.print(f"  gap {_hm(g['start'])} – {_hm(g['end'])} ({g['duration_s']:.0f} s without data)")
+        console.print(f"  gap {_hm(g['start'])} – {_hm(g['end'])} ({_dur(g['duration_s'])} without data)")
     if not s["enough_data"]:
-        console.print("[yellow]Too little data to report this night's episodes reliably.[/yellow]")
-    t = Table(title="Episodes during sleep")
-    t.add_column("kind")
-    t.add_column("count", justify="right")
-    for k, v in s["counts"].items():
-        t.add_row(k.replace("_", " "), str(v))
-    console.print(t)
-    pi = s["plm_index"]
-    console.print(
-        f"Periodic leg movements: {s['periodic_count']}"
-        + (f", index {pi:.1f}/h of sleep" + (" (above the clinical 15/h)" if pi > 15 else "") if pi is not None else "")
-    )
-    lc = s["longest_contraction"]
-    if lc:
-        console.print(f"Longest contraction: {lc['duration_s']:.0f} s at {_hm(lc['start'])}")
-    c = s["comparison"]
-    if c["nights"]:
         console.print(
-            f"Recent nights ({c['nights']}): mean {c['mean_episodes']} episodes; tonight {s['episodes_total']}"
+            f"[bold yellow]Too little data to report this night's episodes: {s['reason']}.[/bold yellow] "
+            "The counts are left out rather than shown as zero."
         )
     else:
-        console.print("No earlier nights to compare with yet.")
-    if s["episodes"]:
+        t = Table(title="Episodes during sleep")
+        for col, justify in (("kind", "left"), ("count", "right"), ("total time", "right"), ("times", "left")):
+            t.add_column(col, justify=justify)  # type: ignore[arg-type]
+        for k, n in s["counts"].items():
+            eps = [e for e in s["episodes"] if e["kind"] == k]
+            times = ", ".join(_hm(e["start"])[:5] for e in eps[:6]) + (" …" if len(eps) > 6 else "")
+            t.add_row(KIND_LABELS[k], str(n), _dur(s["durations_s"][k]) if n else "", times)
+        t.add_row("[bold]total[/bold]", f"[bold]{s['episodes_total']}[/bold]", "", "")
+        console.print(t)
+        pi = s["plm_index"]
+        console.print(
+            f"Periodic leg movements: {s['periodic_count']}"
+            + (f", index {pi:.1f}/h of sleep" if pi is not None else "")
+            + (f" (above the clinical {PLM_CLINICAL:.0f}/h)" if s["plm_above_clinical"] else "")
+        )
+        lc = s["longest_contraction"]
+        if lc:
+            console.print(f"Longest contraction: {_dur(lc['duration_s'])} at {_hm(lc['start'])}")
+        else:
+            console.print("No contractions (cramps) during sleep.")
+    if s["outside_sleep"]:
+        console.print(f"Outside the sleep window: {s['outside_sleep']} episode(s), not counted.")
+    c = s["comparison"]
+    if c["nights"]:
+        line = (
+            f"Your last {c['nights']} night(s): median {c['median_episodes']:g} episodes "
+            f"(range {c['min_episodes']:g}–{c['max_episodes']:g}), mean contractions {c['mean_contractions']:g}"
+        )
+        if c["tonight"]:
+            line += f"; tonight {s['episodes_total']}: {c['tonight']}"
+        console.print(line)
+    else:
+        console.print("No earlier nights with enough data to compare with yet.")
+    if s["enough_data"] and s["episodes"]:
         et = Table(title="Timeline")
         for col in ("start", "kind", "duration s", "peak g", "periodic"):
             et.add_column(col)
         shown = s["episodes"][:40]
         for e in shown:
-            et.add_row(
-                _hm(e["start"]),
-                e["kind"],
-                f"{e['duration_s']:.1f}",
-                f"{e['peak_g']:.3f}",
-                "yes" if e["periodic"] else "",
-            )
+            periodic = "yes" if e["periodic"] else ""
+            et.add_row(_hm(e["start"]), e["kind"], f"{e['duration_s']:.1f}", f"{e['peak_g']:.3f}", periodic)
         console.print(et)
         if len(s["episodes"]) > len(shown):
-            console.print(f"… and {len(s['episodes']) - len(shown)} more (use --format json)")
+            console.print(f"… and {len(s['episodes']) - len(shown)} more (use --format json or --format html)")
     if s["habits"]:
-        console.print("Habits logged the day before:")
+        console.print("Habits the evening before (noon to sleep onset):")
         for h in s["habits"]:
-            extra = f" {h['name']}" if h["name"] else ""
-            console.print(f"  {_hm(h['time'])} {h['habit']}{extra}: {h['value']:g} {h['unit']}")
+            console.print(f"  {habit_text(h)}")
+    else:
+        console.print("No habits logged the evening before (`legwatch log water 0.5`, …).")
+    if s["habits_during_night"]:
+        console.print("Logged during the night:")
+        for h in s["habits_during_night"]:
+            console.print(f"  {habit_text(h)}")
     console.print(f"[dim]{s['disclaimer']}[/dim]")

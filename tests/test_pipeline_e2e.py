@@ -19,7 +19,7 @@ def recording(tmp_path_factory):
     return path
 
 
-def test_replay_through_mosquitto_into_influx_equals_detect(recording, mosquitto, influx_store, influxdb):
+def test_replay_through_mosquitto_into_influx_equals_detect(recording, mosquitto, influx_store, influxdb, tmp_path):
     offline = json.loads(run_cli("detect", str(recording), "--format", "json", check=True).stdout)
     assert len(offline["episodes"]) > 0
     env = {
@@ -27,6 +27,7 @@ def test_replay_through_mosquitto_into_influx_equals_detect(recording, mosquitto
         "LEGWATCH_INFLUX_URL": influxdb.url,
         "LEGWATCH_INFLUX_DB": influx_store.db,
         "LEGWATCH_SUBJECT": "e2e",
+        "LEGWATCH_DATA_DIR": str(tmp_path),
         "LEGWATCH_MQTT_CLIENT_ID": f"monitor-{influx_store.db}",
     }
     mon = popen_cli("monitor", "--exit-after-nights", "1", env=env)

@@ -37,6 +37,10 @@ MIN_DUR_S = 0.05
 TILT_EXTRA_S = 0.3
 SLOW_HALF = 3  # frames each side of the ~1 s mean orientation
 SLOW_ROT_DEG = 1.0
+EXTENT_NOISE_K = 3.0
+EXTENT_FRAC = 0.1
+EXTENT_SMEAR_S = 0.0
+EXTENT_MAX_S = 2.0
 MERGE_FRAMES = 5  # < 0.5 s between event frames merges them
 POST_FRAMES = 20  # offset rule + time to read the posture afterwards
 PRE_FRAMES = 10
@@ -282,6 +286,30 @@ class EpisodeAssembler:
             if len(on):
                 onset = min(onset, (idx[p0 + on[0]] + 0.5) * FRAME_S)
                 offset = max(offset, (idx[p0 + on[-1]] + 0.5) * FRAME_S)
+        tilt_long = "tilt" in spans and spans["tilt"][1] - spans["tilt"][0] >= TWITCH_MAX_S
+        if "tilt" in spans and ("sd" not in spans or tilt_long):
+            # A turn of the shin starts and ends gently (the rate is below threshold while the
+            # leg is already moving): extend to where the leg is displaced from its posture by
+            # more than the orientation noise and a tenth of the turn.
+            w0, w1 = max(0, p0 - PRE_FRAMES), min(len(idx), p1 + POST_FRAMES + 1)
+            c0, c1 = max(0, w0 - SLOW_HALF), min(len(idx), w1 + SLOW_HALF)
+            smooth = _unit(_centred_mean(f.mean[c0:c1], SLOW_HALF))[w0 - c0 : w1 - c0]
+            disp = np.nan_to_num(_angle_deg(smooth, ref[None, :]), nan=0.0)
+            # the ~1 s means wander about a third of the 0.4 s tilt floor
+            noise_deg = float(np.degrees(np.median(buf.floor_tilt[p0 : p1 + 1]))) / 3.0
+            peak_disp = float(disp[p0 - w0 : p1 - w0 + 1].max())
+            thr = max(EXTENT_NOISE_K * noise_deg, EXTENT_FRAC * peak_disp, 0.2)
+            k0, k1 = p0 - w0, p1 - w0
+            k = int(np.argmax(disp[k0 : k1 + 1])) + k0
+            if disp[k] > thr:
+                a = k
+                while a > 0 and disp[a - 1] > thr and idx[w0 + a - 1] == idx[w0 + a] - 1:
+                    a -= 1
+                b = k
+                while b < len(disp) - 1 and disp[b + 1] > thr and idx[w0 + b + 1] == idx[w0 + b] + 1:
+                    b += 1
+                onset = max(min(onset, (idx[w0 + a] + 0.5) * FRAME_S - EXTENT_SMEAR_S), onset - EXTENT_MAX_S)
+                offset = min(max(offset, (idx[w0 + b] + 0.5) * FRAME_S + EXTENT_SMEAR_S), offset + EXTENT_MAX_S)
         if offset - onset < MIN_DUR_S:
             mid = 0.5 * (onset + offset)
             onset, offset = mid - MIN_DUR_S / 2, mid + MIN_DUR_S / 2

@@ -25,7 +25,7 @@ from detector.thresholds import Scored
 
 EPOCH_S = 30.0
 EPOCH_FRAMES = round(EPOCH_S / FRAME_S)
-REST_MAX_ACTIVE = 0.08
+REST_MAX_ACTIVE = 0.03
 QUIET_FRAC = 0.1
 UPRIGHT_DEG = 50.0
 JOIN_S = 3600.0

@@ -37,6 +37,7 @@ MIN_DUR_S = 0.05
 TILT_EXTRA_S = 0.3
 SLOW_HALF = 3  # frames each side of the ~1 s mean orientation
 SLOW_ROT_DEG = 1.0
+ISO_FRAMES = 10
 EXTENT_NOISE_K = 3.0
 EXTENT_FRAC = 0.1
 EXTENT_SMEAR_S = 0.0
@@ -60,7 +61,9 @@ HIST_FRAMES = max(SETTLE_FRAMES, STRAIN_FRAMES) + PRE_FRAMES
 POSTURE_DEG = 35.0
 TWITCH_MAX_S = 0.5
 LM_MAX_S = 10.0
-LM_MIN_ROT_DEG = 0.6
+LM_MIN_ROT_DEG = 0.7  # a leg movement turns the shin (seen by ~1 s means)
+CRAMP_MIN_ROT_DEG = 1.5  # a cramp holds the foot and shin turned
+TWITCH_ISO_MAX = 1.35  # median jerk level (x floor) in the second around a twitch
 UPRIGHT_FRAC = 0.25
 IMI_MIN_S = 10.0
 IMI_MAX_S = 90.0
@@ -313,7 +316,6 @@ class EpisodeAssembler:
         if offset - onset < MIN_DUR_S:
             mid = 0.5 * (onset + offset)
             onset, offset = mid - MIN_DUR_S / 2, mid + MIN_DUR_S / 2
-        tilt_on = (tilt_ratio > 1.0) & inner
         dur = offset - onset
 
         post_sl = (idx > idx[p1] + MERGE_FRAMES) & (idx <= idx[p1] + POST_FRAMES)
@@ -330,15 +332,22 @@ class EpisodeAssembler:
         peak = float(sd.max()) if len(sd) else 0.0
         peak = max(peak, float(np.sin(np.radians(min(max_rot, 90.0)))))
 
+        # how busy the second around the event was (sd relative to its floor): a jerk stands alone
+        around = np.r_[max(0, p0 - ISO_FRAMES) : max(0, p0 - 1), min(len(idx), p1 + 2) : min(len(idx), p1 + ISO_FRAMES)]
+        iso = float(np.median(np.nan_to_num(f.sd_perp[around] / buf.floor_sd[around], nan=1.0))) if len(around) else 1.0
         if ref_elev > UPRIGHT_DEG or upright_frac > UPRIGHT_FRAC:
             kind = "out_of_bed"
         elif dtheta > POSTURE_DEG or (dur <= LM_MAX_S and max_rot > POSTURE_DEG):
             kind = "posture_change"
         elif dur > LM_MAX_S:
+            if slow_rot < CRAMP_MIN_ROT_DEG:
+                return None  # sustained vibration that never turns the leg: the mattress, not a cramp
             kind = "contraction"
         elif dur < TWITCH_MAX_S:
+            if iso > TWITCH_ISO_MAX:
+                return None  # a flicker within ongoing vibration, not a jerk standing alone
             kind = "twitch"
-        elif tilt_on.any() or max_rot >= LM_MIN_ROT_DEG:
+        elif slow_rot >= LM_MIN_ROT_DEG:
             kind = "leg_movement"
         else:
             return None  # vibration without rotation: the mattress, not the leg
@@ -353,6 +362,7 @@ class EpisodeAssembler:
                 "posture_change_deg": round(dtheta, 1),
                 "rotation_deg": round(max_rot, 1),
                 "_slow_rot": round(slow_rot, 2),
+                "_iso": round(iso, 2),
                 "_sd_peak": round(float(np.nan_to_num(f.sd_perp[sl]).max()), 4),
                 "_sd_dur": round(spans["sd"][1] - spans["sd"][0], 3) if "sd" in spans else None,
                 "_tilt_dur": round(spans["tilt"][1] - spans["tilt"][0], 3) if "tilt" in spans else None,

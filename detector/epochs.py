@@ -7,7 +7,8 @@ epochs feed that estimate.
 
 The sleep window follows the idea of GGIR's HDCZA, on the leg: a 5-minute rolling median of
 restlessness, rest where it is low and the leg is not upright, rest blocks joined across
-interruptions shorter than ``JOIN_S``, and the longest block of at least ``MIN_BLOCK_S`` wins.
+interruptions shorter than ``JOIN_S`` (pieces shorter than ``MIN_PIECE_S``, the quiet minutes of
+lying awake, are left out), and the longest block of at least ``MIN_BLOCK_S`` wins.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ QUIET_FRAC = 0.1
 UPRIGHT_DEG = 50.0
 JOIN_S = 3600.0
 MIN_BLOCK_S = 1800.0
+MIN_PIECE_S = 600.0
 SMOOTH_EPOCHS = 10
 
 
@@ -121,10 +123,14 @@ def sleep_window(stats: list[EpochStat]) -> tuple[float, float] | None:
     starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
     blocks: list[list[int]] = []
     for s, e in zip(starts, ends, strict=True):
+        if (e - s) * EPOCH_S < MIN_PIECE_S:
+            continue  # a few quiet minutes while awake in bed are no sleep
         if blocks and (s - blocks[-1][1]) * EPOCH_S < JOIN_S:
             blocks[-1][1] = e
         else:
             blocks.append([s, e])
+    if not blocks:
+        return None
     best = max(blocks, key=lambda b: b[1] - b[0])
     if (best[1] - best[0]) * EPOCH_S < MIN_BLOCK_S:
         return None

@@ -17,11 +17,12 @@ import itertools
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import median_filter
+from numpy.lib.stride_tricks import sliding_window_view
 
 from detector.events import Epoch
 from detector.frames import FRAME_S
 from detector.posture import ShinAxis, elevation_deg
+from detector.rows import Rows
 from detector.thresholds import Scored
 
 EPOCH_S = 30.0
@@ -46,7 +47,8 @@ class EpochStage:
         self.axis = axis if axis is not None else ShinAxis()
         self.cur: int | None = None
         self.acc: list[Scored] = []
-        self.history: list[EpochStat] = []  # whole night: EPOCH_S granularity, ~1000 per night
+        # the whole night at EPOCH_S granularity: time, movement_g, angle_deg, coverage, active_frac
+        self.history = Rows(5)
 
     def push(self, sc: Scored) -> list[EpochStat]:
         out: list[EpochStat] = []
@@ -95,27 +97,31 @@ class EpochStage:
             ),
             frac,
         )
-        self.history.append(stat)
+        e_ = stat.epoch
+        self.history.append((e_.time, e_.movement_g, e_.angle_deg, e_.coverage, stat.active_frac))
         return [stat]
 
     def flush(self) -> list[EpochStat]:
         return self._close()
 
 
-def sleep_window(stats: list[EpochStat]) -> tuple[float, float] | None:
+def history_epochs(history: Rows) -> list[Epoch]:
+    return [Epoch(float(r[0]), float(r[1]), float(r[2]), float(r[3])) for r in history.data]
+
+
+def sleep_window(history: Rows) -> tuple[float, float] | None:
     """(start, end) in Unix seconds, or None when no block of rest is long enough."""
-    if not stats:
+    if not len(history):
         return None
-    t = np.array([s.epoch.time for s in stats])
-    act = np.array([s.active_frac for s in stats])
-    angle = np.array([s.epoch.angle_deg for s in stats])
+    h = history.data
+    t, act, angle = h[:, 0], h[:, 4], h[:, 2]
     # place epochs on a regular grid (missing epochs count as not resting)
     k = np.round((t - t[0]) / EPOCH_S).astype(int)
     grid_act = np.ones(k[-1] + 1)
     grid_up = np.ones(k[-1] + 1, bool)
     grid_act[k] = act
     grid_up[k] = angle > UPRIGHT_DEG
-    smooth = median_filter(grid_act, size=SMOOTH_EPOCHS, mode="nearest")
+    smooth = _rolling_median(grid_act, SMOOTH_EPOCHS)
     rest = (smooth <= REST_MAX_ACTIVE) & ~grid_up
     if not rest.any():
         return None
@@ -135,3 +141,10 @@ def sleep_window(stats: list[EpochStat]) -> tuple[float, float] | None:
     if (best[1] - best[0]) * EPOCH_S < MIN_BLOCK_S:
         return None
     return float(t[0] + best[0] * EPOCH_S), float(t[0] + best[1] * EPOCH_S)
+
+
+def _rolling_median(x: np.ndarray, size: int) -> np.ndarray:
+    """Centred running median with the edges repeated (as scipy.ndimage's mode="nearest")."""
+    left = size // 2
+    padded = np.concatenate((np.full(left, x[0]), x, np.full(size - 1 - left, x[-1])))
+    return np.median(sliding_window_view(padded, size), axis=-1)

@@ -15,27 +15,44 @@ import math
 
 import numpy as np
 
+from detector.rows import Rows
+
 LYING_MAX_DEG = 25.0  # a quiet epoch this close to horizontal counts as lying
 UPRIGHT_DEG = 50.0
 #: Quiet epochs needed before the estimate is trusted; earlier events wait for them.
 READY_EPOCHS = 20
+#: The estimate rests on the quiet epochs of the last four hours before the event.
+WINDOW_EPOCHS = 480
 _CANDIDATES = np.array([[0, 1, 0], [1, 0, 0], [0, 0, 1]], dtype=float)  # y first: the usual strap
 _SIN_LYING = math.sin(math.radians(LYING_MAX_DEG))
 
 
 class ShinAxis:
     def __init__(self) -> None:
-        self.epochs: list[int] = []
-        self.units: list[np.ndarray] = []
-        self._cache: dict[int, np.ndarray] = {}
+        self.rows = Rows(4)  # epoch index, unit gravity x, y, z of each quiet epoch
+        self.ready: int | None = None
+        self.dropped = 0  # quiet epochs no longer kept
+        self._cache: dict[tuple[int, int], np.ndarray] = {}
+
+    @property
+    def epochs(self) -> np.ndarray:
+        return self.rows.data[:, 0]
 
     def add(self, epoch: int, unit: np.ndarray) -> None:
-        self.epochs.append(epoch)
-        self.units.append(np.asarray(unit, dtype=float))
+        self.rows.append((epoch, *np.asarray(unit, dtype=float)))
+        # keep the state bounded: decisions look back WINDOW_EPOCHS, and are never made more
+        # than another WINDOW_EPOCHS after the epoch they concern
+        old = int(np.searchsorted(self.epochs, epoch - 2 * WINDOW_EPOCHS))
+        if old > 64:
+            self.rows.drop_first(old)
+            self.dropped += old
+            self._cache.clear()
 
     def ready_epoch(self) -> int | None:
         """The epoch from which on the estimate rests on ``READY_EPOCHS`` quiet epochs."""
-        return self.epochs[READY_EPOCHS - 1] + 1 if len(self.epochs) >= READY_EPOCHS else None
+        if self.ready is None and len(self.rows) >= READY_EPOCHS:
+            self.ready = int(self.epochs[READY_EPOCHS - 1]) + 1
+        return self.ready
 
     def axis_for(self, epoch: int, final: bool) -> np.ndarray | None:
         """The estimate to judge an event in ``epoch`` by, or None while it is not settled yet.
@@ -43,7 +60,7 @@ class ShinAxis:
         Early in a recording (fewer than ``READY_EPOCHS`` quiet epochs before the event) it waits
         until that many exist; at the end of the stream it takes what there is.
         """
-        k = int(np.searchsorted(self.epochs, epoch))
+        k = int(np.searchsorted(self.epochs, epoch)) + self.dropped
         if k >= READY_EPOCHS:
             return self.axis(before_epoch=epoch)
         ready = self.ready_epoch()
@@ -53,13 +70,18 @@ class ShinAxis:
 
     def axis(self, before_epoch: int | None = None) -> np.ndarray:
         """Unit vector along the shin (sign arbitrary) from quiet epochs before ``before_epoch``."""
-        k = len(self.epochs) if before_epoch is None else int(np.searchsorted(self.epochs, before_epoch))
-        if k in self._cache:
-            return self._cache[k]
-        a = self._estimate(np.array(self.units[:k]).reshape(-1, 3))
-        if len(self._cache) > 64:
+        ep = self.epochs
+        if before_epoch is None:
+            before_epoch = int(ep[-1]) + 1 if len(ep) else 0
+        k = int(np.searchsorted(ep, before_epoch))
+        lo = int(np.searchsorted(ep, before_epoch - WINDOW_EPOCHS))
+        key = (lo + self.dropped, k + self.dropped)
+        if key in self._cache:
+            return self._cache[key]
+        a = self._estimate(self.rows.data[lo:k, 1:4])
+        if len(self._cache) > 8:
             self._cache.clear()
-        self._cache[k] = a
+        self._cache[key] = a
         return a
 
     @staticmethod

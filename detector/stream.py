@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from detector.episodes import CrampGrouper, EpisodeAssembler, PeriodicTracker
-from detector.epochs import EpochStage, EpochStat, sleep_window
-from detector.events import Episode, Epoch, Gap
+from detector.epochs import EpochStage, EpochStat, history_epochs, sleep_window
+from detector.events import KINDS_COUNTED, KINDS_OTHER, Episode, Epoch, Gap
 from detector.features import FeatureStage
 from detector.frames import FRAME_S, Framer
 from detector.posture import ShinAxis
+from detector.rows import Rows
 from detector.thresholds import ThresholdStage
 
 
@@ -82,7 +83,7 @@ class StreamDetector:
         self.cramps = CrampGrouper()
         self.periodic = PeriodicTracker()
         self.epochs = EpochStage(self.axis)
-        self.episodes: list[Episode] = []  # the night's episodes (a few hundred at most)
+        self.episodes = Rows(len(_EP_COLS))  # the night's episodes, compactly (see _EP_COLS)
         self.gaps: list[Gap] = []
         self.first_t: float | None = None
         self.samples = 0
@@ -127,7 +128,9 @@ class StreamDetector:
         if final:
             released += self.periodic.flush()
         released.sort(key=lambda e: e.start)
-        self.episodes.extend(released)
+        released = [_lean(e) for e in released]
+        for e in released:
+            self.episodes.append(_to_row(e))
         self.gaps.extend(up.gaps)
         up.episodes.extend(released)
         up.epochs.extend(s.epoch for s in stats)
@@ -136,7 +139,7 @@ class StreamDetector:
         up = Update()
         self._run(self.framer.flush(), up, final=True)
         sw = sleep_window(self.epochs.history)
-        eps = sorted(self.episodes, key=lambda e: e.start)
+        eps = sorted((_from_row(r) for r in self.episodes.data), key=lambda e: e.start)
         if sw is not None:
             eps = [
                 Episode(e.start, e.end, e.kind, e.peak_g, e.periodic, sw[0] <= e.start < sw[1], e.extra) for e in eps
@@ -148,7 +151,7 @@ class StreamDetector:
             plm_index = None
         night = Night(
             episodes=eps,
-            epochs=[s.epoch for s in self.epochs.history],
+            epochs=history_epochs(self.epochs.history),
             gaps=list(self.gaps),
             sleep_window=sw,
             plm_index=plm_index,
@@ -162,3 +165,40 @@ class StreamDetector:
 
 def _overlap(gaps: list[Gap], win: tuple[float, float]) -> float:
     return sum(max(0.0, min(g.end, win[1]) - max(g.start, win[0])) for g in gaps)
+
+
+def _lean(e: Episode) -> Episode:
+    """The episode without the working notes (underscore keys) the grouping stages needed."""
+    if not any(k.startswith("_") for k in e.extra):
+        return e
+    extra = {k: v for k, v in e.extra.items() if not k.startswith("_")}
+    return Episode(e.start, e.end, e.kind, e.peak_g, e.periodic, e.in_sleep, extra)
+
+
+_KINDS = (*KINDS_COUNTED, *KINDS_OTHER)
+_EP_COLS = ("start", "end", "kind", "peak_g", "periodic", "in_sleep", "posture_change_deg", "rotation_deg", "parts")
+
+
+def _to_row(e: Episode) -> tuple[float, ...]:
+    x = e.extra
+    return (
+        e.start,
+        e.end,
+        float(_KINDS.index(e.kind)),
+        e.peak_g,
+        float(e.periodic),
+        float(e.in_sleep),
+        float(x.get("posture_change_deg", np.nan)),
+        float(x.get("rotation_deg", np.nan)),
+        float(x.get("parts", 0)),
+    )
+
+
+def _from_row(r: np.ndarray) -> Episode:
+    extra: dict = {}
+    for name, v in (("posture_change_deg", r[6]), ("rotation_deg", r[7])):
+        if np.isfinite(v):
+            extra[name] = float(v)
+    if r[8]:
+        extra["parts"] = int(r[8])
+    return Episode(float(r[0]), float(r[1]), _KINDS[int(r[2])], float(r[3]), bool(r[4]), bool(r[5]), extra)

@@ -8,10 +8,11 @@ seconds is the offset plus the smallest latency. :class:`ClockMapper` follows th
 * A sample at source time ``u`` maps to ``theta + (u - u0) * (1 + rho)`` (host Unix seconds).
 * The first notification anchors ``theta`` so its last sample maps to its arrival time.
 * Afterwards ``theta`` is slewed toward the envelope (minimum over ``window_s`` seconds of
-  ``arrival - mapped(last sample)``): at most ``up_slew`` seconds per second later (a mapping that
-  runs early) and ``down_slew`` earlier (a frame arrived *before* we said it was sampled, which is
-  impossible). Bounded slews keep the output increasing and evenly spaced; radio jitter and
-  bursts of late notifications do not move it at all.
+  ``arrival - mapped(last sample)``): per second of source time at most ``up_slew`` seconds later
+  (a mapping that runs early) and ``down_slew`` earlier (a frame arrived *before* we said it was
+  sampled, which is impossible), spread linearly over the frame's samples. So the output is
+  continuous and strictly increasing (spacing stays within ``1 - down_slew`` .. ``1 + up_slew`` of
+  the sensor's); radio jitter and bursts of late notifications do not move it at all.
 * With ``estimate_rate`` (sensors without timestamps, whose nominal rate is off by up to a few %),
   ``rho`` is the slope of the envelope's minima over the last ``rate_window_s`` seconds.
 * Re-anchoring: the source timeline going backwards (a sensor reset), running ahead of the host by
@@ -34,7 +35,7 @@ from collections import deque
 
 import numpy as np
 
-__all__ = ["ClockMapper", "NominalTimeline", "SensorTimeline"]
+__all__ = ["ClockMapper", "DeviceMillis", "NominalTimeline", "SensorTimeline"]
 
 
 class ClockMapper:
@@ -110,7 +111,16 @@ class ClockMapper:
                 self.gaps += 1
                 self._anchor(first, last, arrival, not_before)
             else:
+                # Spread this frame's correction over its samples, from none at the previous
+                # frame's last sample to all of it at this one's: continuous and increasing.
+                theta, u0, rho, prev = self.theta, self.u0, self.rho, self._last_u
                 self._track(last, arrival)
+                before = theta + (u - u0) * (1.0 + rho)
+                after = self.theta + (u - self.u0) * (1.0 + self.rho)
+                weight = np.clip((u - prev) / (last - prev), 0.0, 1.0) if last > prev else 1.0
+                self._last_u = last
+                self._last_arrival = arrival
+                return before + (after - before) * weight
         self._last_u = last
         self._last_arrival = arrival
         return self.theta + (u - self.u0) * (1.0 + self.rho)  # type: ignore[operator]
@@ -166,8 +176,10 @@ class ClockMapper:
         arr = np.fromiter((p[0] for p in points), dtype=np.float64, count=len(points))
         us = np.fromiter((p[1] for p in points), dtype=np.float64, count=len(points))
         envelope = float(np.min(arr - (self.theta + (us - self.u0) * (1.0 + self.rho))))
-        dt = max(0.0, arrival - self._last_arrival)
-        step = min(max(envelope, -self.down_slew * dt), self.up_slew * dt)
+        # Bounded by the source time this frame covers (not by arrival times, which bunch up
+        # after a delay), so samples stay at least (1 - down_slew) of their spacing apart.
+        du = max(0.0, last - self._last_u)
+        step = min(max(envelope, -self.down_slew * du), self.up_slew * du)
         self.theta += step  # type: ignore[operator]
         if self.estimate_rate:
             self._track_rate(last, arrival)
@@ -238,3 +250,26 @@ class NominalTimeline:
         correction learnt so far is kept."""
         self._u = 0.0
         self.mapper.reset()
+
+
+class DeviceMillis:
+    """A device's wrapping u32 millisecond clock (NUS frames) as an unwrapped timeline in seconds.
+
+    A step forward of less than 2**31 ms is time passing (across the wrap at 2**32); a larger one
+    is the clock going backwards (the board rebooted), which starts again from the raw value so
+    the :class:`ClockMapper` sees the source go back and re-anchors.
+    """
+
+    def __init__(self) -> None:
+        self._raw: int | None = None
+        self._seconds = 0.0
+
+    def seconds(self, raw_ms: int) -> float:
+        raw_ms = int(raw_ms) & 0xFFFFFFFF
+        if self._raw is None:
+            self._seconds = raw_ms / 1000.0
+        else:
+            step = (raw_ms - self._raw) % (1 << 32)
+            self._seconds = raw_ms / 1000.0 if step >= 1 << 31 else self._seconds + step / 1000.0
+        self._raw = raw_ms
+        return self._seconds

@@ -28,7 +28,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .profiles import Profile, ProfileError, metawear, polar, sig, witmotion
+import numpy as np
+
+from .clock import DeviceMillis
+from .profiles import Decoded, Profile, ProfileError, metawear, polar, sig, witmotion
 from .profiles.base import char_properties, char_uuid, normalize_uuid
 
 log = logging.getLogger("legwatch.collector.gatt")
@@ -91,15 +94,11 @@ class SensorSession:
         self.rate = settings.rate
         self.range_g = settings.range_g
         self.timed = settings.timed
-        decoder_settings = dict(settings.decoder)
-        if profile.name == "nus":
-            decoder_settings["clock"] = lambda: self.arrival  # the device clock anchors on arrival
-        self.decoder = profile.new_decoder(**decoder_settings)
+        self.decoder = profile.new_decoder(**settings.decoder)
+        self._device_ms = DeviceMillis() if profile.name == "nus" else None
         self.on_frame = on_frame
         self.reply_timeout_s = reply_timeout_s
         self.io_timeout_s = io_timeout_s
-        #: Host Unix time of the notification being decoded (set by the consumer).
-        self.arrival = 0.0
         #: ``time.monotonic()`` of the last data notification (the watchdog reads it).
         self.last_frame = time.monotonic()
         self.frames = 0
@@ -130,6 +129,19 @@ class SensorSession:
                 self.stopped_by_sensor.set()
         elif isinstance(msg, polar.CpResponse):
             self._replies.put_nowait(msg)
+
+    def sensor_times(self, decoded: Decoded) -> np.ndarray | None:
+        """The sensor's own clock for each decoded sample (seconds), or ``None`` without one.
+
+        Polar frames: the profile's Unix seconds on the sensor clock. NUS frames: the board's
+        millisecond counter, unwrapped, plus ``i / rate`` (the raw clock, not the profile's own
+        host-anchored estimate, so that :mod:`collector.clock` maps exactly one clock).
+        """
+        if self._device_ms is not None and len(decoded) and "device_time_ms" in decoded.extras:
+            start = self._device_ms.seconds(int(decoded.extras["device_time_ms"]))
+            rate = float(decoded.extras.get("rate_hz") or self.rate)
+            return start + np.arange(len(decoded), dtype=np.float64) / rate
+        return decoded.timestamps
 
     # -- start / stop -----------------------------------------------------------------------------
 

@@ -111,6 +111,8 @@ class Spool:
             self._sizes[seq] = size
             self.bytes += size
         self.high_water = len(self._sizes)
+        #: Batches found on disk when this spool was opened (left by an earlier run).
+        self.resumed = len(self._sizes)
         state = self._read_state()
         floor = max(self._sizes) + 1 if self._sizes else 0
         exact = int(state.get("next_seq", 0))

@@ -404,7 +404,7 @@ class Collector:
                     return
 
     def _decode(self, session: SensorSession, host_ns: int, data: bytes) -> None:
-        session.arrival = host_ns / 1e9
+        arrival = host_ns / 1e9
         try:
             decoded = session.decoder.feed(data)
         except ProfileError as exc:
@@ -427,7 +427,7 @@ class Collector:
                     self.pipeline.flush()
                     assert self.publisher is not None
                     self.publisher.add_status(self._status("online", link="connected"))
-        self.pipeline.add(decoded.samples, decoded.timestamps, session.arrival)
+        self.pipeline.add(decoded.samples, session.sensor_times(decoded), arrival)
 
     def _emit(self, t: Any, xyz: Any, rate: float, scale: float) -> None:
         assert self.spool is not None and self.publisher is not None

@@ -39,7 +39,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from collector.ble import BleLink, scan
-from collector.profiles import get_profile, nus, polar, sig, witmotion
+from collector.profiles import get_profile, metawear, nus, polar, sig, witmotion
 from collector.profiles.base import full_uuid, normalize_uuid
 from collector.supervisor import Collector, CollectorOptions
 from helpers import run_cli
@@ -354,6 +354,36 @@ class NusBoard(Peripheral):
         return self.raw(k, 4096) * (8 / 32768)
 
 
+class MetaWearBoard(Peripheral):
+    """A MetaMotionRL (BMI160): commands without response on 9001, one ``03 04`` sample per
+    notification on 9006 once sampling is enabled and started."""
+
+    rate = 50.0
+    per_frame = 1
+    data_uuid = metawear.METAWEAR_NOTIFY
+    profile = "metawear"
+
+    def __init__(self, address: str = "F1:22:33:00:00:04", name: str = "MetaWear") -> None:
+        super().__init__(address, name, adv_uuids=(metawear.METAWEAR_SERVICE,))
+        extra, values = sig_services(64, firmware="1.7.3", model="5")
+        command = (metawear.METAWEAR_COMMAND, ["write-without-response", "write"])
+        self.gatt = [(metawear.METAWEAR_SERVICE, [command, (metawear.METAWEAR_NOTIFY, NOTIFY)]), *extra]
+        self.values = values
+
+    def on_write(self, uuid: str, data: bytes, response: bool) -> None:
+        super().on_write(uuid, data, response)
+        if data == bytes([3, 1, 1]):  # accelerometer start
+            self.start_stream()
+        elif data == bytes([3, 1, 0]):
+            self.stop_stream()
+
+    def notifications(self, k: int, n: int) -> list[bytes]:
+        return [bytes([3, 4]) + self.raw(np.arange(j, j + 1), 4096).astype("<i2").tobytes() for j in range(k, k + n)]
+
+    def expected_g(self, k: np.ndarray) -> np.ndarray:
+        return self.raw(k, 4096) / 4096.0
+
+
 class Headphones(Peripheral):
     """Something else on the air that no profile recognises."""
 
@@ -664,7 +694,9 @@ async def between_batches(c: Collector, at_least: int) -> None:
 # =============================================================================================
 
 
-@pytest.mark.parametrize("make", [PolarSensor, NusBoard, WitMotionSensor], ids=["polar", "nus", "witmotion"])
+@pytest.mark.parametrize(
+    "make", [PolarSensor, NusBoard, WitMotionSensor, MetaWearBoard], ids=["polar", "nus", "witmotion", "metawear"]
+)
 def test_stream_reaches_the_broker_complete_and_on_time(mosquitto, tmp_path, make) -> None:
     sensor = make()
     radio = Radio(Headphones(), sensor)
@@ -686,15 +718,19 @@ def test_stream_reaches_the_broker_complete_and_on_time(mosquitto, tmp_path, mak
     assert len(c.spool) == 0  # everything acknowledged, nothing left behind
     online = next(s for s in sink.statuses if s["state"] == "online")
     assert online["profile"] == sensor.profile
-    assert online["address"] == sensor.address and online["name"] == sensor.name
+    assert online["address"] == sensor.address and online["name"] == sensor.name and online["rssi"] == -58
     if isinstance(sensor, PolarSensor):
         assert (polar.PMD_CP, bytes([1, 2]), True) in sensor.writes  # asked for the settings first
         assert online["battery"] == 82 and online["firmware"] == "3.1.1" and online["rate"] == 52
     elif isinstance(sensor, NusBoard):
         assert online["battery"] == 77 and online["firmware"] == "legwatch-fw 0.3"
+    elif isinstance(sensor, MetaWearBoard):
+        assert online["battery"] == 64 and online["rate"] == 50
+        configure = (metawear.METAWEAR_COMMAND, metawear.config_command("bmi160", 50, 8), False)
+        assert configure in sensor.writes  # 50 Hz, 8 g, written without response
     else:
         assert max(s.get("battery", 0) for s in sink.statuses) == 85  # from register 0x64 (3.95 V)
-        rate_cmd = (sensor.data_uuid.replace("ffe4", "ffe9"), witmotion.set_rate_command(50), True)
+        rate_cmd = (normalize_uuid(witmotion.WIT_WRITE), witmotion.set_rate_command(50), True)
         assert rate_cmd in sensor.writes
     assert sink.statuses[-1]["state"] == "offline" and sink.statuses[-1]["reason"] == "collector stopped"
 
@@ -766,6 +802,46 @@ def test_disconnect_and_silent_stall_reconnect_and_the_stream_continues(mosquitt
     true = np.array([d[1] for d in sensor.delivered])
     holes, true_holes = np.sort(np.diff(t))[-2:], np.sort(np.diff(true))[-2:]
     assert np.allclose(holes, true_holes, atol=0.05) and holes.min() > 0.5
+
+
+class StickyPolar(PolarSensor):
+    """A Polar sensor that missed the link loss: it still thinks it is streaming."""
+
+    def detach(self, link: FakeClient) -> None:
+        streaming = self.streaming
+        super().detach(link)
+        self.streaming = streaming
+
+
+def test_polar_restarts_a_stream_it_thinks_is_running_and_one_it_stopped(mosquitto, tmp_path) -> None:
+    """START answered ALREADY_IN_STATE gets a STOP and a second START; a sensor that stops the
+    measurement itself (CP ``01 02``, ONLINE_MEASUREMENT_STOPPED) gets a reconnect."""
+    sensor = StickyPolar()
+    radio = Radio(sensor)
+    sid = sensor_id()
+    sink = Sink(mosquitto.url, sid)
+
+    async def body(c: Collector) -> None:
+        await until(lambda: len(sensor.delivered) >= 52)
+        sensor.drop()  # the sensor keeps its 'streaming' state
+        await until(lambda: sensor.starts == 2, 10)
+        await until(lambda: len(sensor.delivered) >= 52 * 2)
+        sensor.streaming = False
+        sensor.stop_stream()
+        assert sensor.link is not None
+        sensor.link.deliver(polar.PMD_CP, bytes([0x01, polar.ACC]))
+        await until(lambda: sensor.starts == 3, 10)
+        await until(lambda: len(sensor.delivered) >= 52 * 3)
+
+    try:
+        c = asyncio.run(running(config(mosquitto.url, tmp_path), options(sid), radio.link(), body))
+        assert asyncio.run(sink.wait(lambda: sink.states().count("offline") == 3))
+    finally:
+        sink.close()
+    check_delivery(sink, sensor)
+    stops = [w for w in sensor.writes if w[1] == polar.stop_command(polar.ACC)]
+    assert len(stops) >= 1 and c.stats["sensor_stops"] == 1
+    assert [s.get("reason") for s in sink.statuses if s["state"] == "offline"][1] == "the sensor stopped streaming"
 
 
 def test_short_dropout_within_the_grace_stays_online(mosquitto, tmp_path) -> None:
@@ -849,7 +925,7 @@ def test_restart_resumes_spool_and_sequence_numbers(fresh_mosquitto, tmp_path) -
 
     async def second(c: Collector) -> None:
         assert c.spool is not None
-        state["resumed"] = len(c.spool.pending())
+        state["resumed"] = c.spool.resumed
         await until(lambda: c.stats["batches"] >= 3)
 
     try:

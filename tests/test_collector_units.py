@@ -8,7 +8,7 @@ import logging
 import numpy as np
 import pytest
 
-from collector.clock import ClockMapper, NominalTimeline, SensorTimeline
+from collector.clock import ClockMapper, DeviceMillis, NominalTimeline, SensorTimeline
 from collector.pipeline import Pipeline, batch_rate
 from collector.spool import Spool
 from legwatch import payload
@@ -162,6 +162,36 @@ def test_nominal_clock_records_lost_samples_as_a_gap() -> None:
     assert 1.0 < hole < 2.1
 
 
+@pytest.mark.parametrize("timed", [True, False])
+def test_clock_output_stays_evenly_spaced_through_delays_and_bursts(timed: bool) -> None:
+    """A loaded host: notifications held up to 0.4 s, then delivered back to back. Corrections
+    are spread over the samples, so no two samples come closer than 90 % of their spacing."""
+    rng = np.random.default_rng(9)
+    rate, per = 52.0, 10
+    true = T0 + np.arange(int(120 * rate)) / rate
+    frame_end = true[per - 1 :: per]
+    arrival = frame_end + latencies(rng, len(frame_end), mean=0.004)
+    for start in range(40, len(arrival), 97):  # a stall every ~19 s, then a burst
+        arrival[start : start + 20] = np.maximum(arrival[start : start + 20], arrival[start] + 0.4)
+    timeline = SensorTimeline() if timed else NominalTimeline(rate)
+    out = []
+    for f in range(len(frame_end)):
+        chunk = true[f * per : (f + 1) * per]
+        t = timeline.map(chunk + 7.0, float(arrival[f])) if timed else timeline.map(per, float(arrival[f]))
+        out.append(t)
+    t = np.concatenate(out)
+    assert np.diff(t).min() >= 0.9 / rate
+    assert np.abs(t - true[: len(t)]).max() < 0.05
+    assert timeline.mapper.reanchors == 0
+
+
+def test_device_millis_unwraps_and_notices_a_reboot() -> None:
+    clock = DeviceMillis()
+    assert clock.seconds(2**32 - 500) == pytest.approx((2**32 - 500) / 1000)
+    assert clock.seconds(500) == pytest.approx((2**32 + 500) / 1000)  # wrapped: time went on
+    assert clock.seconds(120) == pytest.approx(0.12)  # went back: the board rebooted
+
+
 def test_clock_mapper_never_maps_before_not_before() -> None:
     m = ClockMapper()
     t = m.map(np.array([10.0, 10.02]), arrival=T0, not_before=T0 + 5)
@@ -207,7 +237,7 @@ def test_spool_resumes_and_continues_numbering_after_a_clean_restart(tmp_path) -
     spool.ack(1)
     spool.close()
     again = Spool(d, boot_id="boot-b")
-    assert again.pending() == [2, 3, 4]
+    assert again.pending() == [2, 3, 4] and again.resumed == 3
     assert again.read(3) == b"batch 3"
     assert again.next_seq == 5
     for seq in (2, 3, 4):

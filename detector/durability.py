@@ -15,6 +15,7 @@ Standard library only (plus pickle of the detector's own objects).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -53,7 +54,7 @@ class Journal:
         folder.mkdir(parents=True, exist_ok=True)
         segs = self.segments()
         self.segment = (segs[-1] + 1) if segs else 1
-        self._fh = open(self._path(self.segment), "ab")  # noqa: SIM115 - kept open for appends
+        self._fd = self._open(self.segment)
 
     def _path(self, n: int) -> Path:
         return self.folder / f"journal-{n:08d}.log"
@@ -67,22 +68,34 @@ class Journal:
                 continue
         return sorted(out)
 
+    def _open(self, n: int) -> int:
+        return os.open(self._path(n), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+
     def append(self, records: Sequence[tuple[str, bytes]]) -> None:
+        """Append and fsync, all or nothing: a failed append (disk full) leaves the segment as it
+        was, so the caller may retry without leaving a torn record in the middle."""
         if not records:
             return
         buf = bytearray()
         for topic, payload in records:
             t = topic.encode()
             buf += _REC.pack(len(payload), len(t)) + t + payload
-        self._fh.write(buf)
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
+        size = os.fstat(self._fd).st_size
+        try:
+            view = memoryview(buf)
+            while view:
+                view = view[os.write(self._fd, view) :]
+            os.fsync(self._fd)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, size)
+            raise
 
     def rotate(self) -> int:
         """Start a new segment; returns the number of the first segment still needed."""
-        self._fh.close()
+        os.close(self._fd)
         self.segment += 1
-        self._fh = open(self._path(self.segment), "ab")  # noqa: SIM115
+        self._fd = self._open(self.segment)
         _fsync_dir(self.folder)
         return self.segment
 
@@ -110,7 +123,9 @@ class Journal:
                 pos = end
 
     def close(self) -> None:
-        self._fh.close()
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
 
 class Checkpoints:
@@ -127,7 +142,7 @@ class Checkpoints:
                 return pickle.load(fh)
         except FileNotFoundError:
             return None
-        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError) as exc:
+        except Exception as exc:  # unpickling raises almost anything on a damaged or foreign file
             log.error("checkpoint %s cannot be read (%s); starting from the journal alone", self.path, exc)
             return None
 
@@ -180,7 +195,14 @@ class Outbox:
     def peek(self, limit: int = 50) -> list[tuple[int, list[Point]]]:
         with self.lock:
             rows = self.db.execute("SELECT id, body FROM outbox ORDER BY id LIMIT ?", (limit,)).fetchall()
-        return [(i, _decode_points(b)) for i, b in rows]
+        out = []
+        for i, b in rows:
+            try:
+                out.append((i, _decode_points(b)))
+            except (ValueError, TypeError) as exc:  # a damaged row must not block the ones behind it
+                log.error("outbox row %d cannot be read (%s); dropped", i, exc)
+                self.remove([i])
+        return out
 
     def remove(self, ids: Sequence[int]) -> None:
         if not ids:

@@ -44,6 +44,7 @@ EXTENT_SMEAR_S = 0.0
 EXTENT_MAX_S = 2.0
 MERGE_FRAMES = 5  # < 0.5 s between event frames merges them
 POST_FRAMES = 20  # offset rule + time to read the posture afterwards
+DECIDE_FRAMES = POST_FRAMES + 4  # frames after an event before it is decided (post + smoothing)
 PRE_FRAMES = 10
 SETTLE_FRAMES = 40  # 4 s
 SETTLE_DEG = 1.0
@@ -141,6 +142,10 @@ class EpisodeAssembler:
         self.axis = axis if axis is not None else ShinAxis()
         self.buf: Scored = empty_scored()
         self.ref0 = np.full(3, np.nan)  # reference in force before the buffer's first frame
+        # Settling depends on the 4 s before a frame, so for the first frames of a trimmed buffer
+        # the flags computed before the trim (with that history) are carried over.
+        self.settled_carry = np.zeros(0, bool)
+        self.frontier = -np.inf  # no episode decided from now on starts before this time
         self.done_upto: int = -(2**62)
 
     def push(self, sc: Scored) -> list[Episode]:
@@ -169,6 +174,8 @@ class EpisodeAssembler:
             span = f.idx[SETTLE_FRAMES - 1 :] - f.idx[: len(u) - SETTLE_FRAMES + 1]
             contiguous[SETTLE_FRAMES - 1 :] = span == SETTLE_FRAMES - 1
         settled = _rolling_all(quiet, SETTLE_FRAMES) & still & ~strained & contiguous
+        nc = min(len(self.settled_carry), len(settled))
+        settled[:nc] = self.settled_carry[:nc]
         # reference: orientation at the most recent settled frame (forward filled)
         last = np.where(settled, np.arange(len(u)), -1)
         last = np.maximum.accumulate(last) if len(last) else last
@@ -189,24 +196,29 @@ class EpisodeAssembler:
         out: list[Episode] = []
         last_idx = int(idx[-1])
         keep_from_idx = last_idx - POST_FRAMES - HIST_FRAMES
+        pending = last_idx + 1  # no event decided later can start before this frame
         if len(ev):
             breaks = np.flatnonzero(np.diff(idx[ev]) > MERGE_FRAMES)
             starts = np.concatenate(([0], breaks + 1))
             ends = np.concatenate((breaks, [len(ev) - 1]))
             for p0, p1 in self._split(ev, starts, ends, fl):
                 axis = self.axis.axis_for(int(idx[p0] * FRAME_S // EPOCH_S), final)
-                if axis is None or (not final and (int(idx[p1]) + POST_FRAMES > last_idx or p1 == len(idx) - 1)):
+                if axis is None or (not final and (int(idx[p1]) + DECIDE_FRAMES > last_idx or p1 == len(idx) - 1)):
                     keep_from_idx = min(keep_from_idx, int(idx[p0]) - HIST_FRAMES)
+                    pending = min(pending, int(idx[p0]))
                     break
                 e = self._episode(p0, p1, fl, axis)
                 if e is not None:
                     out.append(e)
                 self.done_upto = int(idx[p1]) + MERGE_FRAMES
+        # an episode's onset may be extended back by up to EXTENT_MAX_S and the smear corrections
+        self.frontier = pending * FRAME_S - EXTENT_MAX_S - 1.0
         keep = idx >= keep_from_idx
         if not keep.all():
             k0 = int(np.argmax(keep)) if keep.any() else len(idx)
             if k0 > 0:
                 self.ref0 = fl.ref[k0 - 1].copy()
+                self.settled_carry = fl.settled[k0 : k0 + SETTLE_FRAMES - 1].copy()
             f = buf.feats.take(slice(k0, None))
             self.buf = Scored(f, buf.score[k0:], buf.active[k0:], buf.floor_sd[k0:], buf.floor_tilt[k0:])
         return out
@@ -433,10 +445,16 @@ class CrampGrouper:
                 out.append(e)
         return out
 
-    def tick(self, now: float) -> list[Episode]:
-        if self.group and now - self.group[-1].end > CRAMP_GAP_S + 1.0:
+    def tick(self, frontier: float) -> list[Episode]:
+        """Close the group once no movement still to come (starting at ``frontier`` or later)
+        could join it."""
+        if self.group and frontier - self.group[-1].end > CRAMP_GAP_S:
             return self._close()
         return []
+
+    def frontier(self, upstream: float) -> float:
+        """No episode released from now on starts before this time."""
+        return min(upstream, self.group[0].start) if self.group else upstream
 
     def flush(self) -> list[Episode]:
         return self._close()
@@ -483,9 +501,10 @@ class PeriodicTracker:
                 self.in_series = True
         return out
 
-    def tick(self, now: float) -> list[Episode]:
-        """Release a series that can no longer grow (no new onset within 90 s)."""
-        if self.pending and now - self.pending[-1].start > IMI_MAX_S:
+    def tick(self, frontier: float) -> list[Episode]:
+        """Release a series that can no longer grow: no leg movement still to come (starting at
+        ``frontier`` or later) can fall within 90 s of its last onset."""
+        if self.pending and frontier - self.pending[-1].start > IMI_MAX_S:
             return self._close()
         return []
 

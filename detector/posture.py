@@ -23,6 +23,7 @@ UPRIGHT_DEG = 50.0
 READY_EPOCHS = 20
 #: The estimate rests on the quiet epochs of the last four hours before the event.
 WINDOW_EPOCHS = 480
+REFRESH = 10
 _CANDIDATES = np.array([[0, 1, 0], [1, 0, 0], [0, 0, 1]], dtype=float)  # y first: the usual strap
 _SIN_LYING = math.sin(math.radians(LYING_MAX_DEG))
 
@@ -73,9 +74,15 @@ class ShinAxis:
         ep = self.epochs
         if before_epoch is None:
             before_epoch = int(ep[-1]) + 1 if len(ep) else 0
-        k = int(np.searchsorted(ep, before_epoch))
-        lo = int(np.searchsorted(ep, before_epoch - WINDOW_EPOCHS))
-        key = (lo + self.dropped, k + self.dropped)
+        # The estimate moves slowly: recompute it only every REFRESH quiet epochs (rounding the
+        # window's ends down keeps it a function of the data before ``before_epoch`` alone).
+        k_abs = int(np.searchsorted(ep, before_epoch)) + self.dropped
+        lo_abs = int(np.searchsorted(ep, before_epoch - WINDOW_EPOCHS)) + self.dropped
+        if k_abs >= READY_EPOCHS:
+            k_abs -= k_abs % REFRESH
+            lo_abs -= lo_abs % REFRESH
+        k, lo = k_abs - self.dropped, max(0, lo_abs - self.dropped)
+        key = (lo_abs, k_abs)
         if key in self._cache:
             return self._cache[key]
         a = self._estimate(self.rows.data[lo:k, 1:4])

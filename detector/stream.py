@@ -17,7 +17,7 @@ from detector.episodes import CrampGrouper, EpisodeAssembler, PeriodicTracker
 from detector.epochs import EpochStage, EpochStat, history_epochs, sleep_window
 from detector.events import KINDS_COUNTED, KINDS_OTHER, Episode, Epoch, Gap
 from detector.features import FeatureStage
-from detector.frames import FRAME_S, Framer
+from detector.frames import Framer
 from detector.posture import ShinAxis
 from detector.rows import Rows
 from detector.thresholds import ThresholdStage
@@ -116,15 +116,14 @@ class StreamDetector:
         if final:
             stats += self.epochs.flush()
             eps += self.assembler.flush()
-        now = float(scored.feats.idx[-1]) * FRAME_S if len(scored) else None
+        # Held episodes are released only when nothing still to come could change them, judged by
+        # the data (frontiers), never by when a batch happened to arrive.
         grouped = self.cramps.push(eps)
-        if now is not None:
-            grouped += self.cramps.tick(now)
+        grouped += self.cramps.tick(self.assembler.frontier)
         if final:
             grouped += self.cramps.flush()
         released = self.periodic.push(grouped)
-        if now is not None:
-            released += self.periodic.tick(now)
+        released += self.periodic.tick(self.cramps.frontier(self.assembler.frontier))
         if final:
             released += self.periodic.flush()
         released.sort(key=lambda e: e.start)

@@ -40,7 +40,10 @@ def _config(args: argparse.Namespace) -> Config:
     )
 
 
-def open_store(cfg: Config):
+def open_store(cfg: Config, *, tolerate_down: bool = False):
+    """The configured store. ``tolerate_down``: an InfluxDB that is down now is fine (the monitor
+    holds results until it returns); otherwise that is a one-line error."""
+    from legwatch.storage import StoreUnavailable
     from legwatch.storage.influx import InfluxStore
     from legwatch.storage.sqlite import SqliteStore
 
@@ -52,7 +55,12 @@ def open_store(cfg: Config):
             username=cfg["influx.username"] or None,
             password=cfg["influx.password"] or None,
         )
-        store.ensure_database()
+        try:
+            store.ensure_database()
+        except StoreUnavailable as exc:
+            if not tolerate_down:
+                raise
+            log.warning("InfluxDB is not reachable yet (%s); results are held until it is", exc)
         return store
     return SqliteStore(cfg.data_dir / "legwatch.sqlite")
 
@@ -162,7 +170,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     cfg = _config(args)
     if not cfg["mqtt.url"]:
         raise UserError("no MQTT broker configured: set LEGWATCH_MQTT_URL or pass --mqtt-url")
-    store = open_store(cfg)
+    store = open_store(cfg, tolerate_down=True)
     mon = Monitor(cfg, store, exit_after_nights=args.exit_after_nights)
     log.info("monitor starting; storing to %s", "InfluxDB" if cfg["influx.url"] else cfg.data_dir)
     try:

@@ -7,13 +7,14 @@ are kept, but ``describe()`` and ``redact_url`` never show them.
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import platformdirs
 
@@ -46,6 +47,24 @@ KEYS: dict[str, tuple[type, Any, str | None, str]] = {
         "LEGWATCH_MONITOR_SENSORS",
         "sensor ids to follow, comma separated; + for all",
     ),
+    "monitor.checkpoint_s": (
+        float,
+        10.0,
+        "LEGWATCH_MONITOR_CHECKPOINT_S",
+        "seconds between checkpoints of the streams' state (the journal is replayed from the last one)",
+    ),
+    "monitor.will_grace_s": (
+        float,
+        300.0,
+        "LEGWATCH_MONITOR_WILL_GRACE_S",
+        "a sensor whose publisher left with its last will: seconds without data before its night ends",
+    ),
+    "monitor.outbox_max_mb": (
+        float,
+        256.0,
+        "LEGWATCH_MONITOR_OUTBOX_MAX_MB",
+        "results held on disk while the store is down, at most (MB); when full, MQTT messages wait unacknowledged",
+    ),
 }
 
 SECRET_KEYS = {"influx.token", "influx.password"}
@@ -53,6 +72,16 @@ SECRET_KEYS = {"influx.token", "influx.password"}
 
 def _coerce(key: str, raw: Any, origin: str) -> Any:
     typ = KEYS[key][0]
+    if typ is float:
+        try:
+            if isinstance(raw, bool):
+                raise TypeError
+            value = float(raw)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{origin}: {key} must be a number, got {raw!r}") from None
+        if not math.isfinite(value) or value <= 0:
+            raise ConfigError(f"{origin}: {key} must be a number above 0, got {raw!r}")
+        return value
     if typ is int:
         if isinstance(raw, bool):
             raise ConfigError(f"{origin}: {key} must be a whole number, got {raw!r}")
@@ -77,17 +106,24 @@ def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def redact_url(url: str) -> str:
-    """The URL with any password replaced by ***, for messages and logs."""
+    """The URL with any password replaced by ***, for messages and logs.
+
+    Works on the text, not on a parsed URL: a password with an unencoded ``/ # ? @`` (which a URL
+    parser reads as path, fragment, query or host) is hidden too. Everything before the last ``@``
+    is the user info; what follows its first ``:`` is the password.
+    """
     if not url:
         return url
-    parts = urlsplit(url)
-    if parts.password is None:
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    if "@" not in rest:
         return url
-    netloc = parts.hostname or ""
-    if parts.port:
-        netloc = f"{netloc}:{parts.port}"
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+    userinfo, _, host = rest.rpartition("@")
+    if ":" not in userinfo:
+        return url
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}{sep}{user}:***@{host}"
 
 
 @dataclass
@@ -121,9 +157,19 @@ class Config:
         return out
 
 
+def _misparsed_userinfo(key: str, url: str) -> None:
+    """An ``@`` after the host means a password with an unencoded ``/ # ?``: refuse, never guess."""
+    parts = urlsplit(url)
+    if "@" in parts.path + parts.query + parts.fragment:
+        raise ConfigError(
+            f"{key}: cannot read {redact_url(url)!r}: percent-encode / # ? @ in the user name or password"
+        )
+
+
 def _validate(values: dict[str, Any]) -> None:
     url = values["mqtt.url"]
     if url:
+        _misparsed_userinfo("mqtt.url", url)
         parts = urlsplit(url)
         if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl") or not parts.hostname:
             raise ConfigError(f"mqtt.url must look like mqtt://[user:pass@]host[:port], got {redact_url(url)!r}")
@@ -133,6 +179,7 @@ def _validate(values: dict[str, Any]) -> None:
             raise ConfigError(f"mqtt.url has a bad port: {redact_url(url)!r}") from None
     url = values["influx.url"]
     if url:
+        _misparsed_userinfo("influx.url", url)
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError(f"influx.url must look like http://host:8086, got {redact_url(url)!r}")

@@ -167,6 +167,8 @@ def _decode_json(data: bytes) -> Batch:
         obj = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise PayloadError("malformed", f"invalid JSON: {exc}") from None
+    except RecursionError:  # "[[[[…": nested deeper than the parser goes
+        raise PayloadError("malformed", "invalid JSON: nested too deeply") from None
     if not isinstance(obj, dict):
         raise PayloadError("malformed", "JSON payload must be an object")
     if obj.get("v", VERSION) != VERSION:

@@ -1,0 +1,684 @@
+"""The monitor's durability machinery in-process, with the MQTT broker simulated at the boundary.
+
+- ``Journal``, ``Checkpoints``, ``Outbox``: all-or-nothing appends, torn tails, atomic checkpoints,
+  a bounded outbox that survives a reopen.
+- Crash simulation: a night fed batch by batch into ``Monitor`` while "the broker" (this test)
+  delivers, redelivers unacknowledged messages (with the DUP flag) and the monitor "dies" (an
+  exception that nothing in the monitor catches) inside the journal write, the store write, the
+  acknowledgements or a checkpoint; a new ``Monitor`` on the same data directory takes over. The
+  stored episodes must equal offline detection, with no phantom stream from redelivered batches of
+  a finished night.
+- Faults of the store (down, refusing one bad point, refusing everything), habits held with the
+  rest, bad input through ``Monitor._handle`` (Hypothesis), and a poison message in the journal.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import random
+import struct
+import time
+from collections import Counter
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from detector.durability import Checkpoints, Journal, Outbox
+from detector.monitor import Monitor
+from detector.offline import detect_arrays
+from detector.synthetic import generate_night
+from legwatch import payload
+from legwatch.config import load_config
+from legwatch.replay import batches, nominal_rate, status_payload
+from legwatch.schema import episode_from_point
+from legwatch.storage import Point, StoreError, StoreUnavailable
+from legwatch.storage.sqlite import SqliteStore
+
+PREFIX = "legwatch"
+
+# -- durability building blocks ----------------------------------------------------------------
+
+
+def test_journal_round_trip_rotation_and_torn_tail(tmp_path: Path) -> None:
+    j = Journal(tmp_path / "j")
+    j.append([("a/b/samples", b"one"), ("a/b/status", b"")])
+    first = j.segment
+    nxt = j.rotate()
+    j.append([("a/b/samples", b"two" * 1000)])
+    j.close()
+    # a crash in the middle of a record leaves a torn tail: it is ignored, the rest replays
+    with open(j._path(nxt), "ab") as fh:
+        fh.write(struct.pack("<IH", 100, 3) + b"a/b" + b"xx")
+    j2 = Journal(tmp_path / "j")
+    assert j2.segment == nxt + 1
+    assert list(j2.replay(first)) == [("a/b/samples", b"one"), ("a/b/status", b""), ("a/b/samples", b"two" * 1000)]
+    assert list(j2.replay(nxt)) == [("a/b/samples", b"two" * 1000)]
+    j2.drop_before(nxt)
+    assert j2.segments() == [nxt, nxt + 1]
+    j2.close()
+
+
+def test_journal_append_is_all_or_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    j = Journal(tmp_path / "j")
+    j.append([("t", b"good")])
+    real_write = os.write
+    calls = {"n": 0}
+
+    def half_then_full_disk(fd: int, data) -> int:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            return real_write(fd, bytes(data)[: len(data) // 2])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "write", half_then_full_disk)
+    with pytest.raises(OSError):
+        j.append([("t", b"x" * 100)])
+    monkeypatch.setattr(os, "write", real_write)
+    j.append([("t", b"after")])  # the retry after the disk has room again
+    j.close()
+    assert list(Journal(tmp_path / "j").replay(0)) == [("t", b"good"), ("t", b"after")]
+
+
+def test_checkpoints_are_atomic_and_a_damaged_one_is_reported(tmp_path: Path, caplog) -> None:
+    c = Checkpoints(tmp_path)
+    assert c.load() is None
+    c.save({"version": 1, "streams": {"x": 1}})
+    assert c.load() == {"version": 1, "streams": {"x": 1}}
+    assert not list(tmp_path.glob("*.tmp"))
+    c.path.write_bytes(b"\x80\x05garbage")
+    assert c.load() is None
+    assert "cannot be read" in caplog.text
+
+
+def test_outbox_is_bounded_ordered_and_survives_a_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite"
+    box = Outbox(path, max_bytes=250)
+    pts = [Point("gap", {"subject": "me", "sensor": "s"}, {"duration_s": float(i)}, 1.7e9 + i) for i in range(6)]
+    for p in pts:
+        assert not box.full()
+        box.put([p])
+        if box.full():
+            break
+    assert box.full() and 1 < len(box) < 6
+    held = len(box)
+    box.close()
+    box = Outbox(path, max_bytes=250)  # counts come back from the file
+    assert len(box) == held and box.points == held and box.full()
+    rows = box.peek(100)
+    assert [p.fields["duration_s"] for _, ps in rows for p in ps] == [float(i) for i in range(held)]
+    box.remove([rows[0][0]])
+    assert len(box) == held - 1 and box.peek(1)[0][1][0].fields["duration_s"] == 1.0
+    box.db.execute("UPDATE outbox SET body = 'not json' WHERE id = ?", (rows[1][0],))
+    assert [i for i, _ in box.peek(100)] == [i for i, _ in rows[2:]]  # a damaged row is dropped
+    box.close()
+
+
+# -- a simulated broker around in-process monitors ----------------------------------------------
+
+
+class Crash(BaseException):
+    """The monitor process dies here (nothing in the monitor catches a BaseException)."""
+
+
+class FakeClient:
+    """Stands in for paho: records acknowledgements and publications."""
+
+    def __init__(self) -> None:
+        self.acked: set[int] = set()
+        self.published: list[tuple[str, bytes | str]] = []
+        self.ack_hook = None
+
+    def ack(self, mid: int, qos: int) -> None:
+        if self.ack_hook:
+            self.ack_hook()
+        self.acked.add(mid)
+
+    def disconnect(self) -> None:
+        pass
+
+    def loop_stop(self) -> None:
+        pass
+
+    def publish(self, topic, body, qos=0, retain=False):
+        self.published.append((topic, body))
+        return SimpleNamespace(wait_for_publish=lambda *a, **k: True, is_published=lambda: True, mid=0, rc=0)
+
+
+def config(tmp_path: Path, **extra: str):
+    env = {"LEGWATCH_MQTT_URL": "mqtt://127.0.0.1:1", "LEGWATCH_DATA_DIR": str(tmp_path / "data")}
+    env.update(extra)
+    return load_config(env=env)
+
+
+def night_messages(seed: int, hours: float, rate: float, sensor: str) -> tuple[list[tuple[str, bytes]], list]:
+    """A night as the collector publishes it, and what offline detection finds in it."""
+    night = generate_night(seed, hours=hours, rate_hz=rate)
+    t, xyz = payload.quantize(night.t, night.xyz)
+    order = np.argsort(t, kind="stable")
+    t, xyz = t[order], xyz[order]
+    r = nominal_rate(t)
+    msgs = [(f"{PREFIX}/{sensor}/status", status_payload("online"))]
+    msgs += [
+        (f"{PREFIX}/{sensor}/samples", payload.encode(sensor, i, t[sl], xyz[sl], r))
+        for i, sl in enumerate(batches(t, rate=r))
+    ]
+    msgs.append((f"{PREFIX}/{sensor}/status", status_payload("offline")))
+    return msgs, detect_arrays(t, xyz).episodes
+
+
+def key(e) -> tuple:
+    return (round(e.start, 3), e.kind, e.periodic, e.in_sleep, round(e.end, 3))
+
+
+def stored(store, sensor: str) -> list[tuple]:
+    pts = store.query("episode", tags={"sensor": sensor})
+    per = Counter((p.tags["kind"], p.time_ms) for p in pts)
+    assert not per or max(per.values()) == 1, "duplicate episode points"
+    return sorted(key(episode_from_point(p)) for p in pts)
+
+
+class Broker:
+    """Delivers messages in order in batches, keeps what is unacknowledged, redelivers it (DUP set)
+    to the next monitor after a crash, as Mosquitto does for a persistent session."""
+
+    def __init__(self, msgs: list[tuple[str, bytes]], rng: random.Random) -> None:
+        self.msgs = [
+            SimpleNamespace(topic=t, payload=p, qos=1, retain=False, dup=False, mid=i + 1)
+            for i, (t, p) in enumerate(msgs)
+        ]
+        self.rng = rng
+        self.next = 0  # first message never delivered
+        self.delivered: set[int] = set()
+
+    def redeliver(self, acked: set[int]) -> list:
+        out = []
+        for m in self.msgs[: self.next]:
+            if m.mid not in acked:
+                out.append(SimpleNamespace(**{**vars(m), "dup": True}))
+        return out
+
+    def fresh(self, n: int) -> list:
+        out = self.msgs[self.next : self.next + n]
+        self.next += len(out)
+        return out
+
+
+def run_with_crashes(tmp_path: Path, msgs, crash_plan: list[tuple[str, int]], seed: int, checkpoint_every: int = 37):
+    """Feed ``msgs`` through monitors; the n-th call of the named step of the current monitor crashes.
+    Returns the store and the last monitor."""
+    rng = random.Random(seed)
+    store = SqliteStore(tmp_path / "store.sqlite")
+    broker = Broker(msgs, rng)
+    acked: set[int] = set()
+    plan = list(crash_plan)
+    monitors = 0
+    while True:
+        monitors += 1
+        assert monitors < 20
+        client = FakeClient()
+        client.acked = acked
+        mon = Monitor(config(tmp_path), store, client_id="crashy", checkpoint_s=3600)
+        mon.client = client
+        step, after = plan.pop(0) if plan else ("", 0)
+        calls = Counter()
+
+        def maybe_crash(name: str, step: str = step, after: int = after, calls: Counter = calls) -> None:
+            calls[name] += 1
+            if name == step and calls[name] == after:
+                raise Crash(name)
+
+        def wrap(obj, attr: str, name: str) -> None:
+            real = getattr(obj, attr)
+
+            def wrapped(*a, **k):
+                maybe_crash(name)
+                return real(*a, **k)
+
+            setattr(obj, attr, wrapped)
+
+        wrap(mon.journal, "append", "journal")
+        wrap(mon.checkpoints, "save", "checkpoint")
+
+        def ack_hook(mon: Monitor = mon) -> None:
+            maybe_crash("ack")
+            if mon.nights:  # the night is stored, its last messages not yet acknowledged
+                maybe_crash("ack_after_night")
+
+        client.ack_hook = ack_hook
+        real_store_write = store.write
+
+        def store_write(points, _real=real_store_write):
+            maybe_crash("store")
+            return _real(points)
+
+        mon.store = SimpleNamespace(write=store_write, query=store.query, ping=store.ping, close=store.close)
+        try:
+            mon._restore()
+            queue = broker.redeliver(acked)
+            n = 0
+            while True:
+                if not queue:
+                    queue = broker.fresh(rng.randint(1, 40))
+                    if not queue:
+                        break
+                take = queue[: rng.randint(1, 40)]
+                queue = queue[len(take) :]
+                mon._process([(0.0, mon._generation, m) for m in take])
+                n += 1
+                if n % checkpoint_every == 0:
+                    with mon.lock:
+                        mon._checkpoint()
+            mon.stop()
+            return store, mon
+        except Crash:
+            mon.journal.close()  # the process is gone; its files stay as they are
+            mon.outbox.close()
+
+
+@pytest.fixture(scope="module")
+def short_night():
+    return night_messages(19, 0.6, 26.0, "shin-crash")
+
+
+@pytest.mark.parametrize(
+    "plan",
+    [
+        [],
+        [("journal", 40), ("store", 30), ("ack", 500), ("checkpoint", 2)],
+        [("ack_after_night", 1), ("store", 1)],  # the night is stored, its last acks never sent
+        [("checkpoint", 1), ("checkpoint", 3), ("journal", 1), ("store", 5)],
+    ],
+    ids=["no-crash", "mixed", "end-of-night", "checkpoints"],
+)
+def test_crashes_anywhere_lose_and_duplicate_nothing(tmp_path: Path, short_night, plan) -> None:
+    msgs, offline = short_night
+    store, mon = run_with_crashes(tmp_path, msgs, plan, seed=len(plan))
+    assert stored(store, "shin-crash") == sorted(key(e) for e in offline)
+    assert not mon.streams, "a redelivered batch of the finished night started a phantom stream"
+    assert not mon.rejected
+    (night,) = store.query("night", tags={"sensor": "shin-crash"})
+    assert night.fields["episodes"] == sum(1 for e in offline if e.counted and e.in_sleep)
+    store.close()
+
+
+def test_redelivery_after_the_night_ended_starts_no_phantom_stream(tmp_path: Path, short_night) -> None:
+    """The night's last batches and its offline status were handled and checkpointed, but the
+    acknowledgements never reached the broker, which delivers them again (without DUP: e.g. the
+    broker restarted from an older persistence file)."""
+    msgs, offline = short_night
+    store = SqliteStore(tmp_path / "store.sqlite")
+    mon = Monitor(config(tmp_path), store, client_id="phantom", checkpoint_s=3600)
+    mon.client = FakeClient()
+    wire = [
+        SimpleNamespace(topic=t, payload=p, qos=1, retain=False, dup=False, mid=i + 1) for i, (t, p) in enumerate(msgs)
+    ]
+    for i in range(0, len(wire), 50):
+        mon._process([(0.0, 0, m) for m in wire[i : i + 50]])
+    mon.stop()
+    before = stored(store, "shin-crash")
+    assert before == sorted(key(e) for e in offline)
+    mon2 = Monitor(config(tmp_path), store, client_id="phantom", checkpoint_s=3600)
+    mon2.client = FakeClient()
+    mon2._restore()
+    mon2._process([(0.0, 0, m) for m in wire[-30:]])
+    assert not mon2.streams and mon2.stats["stale"] == 29 and not mon2.rejected
+    assert stored(store, "shin-crash") == before
+    # a new "online" announces new data: the same recording replayed again is taken (and overwrites)
+    mon2._process([(0.0, 0, m) for m in wire[:200]])
+    assert "shin-crash" in mon2.streams and mon2.stats["batches"] == 199
+    mon2.stop()
+    store.close()
+
+
+def test_redelivered_duplicates_are_not_dead_lettered_but_real_ones_are(tmp_path: Path, short_night) -> None:
+    msgs, _ = short_night
+    mon = Monitor(config(tmp_path), SqliteStore(":memory:"), client_id="dups")
+    mon.client = FakeClient()
+    wire = [
+        SimpleNamespace(topic=t, payload=p, qos=1, retain=False, dup=False, mid=i + 1)
+        for i, (t, p) in enumerate(msgs[:10])
+    ]
+    mon._process([(0.0, 0, m) for m in wire])
+    again = SimpleNamespace(**{**vars(wire[5]), "dup": True})
+    mon._process([(0.0, 0, again), (0.0, 0, wire[9]), (0.0, 0, wire[3])])
+    assert mon.stats["redelivered"] == 1
+    assert mon.rejected == Counter({"duplicate": 1, "out_of_order": 1})
+    dead = [json.loads(b) for t, b in mon.client.published if t.startswith(f"{PREFIX}/deadletter/")]
+    assert sorted(d["reason"] for d in dead) == ["duplicate", "out_of_order"]
+    assert all(d["topic"] == f"{PREFIX}/shin-crash/samples" for d in dead)
+    mon.stop()
+
+
+def test_acks_only_on_the_connection_that_delivered(tmp_path: Path, short_night) -> None:
+    msgs, _ = short_night
+    mon = Monitor(config(tmp_path), SqliteStore(":memory:"), client_id="gen")
+    mon.client = FakeClient()
+    m = [
+        SimpleNamespace(topic=t, payload=p, qos=1, retain=False, dup=False, mid=i + 1)
+        for i, (t, p) in enumerate(msgs[:3])
+    ]
+    mon._generation = 2
+    mon._process([(0.0, 1, m[0]), (0.0, 2, m[1]), (0.0, 2, m[2])])
+    assert mon.client.acked == {2, 3}  # m[0] came on the previous connection: the broker sends it again
+    mon.stop()
+
+
+# -- the store: down, refusing one point, refusing everything -------------------------------------
+
+
+class ScriptedStore:
+    """A SqliteStore whose writes fail as ``mode`` says: 'ok', 'down', 'auth', or refusing points of
+    one measurement ('bad:<measurement>'). Counts queries."""
+
+    def __init__(self, path: Path) -> None:
+        self.inner = SqliteStore(path)
+        self.mode = "ok"
+        self.queries = 0
+        self.writes = 0
+
+    def write(self, points):
+        self.writes += 1
+        if self.mode == "down":
+            raise StoreUnavailable("InfluxDB POST http://db/write failed: unreachable: connection refused")
+        if self.mode == "auth":
+            raise StoreError("InfluxDB POST http://db/write failed: HTTP 401 Unauthorized: authorization failed")
+        if self.mode.startswith("bad:") and any(p.measurement == self.mode[4:] for p in points):
+            raise StoreError("InfluxDB POST http://db/write failed: HTTP 400 Bad Request: field type conflict")
+        self.inner.write(points)
+
+    def query(self, *a, **k):
+        self.queries += 1
+        if self.mode == "down":
+            raise StoreUnavailable("down")
+        return self.inner.query(*a, **k)
+
+    def ping(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_store_down_results_and_habits_wait_in_the_outbox(tmp_path: Path, short_night) -> None:
+    msgs, offline = short_night
+    store = ScriptedStore(tmp_path / "s.sqlite")
+    mon = Monitor(config(tmp_path), store, client_id="down", exit_after_nights=1)
+    mon.client = FakeClient()
+    store.mode = "down"
+    wire = [
+        SimpleNamespace(topic=t, payload=p, qos=1, retain=False, dup=False, mid=i + 1) for i, (t, p) in enumerate(msgs)
+    ]
+    for i in range(0, len(wire) - 1, 100):
+        mon._process([(0.0, 0, m) for m in wire[i : i + 100]])
+    habit = SimpleNamespace(
+        topic=f"{PREFIX}/habits", payload=b'{"habit": "water", "value": 0.5}', qos=1, retain=False, mid=9999
+    )
+    queries = store.queries
+    mon._process([(0.0, 0, habit), (0.0, 0, wire[-1])])
+    assert store.queries == queries, "the worker asked a store it knows to be down"
+    assert mon.stats["habits"] == 1 and len(mon.outbox) > 5 and mon.nights
+    assert mon.client.acked == {m.mid for m in wire} | {9999}  # consumption went on: all acknowledged
+    assert mon._summaries_due and not mon.done.is_set()  # the summary and the exit wait for the store
+    store.mode = "ok"
+    while len(mon.outbox):
+        mon._drain_once()
+    mon._idle()
+    assert mon.done.wait(30) and mon.stats["summaries"] == 1
+    assert stored(store.inner, "shin-crash") == sorted(key(e) for e in offline)
+    (h,) = store.inner.query("habit")
+    assert h.fields["value"] == 0.5
+    store.close()
+
+
+def test_one_bad_point_is_dropped_and_a_refusing_store_loses_nothing(tmp_path: Path) -> None:
+    store = ScriptedStore(tmp_path / "s.sqlite")
+    mon = Monitor(config(tmp_path), store, client_id="refuse")
+    good = [Point("gap", {"subject": "me", "sensor": "s"}, {"duration_s": float(i)}, 1.7e9 + i) for i in range(3)]
+    bad = Point("activity", {"subject": "me", "sensor": "s"}, {"movement_g": 1.0}, 1.7e9)
+    store.mode = "auth"
+    mon.pending_points = [*good[:2], bad]
+    assert mon._flush_pending() and len(mon.outbox) == 1
+    mon.pending_points = [good[2]]
+    assert mon._flush_pending() and len(mon.outbox) == 2
+    with pytest.raises(StoreUnavailable):  # refused as a whole: kept, retried with backoff
+        mon._drain_once()
+    assert len(mon.outbox) == 2
+    store.mode = "bad:activity"
+    mon._drain_once()
+    assert not len(mon.outbox) and mon.stats["points_refused"] == 1
+    assert sorted(p.fields["duration_s"] for p in store.inner.query("gap")) == [0.0, 1.0, 2.0]
+    mon.stop()
+    store.close()
+
+
+def test_stop_with_unstored_results_keeps_the_journal(tmp_path: Path, short_night) -> None:
+    """Stopping while the store is down and the outbox is full: no checkpoint over results that
+    are nowhere, so the next start replays their messages from the journal."""
+    msgs, offline = short_night
+    store = ScriptedStore(tmp_path / "s.sqlite")
+    store.mode = "down"
+    mon = Monitor(config(tmp_path), store, client_id="full", outbox_max_bytes=3000)
+    mon.client = FakeClient()
+    wire = [
+        SimpleNamespace(topic=t, payload=p, qos=1, retain=False, dup=False, mid=i + 1) for i, (t, p) in enumerate(msgs)
+    ]
+    mon.stop_event.set()  # stopping: a full outbox makes _process give up instead of waiting
+    done = 0
+    while not mon.outbox.full():
+        mon._process([(0.0, 0, m) for m in wire[done : done + 100]])
+        done += 100
+    mon._process([(0.0, 0, m) for m in wire[done : done + 100]])
+    assert mon.pending_points and not (mon.client.acked & {m.mid for m in wire[done : done + 100]})
+    mon.stop_event.clear()
+    mon.stop()
+    store.mode = "ok"
+    mon2 = Monitor(config(tmp_path), store, client_id="full")
+    mon2.client = FakeClient()
+    mon2._restore()
+    rest = [SimpleNamespace(**{**vars(m), "dup": m.mid not in mon.client.acked}) for m in wire[done:]]
+    for i in range(0, len(rest), 100):
+        mon2._process([(0.0, 0, m) for m in rest[i : i + 100]])
+    while len(mon2.outbox):
+        mon2._drain_once()
+    assert stored(store.inner, "shin-crash") == sorted(key(e) for e in offline)
+    mon2.stop()
+    store.close()
+
+
+def test_a_poison_message_in_the_journal_does_not_stop_the_restart(tmp_path: Path, short_night, monkeypatch) -> None:
+    msgs, _ = short_night
+    store = SqliteStore(":memory:")
+    mon = Monitor(config(tmp_path), store, client_id="poison", checkpoint_s=3600)
+    mon.client = FakeClient()
+    m = [
+        SimpleNamespace(topic=t, payload=p, qos=1, retain=False, dup=False, mid=i + 1)
+        for i, (t, p) in enumerate(msgs[:5])
+    ]
+    mon._process([(0.0, 0, x) for x in m])
+    mon.journal.close()
+    boom = {"n": 0}
+    real = Monitor._samples
+
+    def explode_once(self, sensor, msg):
+        boom["n"] += 1
+        if boom["n"] == 2:
+            raise RuntimeError("a bug that only this message triggers")
+        return real(self, sensor, msg)
+
+    monkeypatch.setattr(Monitor, "_samples", explode_once)
+    mon2 = Monitor(config(tmp_path), store, client_id="poison")
+    mon2._restore()
+    assert mon2.streams["shin-crash"].batches == 3
+    mon2.stop()
+
+
+# -- bad input, fuzzed ---------------------------------------------------------------------------
+
+GOOD = payload.encode("fz", 7, 1.7e9 + np.arange(26) / 26.0, np.tile([0.0, 0.0, 1.0], (26, 1)), 26.0)
+
+
+KEYS = ["v", "sensor", "seq", "t0", "rate", "t", "samples", "state", "habit", "value", "at", "id", "unit", "note"]
+
+
+def _flip(changes: list[tuple[int, int]]) -> bytes:
+    data = bytearray(GOOD)
+    for i, v in changes:
+        data[i] = v
+    return bytes(data)
+
+
+def _mutations() -> st.SearchStrategy[bytes]:
+    scalars = st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=20) | st.just("fz")
+    docs = st.recursive(
+        scalars,
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(KEYS), inner, max_size=6),
+        max_leaves=20,
+    )
+    return st.one_of(
+        st.binary(max_size=300),
+        st.lists(st.tuples(st.integers(0, len(GOOD) - 1), st.integers(0, 255)), max_size=6).map(_flip),
+        st.integers(0, len(GOOD)).map(lambda n: GOOD[:n]),
+        docs.map(lambda doc: json.dumps(doc).encode()),
+        st.just(b"[" * 3000),
+        st.just(b'{"habit": ' + b"[" * 3000),
+    )
+
+
+@pytest.fixture(scope="module")
+def fuzz_monitor(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("fuzz")
+    mon = Monitor(config(tmp), SqliteStore(tmp / "s.sqlite"), client_id="fuzz")
+    mon.client = FakeClient()
+    yield mon
+    mon.stop()
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    data=_mutations(),
+    leaf=st.sampled_from(["fz/samples", "fz/status", "habits", "other/samples"]),
+    retain=st.booleans(),
+)
+def test_random_payloads_never_break_the_monitor(fuzz_monitor: Monitor, data: bytes, leaf: str, retain: bool) -> None:
+    mon = fuzz_monitor
+    msg = SimpleNamespace(topic=f"{PREFIX}/{leaf}", payload=data, qos=1, retain=retain, dup=False, mid=1)
+    before = sum(mon.rejected.values()) + mon.stats["batches"] + mon.stats["habits"] + mon.stats["redelivered"]
+    published = len(mon.client.published)
+    mon._process([(0.0, 0, msg)])  # must not raise, must acknowledge
+    assert 1 in mon.client.acked
+    mon.client.acked.clear()
+    after = sum(mon.rejected.values()) + mon.stats["batches"] + mon.stats["habits"] + mon.stats["redelivered"]
+    if after > before and mon.stats["batches"] + mon.stats["habits"] == 0:
+        # set aside: exactly once on the dead-letter topic
+        dead = [t for t, _ in mon.client.published[published:] if "/deadletter/" in t]
+        assert len(dead) == 1
+    assert "internal" not in mon.rejected, "a payload raised inside the monitor"
+
+
+def test_interleaved_garbage_changes_nothing(tmp_path: Path, short_night) -> None:
+    """Every kind of bad payload between the batches of a real night: all set aside, each kind
+    logged once, the episodes exactly those of offline detection."""
+    msgs, offline = short_night
+    store = SqliteStore(tmp_path / "s.sqlite")
+    mon = Monitor(config(tmp_path), store, client_id="garbage")
+    mon.client = FakeClient()
+    good = [
+        SimpleNamespace(topic=t, payload=p, qos=1, retain=False, dup=False, mid=i + 1) for i, (t, p) in enumerate(msgs)
+    ]
+    real = msgs[5][1]
+    other = payload.encode("someone-else", 1, 1.7e9 + np.arange(5) / 26, np.zeros((5, 3)), 26.0)
+    old = payload.encode("shin-crash", 1, 8e8 + np.arange(5) / 26, np.zeros((5, 3)), 26.0)
+    samples, status, habits = f"{PREFIX}/shin-crash/samples", f"{PREFIX}/shin-crash/status", f"{PREFIX}/habits"
+    bad = [
+        (samples, b"\x01\x02garbage" * 3, "malformed"),
+        (samples, real[: len(real) // 2], "truncated"),
+        (samples, b"\x01" + bytes(70_000), "oversize"),
+        (samples, b"\x02" + real[1:], "version"),
+        (samples, b'{"v": 1, "sensor": ', "malformed"),
+        (samples, other, "sensor_mismatch"),
+        (samples, old, "bad_time"),
+        (samples, real, "out_of_order"),  # sequence 4 again, long after
+        (status, b"not json", "malformed_status"),
+        (status, b'{"state": 3}', "malformed_status"),
+        (habits, b"\xff\xfe garbage", "bad_habit"),
+        (habits, b'{"habit": "water", "value": "lots"}', "bad_habit"),
+        (habits, b"[" * 100000, "bad_habit"),
+    ]
+    rng = random.Random(3)
+    mid = 100000
+    expected = Counter()
+    batch: list = []
+    for i, m in enumerate(good):
+        batch.append(m)
+        if i > 20 and rng.random() < 0.05:
+            for topic, data, kind in rng.sample(bad, 4):
+                mid += 1
+                batch.append(SimpleNamespace(topic=topic, payload=data, qos=1, retain=False, dup=False, mid=mid))
+                expected[kind] += 1
+        if len(batch) >= 30:
+            mon._process([(0.0, 0, x) for x in batch])
+            batch = []
+    mon._process([(0.0, 0, x) for x in batch])
+    assert mon.rejected == expected
+    assert stored(store, "shin-crash") == sorted(key(e) for e in offline)
+    assert len(mon.client.acked) == len(good) + sum(expected.values())
+    dead = Counter(json.loads(b)["reason"] for t, b in mon.client.published if "/deadletter/" in t)
+    assert dead == expected
+    mon.stop()
+    store.close()
+
+
+def test_a_last_will_ends_the_night_only_if_the_publisher_stays_away(tmp_path: Path, short_night) -> None:
+    """Mosquitto sends every client's last will when it shuts down, so a will is no end of night:
+    data coming again goes on with the same stream; only a publisher that stays away past
+    ``monitor.will_grace_s`` has its night ended (and checkpointed)."""
+    msgs, _ = short_night
+    store = SqliteStore(tmp_path / "s.sqlite")
+    mon = Monitor(config(tmp_path, LEGWATCH_MONITOR_WILL_GRACE_S="0.3"), store, client_id="will")
+    mon.client = FakeClient()
+    wire = [
+        SimpleNamespace(topic=t, payload=p, qos=1, retain=False, dup=False, mid=i + 1) for i, (t, p) in enumerate(msgs)
+    ]
+    status = f"{PREFIX}/shin-crash/status"
+    will = SimpleNamespace(
+        topic=status,
+        payload=b'{"state": "offline", "source": "collector", "reason": "collector connection lost"}',
+        qos=1,
+        retain=True,
+        dup=False,
+        mid=90001,
+    )
+    replay_will = SimpleNamespace(
+        topic=status,
+        payload=json.dumps({"state": "offline", "will": True, "time": 1.7e9}).encode(),
+        qos=1,
+        retain=True,
+        dup=False,
+        mid=90002,
+    )
+    mon._process([(0.0, 0, m) for m in wire[:300]])
+    mon._process([(0.0, 0, will)])
+    mon._idle()
+    assert "shin-crash" in mon.streams and mon.streams["shin-crash"].will_since is not None and not mon.nights
+    mon._process([(0.0, 0, m) for m in wire[300:600]])  # the publisher is back: same stream
+    assert mon.streams["shin-crash"].will_since is None and mon.stats["batches"] == 599 and not mon.rejected
+    mon._process([(0.0, 0, replay_will)])
+    time.sleep(0.4)
+    checkpoints = mon.stats["checkpoints"]
+    mon._idle()
+    assert not mon.streams and len(mon.nights) == 1 and mon.stats["checkpoints"] == checkpoints + 1
+    assert store.query("night", tags={"sensor": "shin-crash"})
+    mon.stop()
+    store.close()
+
+
+def test_json_nested_too_deeply_is_a_payload_error_not_a_crash() -> None:
+    with pytest.raises(payload.PayloadError) as exc:
+        payload.decode(b'{"samples": ' + b"[" * 5000)
+    assert exc.value.kind == "malformed"

@@ -147,9 +147,13 @@ class Checkpoints:
             return None
 
     def save(self, state: dict[str, Any]) -> None:
+        self.save_bytes(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
+
+    def save_bytes(self, blob: bytes) -> None:
+        """Store an already pickled state (pickling needs the streams still; writing does not)."""
         tmp = self.path.with_suffix(".tmp")
         with open(tmp, "wb") as fh:
-            pickle.dump(state, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            fh.write(blob)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self.path)

@@ -27,6 +27,7 @@ import contextlib
 import json
 import logging
 import math
+import pickle
 import queue
 import re
 import threading
@@ -168,6 +169,7 @@ class Monitor:
         self.journal_from = self.journal.segment
         self._last_checkpoint = time.monotonic()
         self._threads: list[threading.Thread] = []
+        self._ckpt_writer: threading.Thread | None = None
         self._outbox_said = 0.0
         self._full_said = False
         self._summaries_due: list[tuple[str, str, Night]] = []
@@ -541,13 +543,33 @@ class Monitor:
         if time.monotonic() - self._last_checkpoint >= self.checkpoint_s:
             with self.lock:
                 if not self.pending_points:
-                    self._checkpoint()
+                    self._checkpoint(wait=False)
 
-    def _checkpoint(self) -> None:
-        """Save every stream's state, then start the journal afresh (call with the lock held)."""
+    def _checkpoint(self, wait: bool = True) -> None:
+        """Save every stream's state, then start the journal afresh (call with the lock held).
+
+        The state is pickled under the lock (consistent with the journal), but written to disk
+        by a background thread unless ``wait``: the worker stalls only for the pickling. The old
+        journal segments are dropped once the checkpoint is durable; a crash before that replays
+        them on top of the previous checkpoint.
+        """
         nxt = self.journal.rotate()
-        self.checkpoints.save({"version": 1, "streams": self.streams, "ended": self.ended, "journal_from": nxt})
-        self.journal.drop_before(nxt)
+        state = {"version": 1, "streams": self.streams, "ended": self.ended, "journal_from": nxt}
+        blob = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+        previous = self._ckpt_writer
+        if previous is not None:
+            previous.join()  # checkpoints are written in order
+
+        def write() -> None:
+            self.checkpoints.save_bytes(blob)
+            self.journal.drop_before(nxt)
+
+        if wait:
+            write()
+            self._ckpt_writer = None
+        else:
+            self._ckpt_writer = threading.Thread(target=write, name="monitor-checkpoint", daemon=True)
+            self._ckpt_writer.start()
         self.journal_from = nxt
         self._last_checkpoint = time.monotonic()
         self.stats["checkpoints"] += 1

@@ -11,6 +11,7 @@ import io
 import json
 import logging
 import re
+import signal
 import sys
 from pathlib import Path
 
@@ -173,6 +174,14 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     store = open_store(cfg, tolerate_down=True)
     mon = Monitor(cfg, store, exit_after_nights=args.exit_after_nights)
     log.info("monitor starting; storing to %s", "InfluxDB" if cfg["influx.url"] else cfg.data_dir)
+
+    def interrupt(signum, frame) -> None:
+        raise KeyboardInterrupt
+
+    # SIGTERM (systemd, docker stop) and SIGINT stop cleanly: finish the batch, checkpoint, disconnect.
+    # Set explicitly: a monitor started in the background may have inherited an ignored SIGINT.
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, interrupt)
     try:
         mon.run_forever()
     except KeyboardInterrupt:

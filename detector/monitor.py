@@ -42,7 +42,7 @@ from detector.stream import Night, StreamDetector, Update
 from legwatch import mqtt as lwmqtt
 from legwatch import payload, schema, topics
 from legwatch.config import Config
-from legwatch.storage import Point, Store, StoreError, StoreUnavailable
+from legwatch.storage import Point, Store, StoreError, StoreUnavailable, tags_match
 
 log = logging.getLogger("legwatch.monitor")
 
@@ -112,7 +112,7 @@ class _HabitPlacement:
         for p in [*self.pending, *self.captured]:
             if p.measurement != measurement or (start is not None and p.time < start):
                 continue
-            if (end is not None and p.time >= end) or any(p.tags.get(k, "") != v for k, v in (tags or {}).items()):
+            if (end is not None and p.time >= end) or not tags_match(p.tags, tags):
                 continue
             found.append(p)
         return found

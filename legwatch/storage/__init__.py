@@ -14,9 +14,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from legwatch.storage.base import Point, Store, StoreError, StoreUnavailable
+from legwatch.storage.base import Point, Store, StoreError, StoreUnavailable, tags_match
 
-__all__ = ["Point", "Store", "StoreError", "StoreUnavailable", "default_sqlite_path", "open_store"]
+__all__ = ["Point", "Store", "StoreError", "StoreUnavailable", "default_sqlite_path", "open_store", "tags_match"]
 
 
 def default_sqlite_path() -> Path:

@@ -41,6 +41,11 @@ class Point:
         return self._ms
 
 
+def tags_match(tags: Mapping[str, str], wanted: Mapping[str, str] | None) -> bool:
+    """Whether a point's ``tags`` include ``wanted``; a wanted empty value means "no such tag"."""
+    return all(tags.get(k, "") == v for k, v in (wanted or {}).items())
+
+
 class Store(Protocol):
     """What the monitor, summary, log and correlate need from storage."""
 

@@ -22,7 +22,7 @@ import urllib.request
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from legwatch.storage.base import FieldValue, Point, StoreError, StoreUnavailable
+from legwatch.storage.base import FieldValue, Point, StoreError, StoreUnavailable, tags_match
 from legwatch.storage.lineprotocol import point_sort_key, to_line, to_ms
 
 __all__ = ["WRITE_CHUNK_LINES", "InfluxStore", "quote_ident", "quote_string"]
@@ -269,7 +269,7 @@ class InfluxStore:
             for result in doc.get("results", ()):
                 for series in result.get("series", ()):
                     series_tags = {k: v for k, v in (series.get("tags") or {}).items() if v}
-                    if all(series_tags.get(k, "") == v for k, v in wanted.items()):
+                    if tags_match(series_tags, wanted):
                         points.extend(self._series_points(series))
         points.sort(key=point_sort_key)
         return points

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from legwatch.storage.base import FieldValue, Point, StoreError, StoreUnavailable
+from legwatch.storage.base import FieldValue, Point, StoreError, StoreUnavailable, tags_match
 from legwatch.storage.lineprotocol import normalise, point_sort_key, to_ms
 
 __all__ = ["SqliteStore"]
@@ -142,7 +142,7 @@ class SqliteStore:
         points = []
         for tagset, time_ms, fields_json in rows:
             point_tags: dict[str, str] = json.loads(tagset)
-            if all(point_tags.get(k, "") == v for k, v in wanted.items()):
+            if tags_match(point_tags, wanted):
                 fields: dict[str, FieldValue] = json.loads(fields_json)
                 points.append(Point(measurement, point_tags, fields, time_ms / 1000.0))
         points.sort(key=point_sort_key)

@@ -45,6 +45,9 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+REPO_MOSQUITTO_DIR = Path(__file__).resolve().parents[1] / "deploy" / "mosquitto"
+
+
 def find_binary(name: str, *extra_dirs: str) -> str | None:
     """``name`` on PATH or in ``extra_dirs`` (Debian puts mosquitto in /usr/sbin)."""
     path = os.pathsep.join([os.environ.get("PATH", ""), *extra_dirs])
@@ -237,6 +240,45 @@ class MosquittoService(_Service):
 
     def _command(self) -> list[str]:
         return [self.binary, "-c", str(self.config_path)]
+
+
+class RepoMosquitto(MosquittoService):
+    """The repository's ``deploy/mosquitto`` conf and acl, with only the port and file locations
+    moved here, and a password file holding ``users`` (name -> password)."""
+
+    def __init__(self, workdir: Path, users: dict[str, str]) -> None:
+        super().__init__(workdir)
+        self.users = users
+
+    def listener_extra(self) -> list[str]:
+        """Settings that belong to the listener (a subclass adds TLS here)."""
+        return []
+
+    def _write_config(self) -> None:
+        self.persistence_dir.mkdir(exist_ok=True)
+        passwd = self.workdir / "passwd"
+        if not passwd.exists():
+            tool = find_binary("mosquitto_passwd", "/usr/bin", "/usr/sbin")
+            assert tool, "mosquitto_passwd not found (Debian package mosquitto)"
+            for i, (user, password) in enumerate(self.users.items()):
+                subprocess.run([tool, *(["-c"] if i == 0 else []), "-b", str(passwd), user, password], check=True)
+            passwd.chmod(0o600)
+        moved = {
+            "listener": f"{self.port} {self.host}",
+            "password_file": str(passwd),
+            "acl_file": str(REPO_MOSQUITTO_DIR / "acl"),
+            "persistence_location": f"{self.persistence_dir}/",
+            "log_dest": f"file {self.log_path}",
+        }
+        lines = []
+        for line in (REPO_MOSQUITTO_DIR / "mosquitto.conf").read_text(encoding="utf-8").splitlines():
+            key = line.split(" ", 1)[0]
+            lines.append(f"{key} {moved[key]}" if key in moved else line)
+            if key == "listener":
+                lines += self.listener_extra()
+        if os.geteuid() == 0:
+            lines.append("user root")
+        self.config_path.write_text("\n".join(lines) + "\n")
 
 
 class InfluxService(_Service):

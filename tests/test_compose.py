@@ -32,7 +32,7 @@ import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
 from legwatch.config import KEYS, load_config
-from services import MosquittoService, find_binary
+from services import RepoMosquitto
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -416,32 +416,11 @@ def test_mosquitto_conf_persists_refuses_anonymous_and_points_at_mounted_files()
 USERS = {"monitor": "pw-monitor", "shin-left": "pw-left", "shin-right": "pw-right", "homeassistant": "pw-ha"}
 
 
-class ProductionMosquitto(MosquittoService):
+class ProductionMosquitto(RepoMosquitto):
     """The repository's mosquitto.conf and acl, with only the port and file locations moved here."""
 
-    def _write_config(self) -> None:
-        self.persistence_dir.mkdir(exist_ok=True)
-        passwd = self.workdir / "passwd"
-        if not passwd.exists():
-            tool = find_binary("mosquitto_passwd", "/usr/bin", "/usr/sbin")
-            assert tool, "mosquitto_passwd not found (Debian package mosquitto)"
-            for i, (user, password) in enumerate(USERS.items()):
-                subprocess.run([tool, *(["-c"] if i == 0 else []), "-b", str(passwd), user, password], check=True)
-            passwd.chmod(0o600)
-        moved = {
-            "listener": f"{self.port} {self.host}",
-            "password_file": str(passwd),
-            "acl_file": str(MOSQUITTO_DIR / "acl"),
-            "persistence_location": f"{self.persistence_dir}/",
-            "log_dest": f"file {self.log_path}",
-        }
-        lines = []
-        for line in (MOSQUITTO_DIR / "mosquitto.conf").read_text(encoding="utf-8").splitlines():
-            key = line.split(" ", 1)[0]
-            lines.append(f"{key} {moved[key]}" if key in moved else line)
-        if os.geteuid() == 0:
-            lines.append("user root")
-        self.config_path.write_text("\n".join(lines) + "\n")
+    def __init__(self, workdir: Path) -> None:
+        super().__init__(workdir, USERS)
 
 
 def start_production_mosquitto(workdir: Path) -> ProductionMosquitto:

@@ -41,7 +41,7 @@ from detector.synthetic import generate_night, write_csv
 from helpers import ROOT, popen_cli, run_cli
 from legwatch.schema import episode_from_point
 from legwatch.storage.sqlite import SqliteStore
-from services import MosquittoService, find_binary, free_port
+from services import RepoMosquitto, free_port
 
 MOSQUITTO_DIR = ROOT / "deploy" / "mosquitto"
 #: Passwords with characters a URL must percent-encode.
@@ -100,11 +100,11 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {name: d / name for name in ("ca.crt", "server.crt", "server.key", "other.crt")}
 
 
-class SecureMosquitto(MosquittoService):
+class SecureMosquitto(RepoMosquitto):
     """The repository's mosquitto.conf and acl with a TLS listener and a password file of ``USERS``."""
 
     def __init__(self, workdir: Path, pki: dict[str, Path]) -> None:
-        super().__init__(workdir)
+        super().__init__(workdir, USERS)
         self.pki = pki
 
     @property
@@ -115,35 +115,12 @@ class SecureMosquitto(MosquittoService):
         pw = urllib.parse.quote(password, safe="") if password is not None else quoted(user)
         return f"mqtts://{user}:{pw}@{self.host}:{self.port}"
 
-    def _write_config(self) -> None:
-        self.persistence_dir.mkdir(exist_ok=True)
-        passwd = self.workdir / "passwd"
-        if not passwd.exists():
-            tool = find_binary("mosquitto_passwd", "/usr/bin", "/usr/sbin")
-            assert tool, "mosquitto_passwd not found (Debian package mosquitto)"
-            for i, (user, password) in enumerate(USERS.items()):
-                subprocess.run([tool, *(["-c"] if i == 0 else []), "-b", str(passwd), user, password], check=True)
-            passwd.chmod(0o600)
-        moved = {
-            "listener": f"{self.port} {self.host}",
-            "password_file": str(passwd),
-            "acl_file": str(MOSQUITTO_DIR / "acl"),
-            "persistence_location": f"{self.persistence_dir}/",
-            "log_dest": f"file {self.log_path}",
-        }
-        lines = []
-        for line in (MOSQUITTO_DIR / "mosquitto.conf").read_text(encoding="utf-8").splitlines():
-            key = line.split(" ", 1)[0]
-            lines.append(f"{key} {moved[key]}" if key in moved else line)
-            if key == "listener":  # the TLS settings belong to this listener
-                lines += [
-                    f"cafile {self.pki['ca.crt']}",
-                    f"certfile {self.pki['server.crt']}",
-                    f"keyfile {self.pki['server.key']}",
-                ]
-        if os.geteuid() == 0:
-            lines.append("user root")
-        self.config_path.write_text("\n".join(lines) + "\n")
+    def listener_extra(self) -> list[str]:
+        return [
+            f"cafile {self.pki['ca.crt']}",
+            f"certfile {self.pki['server.crt']}",
+            f"keyfile {self.pki['server.key']}",
+        ]
 
 
 @pytest.fixture(scope="module")

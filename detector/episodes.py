@@ -40,7 +40,6 @@ SLOW_ROT_DEG = 1.0
 ISO_FRAMES = 10
 EXTENT_NOISE_K = 3.0
 EXTENT_FRAC = 0.1
-EXTENT_SMEAR_S = 0.0
 EXTENT_MAX_S = 2.0
 MERGE_FRAMES = 5  # < 0.5 s between event frames merges them
 POST_FRAMES = 20  # offset rule + time to read the posture afterwards
@@ -323,8 +322,8 @@ class EpisodeAssembler:
                 b = k
                 while b < len(disp) - 1 and disp[b + 1] > thr and idx[w0 + b + 1] == idx[w0 + b] + 1:
                     b += 1
-                onset = max(min(onset, (idx[w0 + a] + 0.5) * FRAME_S - EXTENT_SMEAR_S), onset - EXTENT_MAX_S)
-                offset = min(max(offset, (idx[w0 + b] + 0.5) * FRAME_S + EXTENT_SMEAR_S), offset + EXTENT_MAX_S)
+                onset = max(min(onset, (idx[w0 + a] + 0.5) * FRAME_S), onset - EXTENT_MAX_S)
+                offset = min(max(offset, (idx[w0 + b] + 0.5) * FRAME_S), offset + EXTENT_MAX_S)
         if offset - onset < MIN_DUR_S:
             mid = 0.5 * (onset + offset)
             onset, offset = mid - MIN_DUR_S / 2, mid + MIN_DUR_S / 2
@@ -373,11 +372,6 @@ class EpisodeAssembler:
                 "_post": post.tolist(),
                 "posture_change_deg": round(dtheta, 1),
                 "rotation_deg": round(max_rot, 1),
-                "_slow_rot": round(slow_rot, 2),
-                "_iso": round(iso, 2),
-                "_sd_peak": round(float(np.nan_to_num(f.sd_perp[sl]).max()), 4),
-                "_sd_dur": round(spans["sd"][1] - spans["sd"][0], 3) if "sd" in spans else None,
-                "_tilt_dur": round(spans["tilt"][1] - spans["tilt"][0], 3) if "tilt" in spans else None,
             },
         )
 

@@ -633,35 +633,40 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+_USER_ERRORS = (
+    ("legwatch.csvio", "RecordingError"),
+    ("legwatch.habits", "HabitError"),
+    ("legwatch.summary", "SummaryError"),
+    ("collector.profiles.base", "ProfileError"),
+)
+_SERVICE_ERRORS = (
+    ("legwatch.mqtt", "BrokerUnavailable"),
+    ("legwatch.storage.base", "StoreError"),  # StoreUnavailable is one
+)
+
+
+def _loaded_errors(names: tuple[tuple[str, str], ...]) -> tuple[type[BaseException], ...]:
+    return tuple(getattr(sys.modules[m], c) for m, c in names if m in sys.modules)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from legwatch.csvio import RecordingError
-    from legwatch.habits import HabitError
-    from legwatch.mqtt import BrokerUnavailable
-    from legwatch.storage import StoreError, StoreUnavailable
-    from legwatch.summary import SummaryError
-
-    user_errors: tuple[type[BaseException], ...] = (UserError, ConfigError, RecordingError, HabitError, SummaryError)
-    try:
-        from collector.profiles.base import ProfileError
-
-        user_errors += (ProfileError,)
-    except ImportError:  # pragma: no cover - profiles are part of the package
-        pass
     try:
         return args.func(args)
-    except user_errors as exc:
+    except Exception as exc:
+        # Error classes are looked up when one is raised, in the modules the command loaded (an
+        # error cannot come from a module never imported): `detect` stays free of paho and rich.
+        if isinstance(exc, (UserError, ConfigError, *_loaded_errors(_USER_ERRORS))):
+            code = 2
+        elif isinstance(exc, _loaded_errors(_SERVICE_ERRORS)):
+            code = 1
+        else:
+            raise
         print(f"legwatch {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except (BrokerUnavailable, StoreUnavailable) as exc:
-        print(f"legwatch {args.command}: error: {exc}", file=sys.stderr)
-        return 1
-    except StoreError as exc:
-        print(f"legwatch {args.command}: error: {exc}", file=sys.stderr)
-        return 1
+        return code
     except KeyboardInterrupt:
         return 130
 

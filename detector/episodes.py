@@ -28,6 +28,7 @@ from detector.events import Episode
 from detector.frames import FRAME_S
 from detector.posture import UPRIGHT_DEG, ShinAxis, elevation_deg
 from detector.thresholds import K_SD, K_TILT, Scored, concat_scored, empty_scored
+from detector.vectors import angle_rad
 
 #: How far each feature's window reaches past an event's onset and offset (s), taken back from
 #: the threshold crossings: sd over a 0.3 s window, tilt across 0.4 s of 0.3 s means.
@@ -86,9 +87,7 @@ def _unit(m: np.ndarray) -> np.ndarray:
 
 def _angle_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Angles between unit vectors (rows), degrees; NaN where undefined."""
-    cross = np.linalg.norm(np.cross(a, b), axis=-1)
-    dot = np.sum(a * b, axis=-1)
-    return np.degrees(np.arctan2(cross, dot))
+    return np.degrees(angle_rad(a, b))
 
 
 def _nanmean_rows(m: np.ndarray) -> np.ndarray:
@@ -329,10 +328,12 @@ class EpisodeAssembler:
             onset, offset = mid - MIN_DUR_S / 2, mid + MIN_DUR_S / 2
         dur = offset - onset
 
-        post_sl = (idx > idx[p1] + MERGE_FRAMES) & (idx <= idx[p1] + POST_FRAMES)
-        post = _unit(_nanmean_rows(f.mean[post_sl])) if post_sl.any() else fl.u[p1]
-        pre_sl = (idx >= idx[p0] - PRE_FRAMES) & (idx < idx[p0] - 1)
-        pre = _unit(_nanmean_rows(f.mean[pre_sl])) if pre_sl.any() else ref
+        # frame indices are increasing: the frames after and before the event by binary search
+        # (a mask over the buffer would cost a pass over the whole night per episode offline)
+        q0, q1 = np.searchsorted(idx, (idx[p1] + MERGE_FRAMES, idx[p1] + POST_FRAMES), side="right")
+        post = _unit(_nanmean_rows(f.mean[q0:q1])) if q1 > q0 else fl.u[p1]
+        r0, r1 = np.searchsorted(idx, (idx[p0] - PRE_FRAMES, idx[p0] - 1), side="left")
+        pre = _unit(_nanmean_rows(f.mean[r0:r1])) if r1 > r0 else ref
         dtheta = float(np.nan_to_num(_angle_deg(ref, post), nan=0.0))
         rot = np.nan_to_num(_angle_deg(fl.u[sl], ref[None, :]), nan=0.0)
         max_rot = float(rot.max()) if len(rot) else 0.0

@@ -13,7 +13,6 @@ lying awake, are left out), and the longest block of at least ``MIN_BLOCK_S`` wi
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,7 +22,7 @@ from detector.events import Epoch
 from detector.frames import FRAME_S
 from detector.posture import ShinAxis, elevation_deg
 from detector.rows import Rows
-from detector.thresholds import Scored
+from detector.thresholds import Scored, concat_scored, empty_scored
 
 EPOCH_S = 30.0
 EPOCH_FRAMES = round(EPOCH_S / FRAME_S)
@@ -45,64 +44,59 @@ class EpochStat:
 class EpochStage:
     def __init__(self, axis: ShinAxis | None = None) -> None:
         self.axis = axis if axis is not None else ShinAxis()
-        self.cur: int | None = None
-        self.acc: list[Scored] = []
+        self.open: Scored = empty_scored()  # the frames of the epoch still open
         # the whole night at EPOCH_S granularity: time, movement_g, angle_deg, coverage, active_frac
         self.history = Rows(5)
 
     def push(self, sc: Scored) -> list[EpochStat]:
-        out: list[EpochStat] = []
         if not len(sc):
-            return out
-        ep = sc.feats.idx // EPOCH_FRAMES
-        cuts = np.flatnonzero(np.diff(ep)) + 1
-        bounds = [0, *cuts.tolist(), len(ep)]
-        for a, b in itertools.pairwise(bounds):
-            e = int(ep[a])
-            if self.cur is not None and e != self.cur:
-                out.extend(self._close())
-            self.cur = e
-            f = sc.feats.take(slice(a, b))
-            self.acc.append(Scored(f, sc.score[a:b], sc.active[a:b], sc.floor_sd[a:b], sc.floor_tilt[a:b]))
-        return out
-
-    def _close(self) -> list[EpochStat]:
-        if self.cur is None or not self.acc:
             return []
-        e = self.cur
-        self.cur = None
-        parts, self.acc = self.acc, []
-        present = np.concatenate([p.feats.present for p in parts])
-        sd = np.concatenate([p.feats.sd for p in parts])
-        tilt = np.concatenate([p.feats.tilt for p in parts])
-        mean = np.concatenate([p.feats.mean for p in parts])
-        active = np.concatenate([p.active for p in parts])
-        ok = present & np.isfinite(sd) & np.isfinite(tilt)
-        coverage = float(present.sum()) / EPOCH_FRAMES
-        if not ok.any():
-            return []
-        move = float(np.mean(sd[ok]))
-        g = mean[ok]
-        angle = float(np.mean(elevation_deg(self.axis.axis(before_epoch=e), g)))
-        frac = float(active[ok].mean())
-        if frac < QUIET_FRAC and coverage > 0.5:
-            gm = g.mean(axis=0)
-            self.axis.add(e, gm / np.linalg.norm(gm))
-        stat = EpochStat(
-            Epoch(
-                time=e * EPOCH_S,
-                movement_g=round(move, 5),
-                angle_deg=round(angle, 2),
-                coverage=round(coverage, 3),
-            ),
-            frac,
-        )
-        e_ = stat.epoch
-        self.history.append((e_.time, e_.movement_g, e_.angle_deg, e_.coverage, stat.active_frac))
-        return [stat]
+        buf = concat_scored([self.open, sc])
+        ep = buf.feats.idx // EPOCH_FRAMES
+        last = int(np.searchsorted(ep, ep[-1]))  # the last epoch stays open
+        self.open = buf.take(slice(last, None))
+        return self._close(buf.take(slice(0, last)))
 
     def flush(self) -> list[EpochStat]:
-        return self._close()
+        sc, self.open = self.open, empty_scored()
+        return self._close(sc)
+
+    def _close(self, sc: Scored) -> list[EpochStat]:
+        """The stats of complete epochs. Sums are vectorised; the shin axis is updated epoch by
+        epoch, since each epoch's angle uses the estimate from the quiet epochs before it."""
+        if not len(sc):
+            return []
+        f = sc.feats
+        ep = f.idx // EPOCH_FRAMES
+        starts = np.flatnonzero(np.concatenate(([True], ep[1:] != ep[:-1])))
+        coverage = np.add.reduceat(f.present, starts) / EPOCH_FRAMES
+        ok = f.present & np.isfinite(f.sd) & np.isfinite(f.tilt)
+        pos = np.cumsum(ok) - ok  # position of each frame among the ok ones
+        n_ok = np.add.reduceat(ok, starts)
+        keep = n_ok > 0  # an epoch without one usable frame is not reported
+        if not keep.any():
+            return []
+        starts_ok = pos[starts][keep]  # each kept epoch's first ok frame
+        sd, g, active = f.sd[ok], f.mean[ok], sc.active[ok]
+        n = n_ok[keep].astype(float)
+        move = np.add.reduceat(sd, starts_ok) / n
+        gm = np.add.reduceat(g, starts_ok, axis=0) / n[:, None]
+        frac = np.add.reduceat(active, starts_ok) / n
+        epochs, coverage = ep[starts][keep], coverage[keep]
+        axes = np.empty((len(epochs), 3))
+        for i, e in enumerate(epochs.tolist()):
+            axes[i] = self.axis.axis(before_epoch=e)
+            if frac[i] < QUIET_FRAC and coverage[i] > 0.5:
+                self.axis.add(e, gm[i] / np.sqrt(gm[i] @ gm[i]))
+        sizes = np.diff(np.append(starts_ok, len(sd)))
+        elev = elevation_deg(np.repeat(axes, sizes, axis=0), g)
+        angle = np.add.reduceat(elev, starts_ok) / n
+        rows = np.column_stack((epochs * EPOCH_S, np.round(move, 5), np.round(angle, 2), np.round(coverage, 3), frac))
+        out = []
+        for r in rows.tolist():
+            self.history.append(r)
+            out.append(EpochStat(Epoch(time=r[0], movement_g=r[1], angle_deg=r[2], coverage=r[3]), r[4]))
+        return out
 
 
 def history_epochs(history: Rows) -> list[Epoch]:

@@ -18,9 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from detector.frames import FRAME_S, Frames
+from detector.vectors import angle_rad
 
 CTX = 3  # frames of context needed on each side
 MAX_FILL_S = 600.0
@@ -57,9 +57,7 @@ _FIELDS = ("idx", "present", "mean", "sd", "sd_perp", "tilt")
 
 def _wsum(x: np.ndarray) -> np.ndarray:
     """Sums over 3-frame windows along axis 0 (fixed order: independent of batching)."""
-    if x.ndim == 1:
-        return sliding_window_view(x, 3).sum(axis=-1)
-    return sliding_window_view(x, 3, axis=0).sum(axis=-1)
+    return x[:-2] + x[1:-1] + x[2:]  # ((a + b) + c): the order a window sum takes
 
 
 def compute(n: np.ndarray, s: np.ndarray, q: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -86,9 +84,7 @@ def compute(n: np.ndarray, s: np.ndarray, q: np.ndarray, c: np.ndarray) -> tuple
     m = len(n) - 2 * CTX
     ci = np.arange(m) + CTX - 1
     a, b = mean3[ci + 2], mean3[ci - 2]
-    cross = np.linalg.norm(np.cross(a, b), axis=1)
-    dot = np.einsum("ij,ij->i", a, b)
-    tilt = np.arctan2(cross, dot)
+    tilt = angle_rad(a, b)
     return mean3[ci], sd[ci], sd_perp[ci], tilt
 
 

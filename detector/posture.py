@@ -113,9 +113,11 @@ class ShinAxis:
 
 
 def elevation_deg(axis: np.ndarray, g: np.ndarray) -> np.ndarray:
-    """Angle of the shin above the horizontal, degrees, for gravity vectors ``g`` (n, 3)."""
+    """Angle of the shin above the horizontal, degrees, for gravity vectors ``g`` (n, 3); ``axis``
+    is one unit vector, or one per row of ``g``."""
     g = np.atleast_2d(g)
-    norm = np.linalg.norm(g, axis=1)
+    gx, gy, gz = g[:, 0], g[:, 1], g[:, 2]
+    ax, ay, az = (axis[..., 0], axis[..., 1], axis[..., 2])
     with np.errstate(invalid="ignore", divide="ignore"):
-        s = np.abs(g @ axis) / norm
+        s = np.abs(gx * ax + gy * ay + gz * az) / np.sqrt(gx * gx + gy * gy + gz * gz)
     return np.degrees(np.arcsin(np.clip(s, 0.0, 1.0)))

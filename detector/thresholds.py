@@ -10,7 +10,6 @@ makes the result independent of batching at the cost of up to one block of laten
 
 from __future__ import annotations
 
-import itertools
 from collections import deque
 from dataclasses import dataclass
 
@@ -40,6 +39,9 @@ class Scored:
     def __len__(self) -> int:
         return len(self.feats)
 
+    def take(self, sl: slice) -> Scored:
+        return Scored(self.feats.take(sl), self.score[sl], self.active[sl], self.floor_sd[sl], self.floor_tilt[sl])
+
 
 def empty_scored() -> Scored:
     e = np.empty(0)
@@ -63,8 +65,7 @@ def concat_scored(parts: list[Scored]) -> Scored:
 
 class ThresholdStage:
     def __init__(self) -> None:
-        self.pending: list[Features] = []
-        self.block: int | None = None
+        self.pending = Features.concat([])  # the frames of the block still open
         self.hist_sd: deque[float] = deque(maxlen=HISTORY)
         self.hist_tilt: deque[float] = deque(maxlen=HISTORY)
         self.last_floor = (0.003, 0.002)
@@ -72,41 +73,63 @@ class ThresholdStage:
     def push(self, feats: Features) -> Scored:
         if not len(feats):
             return empty_scored()
-        blocks = feats.idx // BLOCK_FRAMES
-        out: list[Scored] = []
-        # split at block boundaries
-        cuts = np.flatnonzero(np.diff(blocks)) + 1
-        bounds = [0, *cuts.tolist(), len(feats)]
-        for a, b in itertools.pairwise(bounds):
-            blk = int(blocks[a])
-            if self.block is not None and blk != self.block:
-                out.append(self._close())
-            self.block = blk
-            self.pending.append(feats.take(slice(a, b)))
-        return concat_scored(out)
-
-    def _close(self) -> Scored:
-        f = Features.concat(self.pending)
-        self.pending = []
-        self.block = None
-        if not len(f):
-            return empty_scored()
-        valid = np.isfinite(f.sd_perp) & np.isfinite(f.tilt) & f.present
-        if valid.sum() >= MIN_VALID:
-            self.hist_sd.append(float(np.median(f.sd_perp[valid])))
-            self.hist_tilt.append(float(np.median(f.tilt[valid])))
-        if self.hist_sd:
-            fsd = max(float(np.median(self.hist_sd)), FLOOR_MIN_SD)
-            ftilt = max(float(np.median(self.hist_tilt)), FLOOR_MIN_TILT)
-            self.last_floor = (fsd, ftilt)
-        fsd, ftilt = self.last_floor
-        with np.errstate(invalid="ignore"):
-            score = np.fmax(f.sd_perp / (K_SD * fsd), f.tilt / (K_TILT * ftilt))
-        active = np.nan_to_num(score, nan=0.0) > 1.0
-        k = len(f)
-        return Scored(f, score, active, np.full(k, fsd), np.full(k, ftilt))
+        buf = Features.concat([self.pending, feats])
+        blocks = buf.idx // BLOCK_FRAMES
+        last = int(np.searchsorted(blocks, blocks[-1]))  # the last block stays open
+        self.pending = buf.take(slice(last, None))
+        return self._close(buf.take(slice(0, last)))
 
     def flush(self) -> Scored:
-        if not self.pending:
+        f, self.pending = self.pending, Features.concat([])
+        return self._close(f)
+
+    def _close(self, f: Features) -> Scored:
+        """Score the frames of complete blocks, block by block in time order."""
+        if not len(f):
             return empty_scored()
-        return self._close()
+        blocks = f.idx // BLOCK_FRAMES
+        starts = np.flatnonzero(np.concatenate(([True], blocks[1:] != blocks[:-1])))
+        sizes = np.diff(np.append(starts, len(f)))
+        valid = np.isfinite(f.sd_perp) & np.isfinite(f.tilt) & f.present
+        med_sd, med_tilt = _block_medians(f.sd_perp, valid, starts, sizes), _block_medians(f.tilt, valid, starts, sizes)
+        floors = np.empty((len(starts), 2))
+        for i in range(len(starts)):
+            if med_sd[i] == med_sd[i]:  # the block had MIN_VALID valid frames
+                self.hist_sd.append(float(med_sd[i]))
+                self.hist_tilt.append(float(med_tilt[i]))
+            if self.hist_sd:
+                fsd = max(_median(self.hist_sd), FLOOR_MIN_SD)
+                ftilt = max(_median(self.hist_tilt), FLOOR_MIN_TILT)
+                self.last_floor = (fsd, ftilt)
+            floors[i] = self.last_floor
+        floor_sd, floor_tilt = np.repeat(floors[:, 0], sizes), np.repeat(floors[:, 1], sizes)
+        with np.errstate(invalid="ignore"):
+            score = np.fmax(f.sd_perp / (K_SD * floor_sd), f.tilt / (K_TILT * floor_tilt))
+        active = np.nan_to_num(score, nan=0.0) > 1.0
+        return Scored(f, score, active, floor_sd, floor_tilt)
+
+
+def _median(xs) -> float:
+    """Median of a few floats, as ``np.median`` gives it (mean of the middle two when even)."""
+    v = sorted(xs)
+    h = len(v) // 2
+    return v[h] if len(v) % 2 else (v[h - 1] + v[h]) / 2.0
+
+
+def _block_medians(x: np.ndarray, valid: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Median of the valid values of each block; NaN where fewer than ``MIN_VALID`` are valid.
+
+    Blocks whose frames are all there and valid (nearly all of them) are done together, as rows
+    of one array; the others one by one."""
+    out = np.full(len(starts), np.nan)
+    nvalid = np.add.reduceat(valid, starts) if len(starts) else np.zeros(0, int)
+    full = (sizes == BLOCK_FRAMES) & (nvalid == BLOCK_FRAMES)
+    if full.any():
+        rows = x[starts[full][:, None] + np.arange(BLOCK_FRAMES)]
+        h = BLOCK_FRAMES // 2
+        part = np.partition(rows, (h - 1, h), axis=1)
+        out[full] = (part[:, h - 1] + part[:, h]) / 2.0
+    for i in np.flatnonzero(~full & (nvalid >= MIN_VALID)):
+        v = x[starts[i] : starts[i] + sizes[i]][valid[starts[i] : starts[i] + sizes[i]]]
+        out[i] = _median(v.tolist())
+    return out

@@ -76,53 +76,65 @@ def read_csv(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
 _NCOL = len(HEADER)
 _MAX_WIDTH = 20  # bytes per field; the header (>= 19 bytes) lies before the first field
 _ROWS = 1 << 14  # rows per block
-_SCAN = 1 << 20  # bytes per separator-scan piece
+_CHUNK = 1 << 21  # bytes per piece of the file
 _EXACT = 2.0**53
 _COMMA, _NL, _MINUS, _DOT, _ZERO = b",\n-.0"
 
 
 def _parse_plain(raw: bytes, offset: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """(t, xyz) of a plain decimal file whose data rows start at ``offset``; None if it is not one."""
+    """(t, xyz) of a plain decimal file whose data rows start at ``offset``; None if it is not one.
+
+    The file is taken in pieces of whole rows (``_CHUNK`` bytes), each scanned for separators and
+    parsed into the final arrays: no temporary the size of the file."""
     end = len(raw) - 1 if raw.endswith(b"\n") else len(raw)
     if end <= offset:
         return None
+    nrows = raw.count(b"\n", offset, end) + 1
     buf = np.frombuffer(raw, np.uint8)  # the whole file: the header pads the first field's window
-    # separators: every byte <= ',' (the only other such bytes, space, '+', CR, ..., are refused below)
-    pieces = [np.array([offset - 1])]
-    mask = np.empty(_SCAN, np.bool_)
-    for a in range(offset, end, _SCAN):
-        piece = buf[a : min(end, a + _SCAN)]
-        m = mask[: len(piece)]
-        np.less_equal(piece, _COMMA, out=m)
-        pieces.append(np.flatnonzero(m) + a)
-    pieces.append(np.array([end]))
-    bounds = np.concatenate(pieces)  # field i is buf[bounds[i] + 1 : bounds[i + 1]]
-    nfields = len(bounds) - 1
-    nrows = nfields // _NCOL
-    if nrows == 0 or nrows * _NCOL != nfields:
-        return None
-    kinds = buf[bounds[1:-1]]
-    if not ((kinds.reshape(-1) == _COMMA).sum() == nrows * (_NCOL - 1) and (kinds[_NCOL - 1 :: _NCOL] == _NL).all()):
-        return None
-    decimals = []
-    for c in range(_NCOL):  # the number of decimals of each column, from the first row
-        field = raw[bounds[c] + 1 : bounds[c + 1]]
-        dot = field.rfind(b".")
-        if dot < 0:
-            return None
-        decimals.append(len(field) - 1 - dot)
-    out = np.empty((nrows, _NCOL), np.float64)
+    t = np.empty(nrows)
+    xyz = np.empty((nrows, _NCOL - 1))
+    outs = [t, *(xyz[:, c] for c in range(_NCOL - 1))]
+    mask = np.empty(_CHUNK + 1, np.bool_)
     cols = np.arange(_MAX_WIDTH, dtype=np.uint8)
-    for a in range(0, nrows, _ROWS):
-        b = min(nrows, a + _ROWS)
-        s = bounds[a * _NCOL : b * _NCOL].reshape(-1, _NCOL) + 1
-        e = bounds[a * _NCOL + 1 : b * _NCOL + 1].reshape(-1, _NCOL)
-        for c in range(_NCOL):
-            v = _parse_block(buf, s[:, c], e[:, c], decimals[c], cols)
-            if v is None:
-                return None
-            out[a:b, c] = v
-    return out[:, 0].copy(), out[:, 1:].copy()
+    decimals: list[int] = []
+    row = 0
+    a = offset
+    while a < end:
+        b = end if end - a <= _CHUNK else raw.rfind(b"\n", a, a + _CHUNK)
+        if b < a:
+            return None  # a row longer than a piece: not a plain file
+        # separators: every byte <= ',' (the only other such bytes, space, '+', CR, ..., are refused below)
+        m = mask[: b - a]
+        np.less_equal(buf[a:b], _COMMA, out=m)
+        bounds = np.concatenate(([a - 1], np.flatnonzero(m) + a, [b]))  # field i is buf[bounds[i]+1 : bounds[i+1]]
+        nfields = len(bounds) - 1
+        n = nfields // _NCOL
+        if n * _NCOL != nfields or row + n > nrows:
+            return None
+        kinds = buf[bounds[1:-1]]
+        if not ((kinds == _COMMA).sum() == n * (_NCOL - 1) and (kinds[_NCOL - 1 :: _NCOL] == _NL).all()):
+            return None
+        if not decimals:  # the number of decimals of each column, from the first row
+            for c in range(_NCOL):
+                field = raw[bounds[c] + 1 : bounds[c + 1]]
+                dot = field.rfind(b".")
+                if dot < 0:
+                    return None
+                decimals.append(len(field) - 1 - dot)
+        for r in range(0, n, _ROWS):
+            k = min(n, r + _ROWS)
+            st = bounds[r * _NCOL : k * _NCOL].reshape(-1, _NCOL) + 1
+            en = bounds[r * _NCOL + 1 : k * _NCOL + 1].reshape(-1, _NCOL)
+            for c in range(_NCOL):
+                v = _parse_block(buf, st[:, c], en[:, c], decimals[c], cols)
+                if v is None:
+                    return None
+                outs[c][row + r : row + k] = v
+        row += n
+        a = b + 1
+    if row != nrows:
+        return None
+    return t, xyz
 
 
 def _parse_block(buf: np.ndarray, s: np.ndarray, e: np.ndarray, decimals: int, cols: np.ndarray) -> np.ndarray | None:

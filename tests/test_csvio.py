@@ -54,3 +54,37 @@ def test_fuzz_reader_only_raises_recording_error(tmp_path_factory, data):
     except RecordingError:
         return
     assert len(t) == len(xyz) and np.isfinite(t).all()
+
+
+def _plain_night(rows: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(3)
+    t = 1.7e9 + np.cumsum(rng.uniform(0.001, 0.05, rows))
+    xyz = rng.normal(0, 1.5, (rows, 3)) * rng.choice([1, 10, 100], (rows, 1))  # 1-3 integer digits
+    return t, xyz
+
+
+def test_fast_path_over_many_pieces_equals_loadtxt(tmp_path):
+    from legwatch import csvio
+
+    t, xyz = _plain_night(70_000)  # ~3 MB: more than one piece of the file
+    p = tmp_path / "long.csv"
+    write_csv(p, t, xyz)
+    raw = p.read_bytes()
+    assert len(raw) > csvio._CHUNK
+    fast = csvio._parse_plain(raw, raw.find(b"\n") + 1)
+    assert fast is not None, "a file write_csv wrote must take the fast path"
+    ref = np.loadtxt(p, delimiter=",", skiprows=1)
+    assert np.array_equal(fast[0], ref[:, 0]) and np.array_equal(fast[1], ref[:, 1:])
+    t2, xyz2 = read_csv(p)
+    assert np.array_equal(t2, ref[:, 0]) and np.array_equal(xyz2, ref[:, 1:])
+
+
+def test_a_bad_row_in_a_later_piece_is_named(tmp_path):
+    t, xyz = _plain_night(70_000)
+    p = tmp_path / "bad.csv"
+    write_csv(p, t, xyz)
+    lines = p.read_text().splitlines(keepends=True)
+    lines[65_001] = lines[65_001].replace(",", ",x", 1)  # data row 65,001 is line 65,002
+    p.write_text("".join(lines))
+    with pytest.raises(RecordingError, match=r":65002: ax is not a number"):
+        read_csv(p)

@@ -33,12 +33,14 @@ def test_batch_size_does_not_change_anything(night, batch):
     if batch == 1:  # one sample at a time is slow: use the first 20 minutes
         cut = np.searchsorted(t, t[0] + 1200)
         t, xyz = t[:cut], xyz[:cut]
-    whole = detect_arrays(t, xyz)
+    whole = detect_arrays(t, xyz, batch=None)  # one push
     assert _key(detect_arrays(t, xyz, batch=batch)) == _key(whole)
+    if batch == 5000:  # and the pieces `legwatch detect` feeds
+        assert _key(detect_arrays(t, xyz)) == _key(whole)
 
 
 def test_random_batches(night):
-    whole = detect_arrays(night.t, night.xyz)
+    whole = detect_arrays(night.t, night.xyz, batch=None)
     det_batches = []
     rng = np.random.default_rng(5)
     i = 0

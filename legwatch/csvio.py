@@ -1,11 +1,11 @@
 """Reading and writing recordings: CSV with the header ``timestamp,ax,ay,az``.
 
 ``timestamp`` is Unix seconds (float), acceleration in g. Rows may be unevenly spaced and have
-gaps. No per-row Python loop: plain decimal files (what ``write_csv`` and the synthetic nights
-write: ``-?digits.digits`` with a fixed number of decimals per column) take a vectorised fast path
-that parses the digits of every field at once; anything else (exponents, blanks, CRLF, spaces, a
-varying number of decimals) goes through ``np.loadtxt``. Only when that fails too does the reader
-walk the file to name the first bad line.
+gaps. No per-row Python loop: files of plain decimals (``-?digits.digits``: what ``write_csv``,
+printf-style formats and Python's repr write, a few exponents such as repr's ``5e-05`` among them)
+take a vectorised fast path that parses the digits of every field at once; anything else
+(exponents everywhere, blanks, CRLF, spaces, over 19 significant digits) goes through
+``np.loadtxt``. Only when that fails too does the reader walk the file to name the first bad line.
 """
 
 from __future__ import annotations
@@ -66,19 +66,22 @@ def read_csv(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 # --- the fast path ------------------------------------------------------------------------------
-# Every field of a plain file is ``-?[0-9]+\.[0-9]{d}`` with ``d`` fixed per column. Fields are cut
-# at the separators, gathered right-aligned into small (rows x width) byte blocks and turned into
-# their integer mantissa with one matrix-vector product per block; mantissa / 10**d is then exactly
-# what strtod (and np.loadtxt) gives, because both are exact doubles (mantissa < 2**53) and one IEEE
-# division rounds correctly. Work is done in cache-sized pieces: large temporaries cost more here
-# (page faults) than the arithmetic.
+# Fields are cut at the separators and gathered right-aligned into small (rows x width) byte
+# blocks. When a column has the same number of decimals d in every field (printf's %.6f, numpy's
+# savetxt with a fmt), every digit has a fixed place and one matrix-vector product per block gives
+# the integer mantissas; mantissa / 10**d is then exactly what strtod (and np.loadtxt) gives,
+# because both are exact doubles (mantissa < 2**53) and one IEEE division rounds correctly.
+# Otherwise (repr) the '.' is found per row and squeezed out with 64-bit integer arithmetic
+# (``_squeeze_dot``); mantissas of 16-19 digits are divided in extended precision (within one unit
+# in the last place of strtod; identical in every test so far). Work is done in 2 MB pieces of the
+# file: large temporaries cost more here (page faults) than the arithmetic.
 
 _NCOL = len(HEADER)
-_MAX_WIDTH = 20  # bytes per field; the header (>= 19 bytes) lies before the first field
+_MAX_WIDTH = 32  # bytes per field; the header (>= 19 bytes) lies before the first field
 _ROWS = 1 << 14  # rows per block
 _CHUNK = 1 << 21  # bytes per piece of the file
 _EXACT = 2.0**53
-_COMMA, _NL, _MINUS, _DOT, _ZERO = b",\n-.0"
+_COMMA, _NL, _PLUS, _MINUS, _DOT, _ZERO = b",\n+-.0"
 
 
 def _parse_plain(raw: bytes, offset: int) -> tuple[np.ndarray, np.ndarray] | None:
@@ -112,15 +115,21 @@ def _parse_plain(raw: bytes, offset: int) -> tuple[np.ndarray, np.ndarray] | Non
         if n * _NCOL != nfields or row + n > nrows:
             return None
         kinds = buf[bounds[1:-1]]
+        if (kinds == _PLUS).any():  # an exponent's sign (1e+20) is part of its field
+            inner = bounds[1:-1][kinds != _PLUS]
+            bounds = np.concatenate((bounds[:1], inner, bounds[-1:]))
+            kinds = buf[inner]
+            nfields = len(bounds) - 1
+            n = nfields // _NCOL
+            if n * _NCOL != nfields or row + n > nrows:
+                return None
         if not ((kinds == _COMMA).sum() == n * (_NCOL - 1) and (kinds[_NCOL - 1 :: _NCOL] == _NL).all()):
             return None
         if not decimals:  # the number of decimals of each column, from the first row
             for c in range(_NCOL):
                 field = raw[bounds[c] + 1 : bounds[c + 1]]
                 dot = field.rfind(b".")
-                if dot < 0:
-                    return None
-                decimals.append(len(field) - 1 - dot)
+                decimals.append(len(field) - 1 - dot if dot >= 0 else -1)  # -1: see per row
         for r in range(0, n, _ROWS):
             k = min(n, r + _ROWS)
             st = bounds[r * _NCOL : k * _NCOL].reshape(-1, _NCOL) + 1
@@ -138,31 +147,120 @@ def _parse_plain(raw: bytes, offset: int) -> tuple[np.ndarray, np.ndarray] | Non
 
 
 def _parse_block(buf: np.ndarray, s: np.ndarray, e: np.ndarray, decimals: int, cols: np.ndarray) -> np.ndarray | None:
+    """The numbers in fields ``buf[s:e]``, or None when they are not all plain decimals.
+
+    ``decimals`` is what the column's first field has; when every field has as many, each digit
+    has a fixed place and one matrix-vector product gives the mantissas. Otherwise (Python's repr,
+    pandas' default) the '.' is found per row and taken out with integer arithmetic. Fields with an
+    exponent, if few, are parsed one by one."""
     lens = e - s
-    neg = buf[s] == _MINUS
+    n = len(lens)
     w = int(lens.max())
-    if w > _MAX_WIDTH or int((lens - neg).min()) < decimals + 2 or int(e[0]) < w:
-        return None  # too long, or no digit before the '.'
-    if not (buf[e - decimals - 1] == _DOT).all():
-        return None  # the '.' is elsewhere: the number of decimals varies
+    if w > _MAX_WIDTH or int(lens.min()) < 2 or int(e[0]) < w:
+        return None  # too long, or too short to be '<digit>.'
+    neg = buf[s] == _MINUS
     blk = sliding_window_view(buf, w)[e - w] - np.uint8(_ZERO)  # right-aligned: digit places fixed
-    blk[cols[:w] < (w - lens).astype(np.uint8)[:, None]] = 0  # bytes before the field
+    pad = w - lens
+    if pad.max() > 1:  # bytes of the field before: 0 (one byte before is the separator: a non-digit)
+        blk *= cols[:w] >= pad.astype(np.uint8)[:, None]
+        pad = pad * 0
+    fixed = decimals >= 0 and int((lens - neg).min()) >= decimals + 2 and bool((buf[e - decimals - 1] == _DOT).all())
+    if fixed:
+        dot = np.full(n, w - 1 - decimals)
+    else:
+        dot = np.argmax(blk == _DOT_DIGIT, axis=1)
+        if not (blk[np.arange(n), dot] == _DOT_DIGIT).all():
+            return _with_exponents(buf, s, e, blk, cols)  # a field without '.'
     nondigit = blk > 9
-    # Each field has its '.' (checked above) and, if negative, its leading '-': any other byte
-    # that is not a digit makes the count larger.
-    if np.count_nonzero(nondigit) != len(lens) + np.count_nonzero(neg):
-        return None
-    blk[nondigit] = 0
-    j = np.arange(w)
-    dot = w - 1 - decimals
-    place = np.where(j > dot, w - 1 - j, w - 2 - j)
-    weights = np.where(j == dot, 0.0, 10.0 ** np.maximum(place, 0))
-    mantissa = blk.astype(np.float64) @ weights  # exact: integers below 2**53
-    if mantissa.max() >= _EXACT:
-        return None
-    v = mantissa / 10.0**decimals
+    # Each field has its '.' (checked above), if negative its leading '-', and if one byte
+    # short of the block's width the separator before it: any other non-digit makes the count larger.
+    if np.count_nonzero(nondigit) != n + np.count_nonzero(neg) + np.count_nonzero(pad):
+        return _with_exponents(buf, s, e, blk, cols)
+    k = w - 1 - dot  # decimals of each field
+    if not (lens - neg - k >= 2).all():
+        return None  # no digit before the '.'
+    blk *= ~nondigit  # (multiplying by a mask is much faster than assigning through it)
+    if fixed:
+        j = np.arange(w)
+        place = np.where(j > dot[0], w - 1 - j, w - 2 - j)
+        weights = np.where(j == dot[0], 0.0, 10.0 ** np.maximum(place, 0))
+        mantissa = blk.astype(np.float64) @ weights  # exact: integers below 2**53
+        if mantissa.max() < _EXACT:
+            v = mantissa / 10.0**decimals
+            np.negative(v, out=v, where=neg)
+            return v
+    return _squeeze_dot(blk, k, neg)
+
+
+_DOT_DIGIT = (_DOT - _ZERO) % 256  # '.' in a block of digit values
+_P10 = np.array([10**i for i in range(20)], dtype=np.uint64)
+_P10F = 10.0 ** np.arange(23)  # exact doubles
+_P10X = np.cumprod(np.full(_MAX_WIDTH + 1, 10, dtype=np.longdouble)) / 10  # 10**0.. in extended precision
+
+
+def _squeeze_dot(blk: np.ndarray, k: np.ndarray, neg: np.ndarray) -> np.ndarray | None:
+    """Values of right-aligned digit rows whose '.' (a 0 in ``blk``) has ``k`` digits after it.
+
+    The row read as one integer R (the '.' a zero digit, in two exact halves of 10 places) holds
+    the fraction F = R mod 10**k and the integer part R div 10**(k+1); the mantissa is
+    (R div 10**(k+1)) * 10**k + F, in 64-bit integers: up to 19 significant digits."""
+    w = blk.shape[1]
+    if w > 20 and blk[:, : w - 20].any():
+        return None  # a digit 20 places up: more than 19 significant digits
+    place = w - 1 - np.arange(w)
+    weights = np.zeros((w, 2), order="F")
+    low = place < 20
+    weights[np.flatnonzero(low), place[low] // 10] = 10.0 ** (place[low] % 10)
+    digits = blk.astype(np.float64)
+    # two matrix-vector products (exact: below 10**10 each); one (w x 2) product is much slower
+    lo, hi = (digits @ weights[:, 0]).astype(np.uint64), (digits @ weights[:, 1]).astype(np.uint64)
+    small = k < 10
+    ks, kb = np.minimum(k, 9), np.clip(k - 10, 0, 9)
+    big = k >= 20  # '.' above the two halves: all digits are decimals (leading zeros aside)
+    frac = np.where(small, lo % _P10[ks], np.where(big, hi, hi % _P10[kb]) * _P10[10] + lo)
+    whole = np.where(small, lo // _P10[ks + 1] + hi * _P10[9 - ks], np.where(big, 0, hi // _P10[kb + 1]))
+    kc = np.minimum(k, 19)
+    if (whole >= _P10[19 - kc]).any():
+        return None  # over 19 significant digits
+    mantissa = whole * _P10[kc] + frac
+    v = np.empty(len(k))
+    easy = (mantissa < _EXACT) & (k <= 22)
+    v[easy] = mantissa[easy].astype(np.float64) / _P10F[k[easy]]  # one correctly rounded division
+    hard = ~easy
+    if hard.any():  # longer mantissas (17-digit reprs): within one unit in the last place
+        v[hard] = (mantissa[hard].astype(np.longdouble) / _P10X[k[hard]]).astype(np.float64)
     np.negative(v, out=v, where=neg)
     return v
+
+
+_FLOAT_BYTES = b"0123456789+-.eE"
+
+
+def _with_exponents(
+    buf: np.ndarray, s: np.ndarray, e: np.ndarray, blk: np.ndarray, cols: np.ndarray
+) -> np.ndarray | None:
+    """A block where a few fields have an exponent (repr writes 5e-05): those one by one (exactly
+    as strtod), the rest vectorised. None when there are many such fields, or other bytes."""
+    has_exp = (((blk + np.uint8(_ZERO)) | 0x20) == ord("e")).any(axis=1)
+    n_exp = int(np.count_nonzero(has_exp))
+    if n_exp == 0 or n_exp > max(16, len(s) // 16):
+        return None
+    out = np.empty(len(s))
+    for i in np.flatnonzero(has_exp):
+        field = buf[s[i] : e[i]].tobytes()
+        if field.translate(None, _FLOAT_BYTES):
+            return None
+        try:
+            out[i] = float(field)
+        except ValueError:
+            return None
+    rest = ~has_exp
+    if rest.any():
+        v = _parse_block(buf, s[rest], e[rest], -1, cols)
+        if v is None:
+            return None
+        out[rest] = v
+    return out if np.isfinite(out).all() else None
 
 
 def _first_bad_line(p: Path, body: bytes) -> str:

@@ -88,3 +88,87 @@ def test_a_bad_row_in_a_later_piece_is_named(tmp_path):
     p.write_text("".join(lines))
     with pytest.raises(RecordingError, match=r":65002: ax is not a number"):
         read_csv(p)
+
+
+def _write_rows(p, rows) -> None:
+    p.write_text("timestamp,ax,ay,az\n" + "".join(",".join(r) + "\n" for r in rows))
+
+
+def _expected(rows) -> np.ndarray:
+    return np.array([[float(x) for x in r] for r in rows])
+
+
+def _sig_digits(text: str) -> int:
+    mant = text.lower().split("e")[0].lstrip("+-").replace(".", "").lstrip("0")
+    return len(mant)
+
+
+@pytest.mark.parametrize(
+    "fmt",
+    [
+        "repr",  # Python's shortest repr, as pandas and the csv module write: varying decimals
+        "{:.3f}",
+        "{:.8f}",
+        "{:.9f}",  # 19-digit times: mantissas beyond 2**53
+        "{:.6f}e+00",  # an exponent on every field: np.loadtxt's care
+    ],
+)
+def test_number_formats_read_as_float_reads_them(tmp_path, fmt):
+    from legwatch import csvio
+
+    rng = np.random.default_rng(7)
+    n = 40_000
+    t = 1.76e9 + np.cumsum(rng.uniform(0.005, 0.03, n))
+    xyz = rng.normal(0, 1, (n, 3)) * rng.choice([1e-3, 1, 50], (n, 1))  # some below 1e-4: repr writes 5e-05
+
+    def show(v: float) -> str:
+        return repr(v) if fmt == "repr" else fmt.format(v)
+
+    rows = [[show(a), show(b), show(c), show(d)] for a, b, c, d in zip(t.tolist(), *xyz.T.tolist(), strict=True)]
+    p = tmp_path / "f.csv"
+    _write_rows(p, rows)
+    want = _expected(rows)
+    got_t, got_xyz = read_csv(p)
+    got = np.column_stack([got_t, got_xyz])
+    short = np.array([[_sig_digits(x) <= 15 for x in r] for r in rows])
+    assert np.array_equal(got[short], want[short]), "up to 15 digits the reader is exact"
+    assert (np.abs(got - want) <= np.spacing(np.abs(want))).all(), "longer: within one unit in the last place"
+    raw = p.read_bytes()
+    fast = csvio._parse_plain(raw, raw.find(b"\n") + 1)
+    if fmt.endswith("e+00"):
+        assert fast is None  # an exponent in every field: left to np.loadtxt
+    else:
+        assert fast is not None, "plain decimals (a few exponents among them) take the vectorised path"
+        assert (fmt != "repr") or any("e" in x for r in rows for x in r), "repr must have shown some exponents"
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(-1e6, 1e6, allow_nan=False),
+            st.sampled_from(["repr", "{:.0f}.", "{:.1f}", "{:.5f}", "{:.3e}", "{:+.2f}", "{:.17f}"]),
+        ),
+        min_size=4,
+        max_size=80,
+    )
+)
+def test_any_mix_of_formats_reads_as_float_does(tmp_path_factory, cells):
+    def show(v: float, f: str) -> str:
+        return repr(v) if f == "repr" else f.format(v)
+
+    texts = [show(v, f) for v, f in cells]
+    rows = [texts[i : i + 4] for i in range(0, len(texts) - len(texts) % 4, 4)]
+    p = tmp_path_factory.mktemp("mix") / "m.csv"
+    _write_rows(p, rows)
+    want = _expected(rows)
+    got_t, got_xyz = read_csv(p)
+    got = np.column_stack([got_t, got_xyz])
+    assert (np.abs(got - want) <= np.spacing(np.abs(want))).all()
+
+
+def test_crlf_and_spaces_still_read(tmp_path):
+    p = tmp_path / "w.csv"
+    p.write_bytes(b"timestamp,ax,ay,az\r\n1.5, 0.25,-1,2e-3\r\n2.5,0.5,1.0,0\r\n")
+    t, xyz = read_csv(p)
+    assert t.tolist() == [1.5, 2.5] and xyz.tolist() == [[0.25, -1.0, 0.002], [0.5, 1.0, 0.0]]

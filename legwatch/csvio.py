@@ -106,23 +106,19 @@ def _parse_plain(raw: bytes, offset: int) -> tuple[np.ndarray, np.ndarray] | Non
         b = end if end - a <= _CHUNK else raw.rfind(b"\n", a, a + _CHUNK)
         if b < a:
             return None  # a row longer than a piece: not a plain file
-        # separators: every byte <= ',' (the only other such bytes, space, '+', CR, ..., are refused below)
+        # separators: every byte <= ',' but '+' (space, CR, ..., are refused below)
         m = mask[: b - a]
         np.less_equal(buf[a:b], _COMMA, out=m)
-        bounds = np.concatenate(([a - 1], np.flatnonzero(m) + a, [b]))  # field i is buf[bounds[i]+1 : bounds[i+1]]
+        seps = np.flatnonzero(m) + a
+        kinds = buf[seps]
+        if (kinds == _PLUS).any():  # an exponent's sign (1e+20) is part of its field
+            seps = seps[kinds != _PLUS]
+            kinds = buf[seps]
+        bounds = np.concatenate(([a - 1], seps, [b]))  # field i is buf[bounds[i]+1 : bounds[i+1]]
         nfields = len(bounds) - 1
         n = nfields // _NCOL
         if n * _NCOL != nfields or row + n > nrows:
             return None
-        kinds = buf[bounds[1:-1]]
-        if (kinds == _PLUS).any():  # an exponent's sign (1e+20) is part of its field
-            inner = bounds[1:-1][kinds != _PLUS]
-            bounds = np.concatenate((bounds[:1], inner, bounds[-1:]))
-            kinds = buf[inner]
-            nfields = len(bounds) - 1
-            n = nfields // _NCOL
-            if n * _NCOL != nfields or row + n > nrows:
-                return None
         if not ((kinds == _COMMA).sum() == n * (_NCOL - 1) and (kinds[_NCOL - 1 :: _NCOL] == _NL).all()):
             return None
         if not decimals:  # the number of decimals of each column, from the first row
@@ -146,38 +142,51 @@ def _parse_plain(raw: bytes, offset: int) -> tuple[np.ndarray, np.ndarray] | Non
     return t, xyz
 
 
-def _parse_block(buf: np.ndarray, s: np.ndarray, e: np.ndarray, decimals: int, cols: np.ndarray) -> np.ndarray | None:
-    """The numbers in fields ``buf[s:e]``, or None when they are not all plain decimals.
+def _parse_block(
+    buf: np.ndarray,
+    s: np.ndarray,
+    e: np.ndarray,
+    decimals: int,
+    cols: np.ndarray,
+    exp10: np.ndarray | None = None,
+) -> np.ndarray | None:
+    """The numbers in fields ``buf[s:e]`` (times 10**exp10), or None when they are not all plain
+    decimals.
 
     ``decimals`` is what the column's first field has; when every field has as many, each digit
     has a fixed place and one matrix-vector product gives the mantissas. Otherwise (Python's repr,
     pandas' default) the '.' is found per row and taken out with integer arithmetic. Fields with an
-    exponent, if few, are parsed one by one."""
+    exponent are split at their 'e' (``_with_exponents``)."""
     lens = e - s
     n = len(lens)
     w = int(lens.max())
-    if w > _MAX_WIDTH or int(lens.min()) < 2 or int(e[0]) < w:
-        return None  # too long, or too short to be '<digit>.'
+    if w > _MAX_WIDTH or int(lens.min()) < 1 or int(e[0]) < w:
+        return None  # too long, or empty
     neg = buf[s] == _MINUS
     blk = sliding_window_view(buf, w)[e - w] - np.uint8(_ZERO)  # right-aligned: digit places fixed
     pad = w - lens
     if pad.max() > 1:  # bytes of the field before: 0 (one byte before is the separator: a non-digit)
         blk *= cols[:w] >= pad.astype(np.uint8)[:, None]
         pad = pad * 0
-    fixed = decimals >= 0 and int((lens - neg).min()) >= decimals + 2 and bool((buf[e - decimals - 1] == _DOT).all())
+    fixed = (
+        exp10 is None
+        and decimals >= 0
+        and int((lens - neg).min()) >= decimals + 2
+        and bool((buf[e - decimals - 1] == _DOT).all())
+    )
     if fixed:
-        dot = np.full(n, w - 1 - decimals)
+        dot, has_dot = np.full(n, w - 1 - decimals), np.ones(n, bool)
     else:
-        dot = np.argmax(blk == _DOT_DIGIT, axis=1)
-        if not (blk[np.arange(n), dot] == _DOT_DIGIT).all():
-            return _with_exponents(buf, s, e, blk, cols)  # a field without '.'
+        isdot = blk == _DOT_DIGIT
+        dot = np.argmax(isdot, axis=1)
+        has_dot = isdot[np.arange(n), dot]
     nondigit = blk > 9
-    # Each field has its '.' (checked above), if negative its leading '-', and if one byte
-    # short of the block's width the separator before it: any other non-digit makes the count larger.
-    if np.count_nonzero(nondigit) != n + np.count_nonzero(neg) + np.count_nonzero(pad):
-        return _with_exponents(buf, s, e, blk, cols)
-    k = w - 1 - dot  # decimals of each field
-    if not (lens - neg - k >= 2).all():
+    # Each field has its '.' (if any), if negative its leading '-', and if one byte short of the
+    # block's width the separator before it: any other non-digit makes the count larger.
+    if np.count_nonzero(nondigit) != np.count_nonzero(has_dot) + np.count_nonzero(neg) + np.count_nonzero(pad):
+        return _with_exponents(buf, s, e, blk, cols) if exp10 is None else None
+    k = np.where(has_dot, w - 1 - dot, 0)  # decimals of each field
+    if not (lens - neg - has_dot - k >= 1).all():
         return None  # no digit before the '.'
     blk *= ~nondigit  # (multiplying by a mask is much faster than assigning through it)
     if fixed:
@@ -189,16 +198,18 @@ def _parse_block(buf: np.ndarray, s: np.ndarray, e: np.ndarray, decimals: int, c
             v = mantissa / 10.0**decimals
             np.negative(v, out=v, where=neg)
             return v
-    return _squeeze_dot(blk, k, neg)
+    return _squeeze_dot(blk, k, has_dot, neg, exp10)
 
 
 _DOT_DIGIT = (_DOT - _ZERO) % 256  # '.' in a block of digit values
 _P10 = np.array([10**i for i in range(20)], dtype=np.uint64)
 _P10F = 10.0 ** np.arange(23)  # exact doubles
-_P10X = np.cumprod(np.full(_MAX_WIDTH + 1, 10, dtype=np.longdouble)) / 10  # 10**0.. in extended precision
+_P10X = np.cumprod(np.full(2 * _MAX_WIDTH, 10, dtype=np.longdouble)) / 10  # 10**0.. in extended precision
 
 
-def _squeeze_dot(blk: np.ndarray, k: np.ndarray, neg: np.ndarray) -> np.ndarray | None:
+def _squeeze_dot(
+    blk: np.ndarray, k: np.ndarray, has_dot: np.ndarray, neg: np.ndarray, exp10: np.ndarray | None
+) -> np.ndarray | None:
     """Values of right-aligned digit rows whose '.' (a 0 in ``blk``) has ``k`` digits after it.
 
     The row read as one integer R (the '.' a zero digit, in two exact halves of 10 places) holds
@@ -219,41 +230,67 @@ def _squeeze_dot(blk: np.ndarray, k: np.ndarray, neg: np.ndarray) -> np.ndarray 
     big = k >= 20  # '.' above the two halves: all digits are decimals (leading zeros aside)
     frac = np.where(small, lo % _P10[ks], np.where(big, hi, hi % _P10[kb]) * _P10[10] + lo)
     whole = np.where(small, lo // _P10[ks + 1] + hi * _P10[9 - ks], np.where(big, 0, hi // _P10[kb + 1]))
+    if not has_dot.all():  # no '.': R is the mantissa
+        frac = np.where(has_dot, frac, lo)
+        whole = np.where(has_dot, whole, hi)
+        k = np.where(has_dot, k, 10)
     kc = np.minimum(k, 19)
     if (whole >= _P10[19 - kc]).any():
         return None  # over 19 significant digits
     mantissa = whole * _P10[kc] + frac
+    if not has_dot.all():
+        k = np.where(has_dot, k, 0)
+    scale = k if exp10 is None else k - exp10  # value = mantissa / 10**scale
+    if np.abs(scale).max() >= len(_P10X):
+        return None  # beyond what times and accelerations need: np.loadtxt's care
     v = np.empty(len(k))
-    easy = (mantissa < _EXACT) & (k <= 22)
-    v[easy] = mantissa[easy].astype(np.float64) / _P10F[k[easy]]  # one correctly rounded division
+    easy = (mantissa < _EXACT) & (np.abs(scale) <= 22)
+    m, sc = mantissa[easy].astype(np.float64), scale[easy]
+    # one correctly rounded operation with exact operands
+    v[easy] = np.where(sc >= 0, m / _P10F[np.clip(sc, 0, 22)], m * _P10F[np.clip(-sc, 0, 22)])
     hard = ~easy
     if hard.any():  # longer mantissas (17-digit reprs): within one unit in the last place
-        v[hard] = (mantissa[hard].astype(np.longdouble) / _P10X[k[hard]]).astype(np.float64)
+        m, sc = mantissa[hard].astype(np.longdouble), scale[hard]
+        p10 = _P10X[np.abs(sc)]
+        v[hard] = np.where(sc >= 0, m / p10, m * p10).astype(np.float64)
     np.negative(v, out=v, where=neg)
     return v
 
 
 _FLOAT_BYTES = b"0123456789+-.eE"
+_FEW = 16  # per 16 fields: fields with an exponent parsed one by one
 
 
 def _with_exponents(
     buf: np.ndarray, s: np.ndarray, e: np.ndarray, blk: np.ndarray, cols: np.ndarray
 ) -> np.ndarray | None:
-    """A block where a few fields have an exponent (repr writes 5e-05): those one by one (exactly
-    as strtod), the rest vectorised. None when there are many such fields, or other bytes."""
-    has_exp = (((blk + np.uint8(_ZERO)) | 0x20) == ord("e")).any(axis=1)
+    """A block where fields have an exponent: a few of them (repr writes 5e-05) one by one,
+    exactly as strtod; many (numpy's %.18e) split at the 'e' and vectorised; the rest as usual."""
+    ise = ((blk + np.uint8(_ZERO)) | 0x20) == ord("e")
+    has_exp = ise.any(axis=1)
     n_exp = int(np.count_nonzero(has_exp))
-    if n_exp == 0 or n_exp > max(16, len(s) // 16):
+    if n_exp == 0:
         return None
     out = np.empty(len(s))
-    for i in np.flatnonzero(has_exp):
-        field = buf[s[i] : e[i]].tobytes()
-        if field.translate(None, _FLOAT_BYTES):
+    if n_exp <= max(_FEW, len(s) // _FEW):
+        for i in np.flatnonzero(has_exp):
+            field = buf[s[i] : e[i]].tobytes()
+            if field.translate(None, _FLOAT_BYTES):
+                return None
+            try:
+                out[i] = float(field)
+            except ValueError:
+                return None
+    else:
+        se, ee = s[has_exp], e[has_exp]
+        at = ee - blk.shape[1] + np.argmax(ise[has_exp], axis=1)  # the 'e' of each field
+        exp10 = _exponents(buf, at + 1, ee, cols)
+        if exp10 is None or not (at > se).all():
             return None
-        try:
-            out[i] = float(field)
-        except ValueError:
+        v = _parse_block(buf, se, at, -1, cols, exp10=exp10)
+        if v is None:
             return None
+        out[has_exp] = v
     rest = ~has_exp
     if rest.any():
         v = _parse_block(buf, s[rest], e[rest], -1, cols)
@@ -261,6 +298,22 @@ def _with_exponents(
             return None
         out[rest] = v
     return out if np.isfinite(out).all() else None
+
+
+def _exponents(buf: np.ndarray, s: np.ndarray, e: np.ndarray, cols: np.ndarray) -> np.ndarray | None:
+    """Integers ``[+-]digits`` (1 to 4 digits) in ``buf[s:e]``; None if a field is not one."""
+    lens = e - s
+    first = buf[s]
+    sign = (first == _MINUS) | (first == _PLUS)
+    if int((lens - sign).min()) < 1 or int(lens.max()) > 5:
+        return None
+    w = int(lens.max())
+    blk = sliding_window_view(buf, w)[e - w] - np.uint8(_ZERO)
+    blk *= cols[:w] >= (w - lens + sign).astype(np.uint8)[:, None]  # the digits after the sign
+    if (blk > 9).any():
+        return None
+    val = blk.astype(np.int64) @ (10 ** np.arange(w - 1, -1, -1))
+    return np.where(first == _MINUS, -val, val)
 
 
 def _first_bad_line(p: Path, body: bytes) -> str:

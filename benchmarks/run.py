@@ -89,20 +89,24 @@ def legwatch_cmd() -> list[str]:
 
 
 def timed_run(cmd: list[str], env: dict | None = None) -> dict:
-    """Run ``cmd`` to completion: wall time, CPU time (user + sys) and peak RSS of that process."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        t0 = time.perf_counter()
-        p = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env)
-        _, status, ru = os.wait4(p.pid, 0)
-        wall = time.perf_counter() - t0
-        p.returncode = os.waitstatus_to_exitcode(status)
+    """Run ``cmd`` to completion: wall time, CPU time (user + sys) and peak RSS of that process,
+    measured by ``measure.py`` (a small parent: see there why)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, tempfile.TemporaryDirectory() as d:
+        figures = Path(d) / "figures.json"
+        p = subprocess.run(
+            [sys.executable, str(HERE / "measure.py"), str(figures), *cmd],
+            stdout=out,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            check=False,
+        )
         out.seek(0)
         err.seek(0)
+        failed = {"wall": 0.0, "cpu": 0.0, "rss": 0, "rc": p.returncode or 1}
+        doc = json.loads(figures.read_text()) if figures.exists() else failed
         return {
-            "wall": wall,
-            "cpu": ru.ru_utime + ru.ru_stime,
-            "rss": ru.ru_maxrss * 1024,
-            "rc": p.returncode,
+            **doc,
             "stdout": out.read().decode(errors="replace"),
             "stderr": err.read().decode(errors="replace")[-2000:],
         }
@@ -136,6 +140,28 @@ def make_night(work: Path, hours: float, seed: int = SEED) -> tuple[Path, Path]:
     npz = work / f"night-{hours:g}h.npz"
     np.savez(npz, t=t[order], xyz=xyz[order])
     return csv, npz
+
+
+FORMATS = {
+    "repr": "Python's repr (what pandas and the csv module write: varying decimals, a few exponents)",
+    "%.18e": "numpy.savetxt's default (an exponent on every field)",
+}
+
+
+def write_variant(csv: Path, fmt: str) -> Path:
+    """The same recording with its numbers written another way."""
+    from legwatch.csvio import HEADER, read_csv
+
+    t, xyz = read_csv(csv)
+    out = csv.with_name(f"{csv.stem}-{'repr' if fmt == 'repr' else 'e18'}.csv")
+    data = np.column_stack([t, xyz])
+    if fmt == "repr":
+        with open(out, "w", encoding="utf-8") as fh:
+            fh.write(",".join(HEADER) + "\n")
+            fh.writelines(f"{a!r},{b!r},{c!r},{d!r}\n" for a, b, c, d in data.tolist())
+    else:
+        np.savetxt(out, data, fmt=fmt, delimiter=",", header=",".join(HEADER), comments="")
+    return out
 
 
 # --- the peer's virtualenv ---------------------------------------------------------------------
@@ -183,7 +209,11 @@ def bench_detect(csv: Path, runs: int, use_peer: bool, res: dict) -> None:
         say(f"  peer: scikit-digital-health {peer_info} in {PEER_VENV.relative_to(ROOT)}")
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEGWATCH_")}
     lw, peer = [], []
-    first = timed_run(lw_cmd, env)  # warm-up: page cache, .pyc files
+    # .pyc files as an installed package has them (pip compiles at install, as it did the peer's);
+    # with PYTHONDONTWRITEBYTECODE set, an editable checkout would compile from source every run
+    pkgs = [str(ROOT / d) for d in ("legwatch", "detector", "collector")]
+    subprocess.run([sys.executable, "-m", "compileall", "-q", *pkgs], capture_output=True, check=False)
+    first = timed_run(lw_cmd, env)  # warm-up: page cache
     if first["rc"]:
         say(f"  legwatch detect FAILED (exit {first['rc']}): {first['stderr'].strip()[-500:]}")
         return
@@ -249,6 +279,20 @@ def bench_detect(csv: Path, runs: int, use_peer: bool, res: dict) -> None:
                 f"from {_hm(pout['tso_start'])} (naive clock = UTC here)"
             )
     say(f"  legwatch counts: {out.get('counts')}")
+    if peer_cmd:
+        variant = write_variant(csv, "repr")
+        lw_v, peer_v = [], []
+        for _ in range(max(1, min(3, runs))):
+            lw_v.append(timed_run([*lw_cmd[:-3], str(variant), "--format", "json"], env))
+            peer_v.append(timed_run([*peer_cmd[:-1], str(variant)]))
+        if all(r["rc"] == 0 for r in lw_v + peer_v):
+            a, b = (statistics.median(r["wall"] for r in x) for x in (lw_v, peer_v))
+            res["detect"]["repr"] = {"wall_median": a, "peer_wall_median": b, "ratio_wall": b / a}
+            say(
+                f"  the same night as {FORMATS['repr']}: legwatch {a:.2f} s, skdh {b:.2f} s "
+                f"(medians of {len(lw_v)}): {b / a:.2f}x"
+            )
+        variant.unlink()
 
 
 def _list(xs) -> str:
@@ -263,7 +307,7 @@ def _hm(ts: float) -> str:
 
 
 def bench_core(csv: Path, res: dict) -> None:
-    from detector.offline import detect_arrays
+    from detector.offline import OFFLINE_BATCH, detect_arrays
     from legwatch.csvio import read_csv
     from legwatch.payload import quantize
 
@@ -285,11 +329,29 @@ def bench_core(csv: Path, res: dict) -> None:
         f"  read_csv : {r:.3f} s ({n / r / 1e6:.1f} M rows/s); np.loadtxt {loadtxt_s:.3f} s: "
         f"{loadtxt_s / r:.1f}x faster, {'identical' if same else 'DIFFERENT'} values"
     )
+    formats = {}
+    for fmt, what in FORMATS.items():
+        variant = write_variant(csv, fmt)
+        t0 = time.perf_counter()
+        tv, xv = read_csv(variant)
+        rv = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        ref = np.loadtxt(variant, delimiter=",", skiprows=1, ndmin=2)
+        lv = time.perf_counter() - t0
+        ulp = float(np.max(np.abs(np.column_stack([tv, xv]) - ref) / np.spacing(np.abs(ref))))
+        variant.unlink()
+        formats[fmt] = {"read_s": rv, "loadtxt_s": lv, "max_ulp": ulp}
+        say(
+            f"  {fmt:>9}: read_csv {rv:.3f} s, np.loadtxt {lv:.3f} s: {lv / rv:.1f}x faster; values "
+            + ("identical" if ulp == 0 else f"within {ulp:g} ulp")
+            + f" ({what})"
+        )
+        del tv, xv, ref
     t, xyz = quantize(t, xyz)
     runs = []
     for _ in range(3):
         t0 = time.perf_counter()
-        night = detect_arrays(t, xyz)
+        night = detect_arrays(t, xyz)  # as `legwatch detect` runs it
         runs.append(time.perf_counter() - t0)
     core = statistics.median(runs)
     span = float(t[-1] - t[0])
@@ -300,6 +362,7 @@ def bench_core(csv: Path, res: dict) -> None:
         "read_s": r,
         "loadtxt_s": loadtxt_s,
         "read_identical": same,
+        "formats": formats,
         "detect_s": core,
         "samples_per_s": n / core,
         "x_real_time": span / core,
@@ -308,13 +371,14 @@ def bench_core(csv: Path, res: dict) -> None:
         "episodes": len(night.episodes),
     }
     say(
-        f"  detect_arrays (one batch): median {core:.3f} s = {n / core / 1e6:.2f} M samples/s, "
+        f"  detect_arrays (as detect runs it, {OFFLINE_BATCH:,}-sample pieces): median {core:.3f} s = "
+        f"{n / core / 1e6:.2f} M samples/s, "
         f"{span / core:,.0f}x real time ({n / core / RATE:,.0f} sensors' worth per core)"
     )
     say(
         f"  detect_arrays (1 s batches, as the monitor feeds it): {streamed:.2f} s = "
         f"{n / streamed / 1e6:.2f} M samples/s, {span / streamed:,.0f}x real time, "
-        f"{streamed / (span / 1.0) * 1e3:.2f} ms per batch; {streamed / core:.1f}x the one-batch time"
+        f"{streamed / (span / 1.0) * 1e3:.2f} ms per batch; {streamed / core:.1f}x the time in large pieces"
     )
     if "detect" in res:
         whole = res["detect"]["wall_median"]

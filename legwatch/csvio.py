@@ -155,8 +155,9 @@ def _parse_block(
 
     ``decimals`` is what the column's first field has; when every field has as many, each digit
     has a fixed place and one matrix-vector product gives the mantissas. Otherwise (Python's repr,
-    pandas' default) the '.' is found per row and taken out with integer arithmetic. Fields with an
-    exponent are split at their 'e' (``_with_exponents``)."""
+    pandas' default) the '.' is found per row: one product per number of decimals, or, for
+    mantissas over 2**53, the '.' taken out with integer arithmetic (``_squeeze_dot``). Fields with
+    an exponent are split at their 'e' (``_with_exponents``)."""
     lens = e - s
     n = len(lens)
     w = int(lens.max())
@@ -198,6 +199,24 @@ def _parse_block(
             v = mantissa / 10.0**decimals
             np.negative(v, out=v, where=neg)
             return v
+    elif exp10 is None and w <= 16:  # (wider: mantissas may pass 2**53)
+        # As many matrix-vector products as there are numbers of decimals: each gives the exact
+        # mantissas of the fields with that many.
+        digits = blk.astype(np.float64)
+        group = np.where(has_dot, k + 1, 0)  # 0: no '.'
+        present = np.flatnonzero(np.bincount(group, minlength=w + 1))
+        if len(present) <= 6:
+            j = np.arange(w)
+            mantissa = np.empty(n)
+            for g in present.tolist():
+                d = w - g  # the '.' column (w: none)
+                weights = np.where(j == d, 0.0, 10.0 ** np.maximum(np.where(j > d, w - 1 - j, w - 2 - j), 0))
+                m = digits @ weights
+                mantissa = m if len(present) == 1 else np.where(group == g, m, mantissa)
+            if mantissa.max() < _EXACT:  # exact integers: one correctly rounded division
+                v = mantissa / _P10F[k]
+                np.negative(v, out=v, where=neg)
+                return v
     return _squeeze_dot(blk, k, has_dot, neg, exp10)
 
 

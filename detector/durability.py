@@ -2,10 +2,15 @@
 
 - ``Journal``: every state-changing MQTT message is appended (and fsynced) here *before* it is
   acknowledged to the broker. A crash after the acknowledgement therefore loses nothing: on restart
-  the journal is replayed on top of the last checkpoint.
-- ``Checkpoints``: the detector state of every stream, pickled atomically (temp file, fsync,
-  rename) every ``interval`` seconds; the journal is then started afresh. Resuming needs the
-  checkpoint plus the journal written since, not the whole night.
+  the journal is replayed on top of the checkpoints. It is cut into numbered segments; the monitor
+  starts a new one at every checkpoint tick, so a checkpoint can say "everything of this stream in
+  segments below n is in here".
+- ``Checkpoints``: the detector state, one file per stream (``streams/s-<sensor>.pkl``, holding the
+  segment its replay starts at) plus one small global file (``state.pkl``: the nights that ended and,
+  for every live stream, where its replay starts). Each file is replaced atomically (temp file,
+  fsync, rename). The monitor writes a few stream files at a time, oldest first, so that each is
+  rewritten at least every ``monitor.checkpoint_s``; segments below the oldest start still needed
+  are dropped once the files that no longer need them are durable.
 - ``Outbox``: results the store could not take (InfluxDB down) wait on disk, bounded, in order,
   and are written when it returns, with backoff. Writes are idempotent, so a result written twice
   is stored once.
@@ -16,6 +21,7 @@ Standard library only (plus pickle of the detector's own objects).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -55,6 +61,8 @@ class Journal:
         segs = self.segments()
         self.segment = (segs[-1] + 1) if segs else 1
         self._fd = self._open(self.segment)
+        #: records appended to the current segment since it was opened
+        self.appended = 0
 
     def _path(self, n: int) -> Path:
         return self.folder / f"journal-{n:08d}.log"
@@ -90,12 +98,14 @@ class Journal:
             with contextlib.suppress(OSError):
                 os.ftruncate(self._fd, size)
             raise
+        self.appended += len(records)
 
     def rotate(self) -> int:
         """Start a new segment; returns the number of the first segment still needed."""
         os.close(self._fd)
         self.segment += 1
         self._fd = self._open(self.segment)
+        self.appended = 0
         _fsync_dir(self.folder)
         return self.segment
 
@@ -104,7 +114,8 @@ class Journal:
             if n < segment:
                 self._path(n).unlink(missing_ok=True)
 
-    def replay(self, from_segment: int) -> Iterator[tuple[str, bytes]]:
+    def replay(self, from_segment: int) -> Iterator[tuple[int, str, bytes]]:
+        """(segment, topic, payload) of every record in the closed segments from ``from_segment`` on."""
         for n in self.segments():
             if n < from_segment or n == self.segment:
                 continue
@@ -119,7 +130,7 @@ class Journal:
                     )
                     break
                 topic = data[pos + _REC.size : pos + _REC.size + tlen].decode("utf-8", "replace")
-                yield topic, data[pos + _REC.size + tlen : end]
+                yield n, topic, data[pos + _REC.size + tlen : end]
                 pos = end
 
     def close(self) -> None:
@@ -128,36 +139,121 @@ class Journal:
             self._fd = -1
 
 
+def _write_atomic(path: Path, blob: bytes) -> None:
+    """Replace ``path`` by ``blob``: temp file, fsync, rename (the caller fsyncs the folder)."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(blob)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _load(path: Path, what: str) -> Any:
+    """The unpickled file; None when it is missing or damaged (damage is reported)."""
+    try:
+        with open(path, "rb") as fh:
+            return pickle.load(fh)
+    except FileNotFoundError:
+        return None
+    except Exception as exc:  # unpickling raises almost anything on a damaged or foreign file
+        log.error("%s %s cannot be read (%s); starting from the journal alone", what, path, exc)
+        return None
+
+
+def stream_file_name(sensor: str) -> str:
+    """A file name for ``sensor`` (any MQTT topic level): letters, digits, ``-`` and ``_`` as they
+    are, every other byte as ``%XX``; very long names are shortened with a hash."""
+    enc = "".join(
+        c if c.isascii() and (c.isalnum() or c in "-_") else "".join(f"%{b:02X}" for b in c.encode("utf-8", "replace"))
+        for c in sensor
+    )
+    if len(enc) > 160:
+        enc = enc[:100] + "~" + hashlib.sha256(sensor.encode("utf-8", "replace")).hexdigest()[:40]
+    return f"s-{enc}.pkl"
+
+
 class Checkpoints:
-    """The latest pickled state, replaced atomically."""
+    """The pickled state of the monitor: one global file and one file per stream, each replaced
+    atomically.
+
+    ``state.pkl`` (``load``/``save``): the global state. ``streams/s-<sensor>.pkl``
+    (``load_streams``/``save_stream_bytes``): one stream each, a dict with at least ``sensor`` and
+    ``journal_from``. ``streams.pkl`` is the single file of earlier versions (``load_legacy``).
+    """
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        folder.mkdir(parents=True, exist_ok=True)
-        self.path = folder / "streams.pkl"
+        self.streams_folder = folder / "streams"
+        self.streams_folder.mkdir(parents=True, exist_ok=True)
+        self.path = folder / "state.pkl"
+        self.legacy_path = folder / "streams.pkl"
 
+    # -- the global file ---------------------------------------------------------------------
     def load(self) -> dict[str, Any] | None:
-        try:
-            with open(self.path, "rb") as fh:
-                return pickle.load(fh)
-        except FileNotFoundError:
+        state = _load(self.path, "checkpoint")
+        if state is not None and not isinstance(state, dict):
+            log.error("checkpoint %s cannot be read (not a state); starting from the journal alone", self.path)
             return None
-        except Exception as exc:  # unpickling raises almost anything on a damaged or foreign file
-            log.error("checkpoint %s cannot be read (%s); starting from the journal alone", self.path, exc)
-            return None
+        return state
 
     def save(self, state: dict[str, Any]) -> None:
         self.save_bytes(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
 
     def save_bytes(self, blob: bytes) -> None:
-        """Store an already pickled state (pickling needs the streams still; writing does not)."""
-        tmp = self.path.with_suffix(".tmp")
-        with open(tmp, "wb") as fh:
-            fh.write(blob)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
+        """Store an already pickled global state (pickling needs the streams; writing does not)."""
+        _write_atomic(self.path, blob)
         _fsync_dir(self.folder)
+
+    # -- one file per stream -----------------------------------------------------------------
+    def stream_path(self, sensor: str) -> Path:
+        return self.streams_folder / stream_file_name(sensor)
+
+    def save_stream_bytes(self, sensor: str, blob: bytes) -> None:
+        """Store one stream's pickled checkpoint; durable once ``sync_streams`` returns."""
+        _write_atomic(self.stream_path(sensor), blob)
+
+    def sync_streams(self) -> None:
+        _fsync_dir(self.streams_folder)
+
+    def load_streams(self) -> dict[str, dict[str, Any]]:
+        """sensor -> its stream checkpoint, for every file that can be read (the others are reported)."""
+        out: dict[str, dict[str, Any]] = {}
+        for p in sorted(self.streams_folder.glob("s-*.pkl")):
+            rec = _load(p, "stream checkpoint")
+            if rec is None:
+                continue
+            if (
+                not isinstance(rec, dict)
+                or not isinstance(rec.get("sensor"), str)
+                or not isinstance(rec.get("journal_from"), int)
+                or self.stream_path(rec["sensor"]) != p
+            ):
+                log.error("stream checkpoint %s cannot be read (not a stream checkpoint); ignored", p)
+                continue
+            out[rec["sensor"]] = rec
+        return out
+
+    def remove_streams(self, sensors: Sequence[str]) -> None:
+        for s in sensors:
+            self.stream_path(s).unlink(missing_ok=True)
+
+    def remove_streams_except(self, sensors: Sequence[str]) -> None:
+        """Remove every stream file (and temp file) but those of ``sensors``."""
+        keep = {stream_file_name(s) for s in sensors}
+        for p in self.streams_folder.iterdir():
+            if p.name not in keep and (p.name.endswith(".pkl") or p.name.endswith(".tmp")):
+                p.unlink(missing_ok=True)
+
+    # -- the single file of earlier versions ---------------------------------------------------
+    def load_legacy(self) -> dict[str, Any] | None:
+        state = _load(self.legacy_path, "checkpoint")
+        return state if isinstance(state, dict) else None
+
+    def remove_legacy(self) -> None:
+        if self.legacy_path.exists():
+            self.legacy_path.unlink(missing_ok=True)
+            _fsync_dir(self.folder)
 
 
 def _encode_points(points: Sequence[Point]) -> str:

@@ -4,9 +4,21 @@ One ``StreamDetector`` per sensor. Messages are taken off the network thread int
 handled in batches by one worker: each batch is first appended to the journal (fsynced), then run
 through the detectors, its results written to the store in one request (or to the on-disk outbox
 when the store is down), and only then are its messages acknowledged (MQTT manual ack) and the
-episode events published. Every ``checkpoint_s`` the streams' state is checkpointed and the
-journal restarted, so a monitor killed at any moment resumes exactly where it was: checkpoint plus
-journal, then the broker's redeliveries (duplicates are recognised by sequence number).
+episode events published. A monitor killed at any moment resumes exactly where it was:
+checkpoints plus journal, then the broker's redeliveries (duplicates are recognised by sequence
+number).
+
+Checkpoints are incremental, so no single one stalls the worker for long. Every ``CHECKPOINT_TICK_S``
+(when the worker is between batches) a *tick* starts a new journal segment n, pickles the few
+streams whose state on disk is oldest (each at least once per ``checkpoint_s``; a stream with no
+message since its last save needs no new file) into ``streams/s-<sensor>.pkl``, each saying "replay
+my messages from segment n on", and saves the small global state (``state.pkl``: the nights that
+ended, and where each live stream's replay starts). A background thread writes them in order: the
+stream files, then the global file, then removes the files of ended streams and the journal
+segments that no file needs any more. A restart takes, per sensor, the newest valid of its stream
+file and what the global file says about it, and replays each journaled message only for a sensor
+whose replay starts at or before the message's segment (so an ended night is never started again
+from older segments that other streams still need), then saves everything once.
 
 The store going away never stops consumption: results wait in the outbox (bounded, on disk) and a
 second thread writes them, oldest first, with backoff, when the store is back. Only a full outbox
@@ -24,6 +36,7 @@ phantom stream.
 from __future__ import annotations
 
 import contextlib
+import heapq
 import json
 import logging
 import math
@@ -62,7 +75,24 @@ RECEIVE_MAXIMUM = 200
 INBOX_MAX = 2000
 #: At most this many points per write of held results.
 DRAIN_POINTS = 5000
+#: How often (at most) the worker checkpoints a few streams; a quarter of ``checkpoint_s`` if shorter.
+CHECKPOINT_TICK_S = 0.25
+#: Pickling time per tick after which the streams that are not yet due wait for the next tick.
+CHECKPOINT_BUDGET_S = 0.01
+#: Checkpoint writes that may wait for the writer thread; beyond that ticks are skipped.
+CHECKPOINT_QUEUE_MAX = 4
 _GLOBAL_REFUSAL = re.compile(r"HTTP (401|403|404)\b")
+
+
+@dataclass
+class _CheckpointJob:
+    """What one checkpoint tick writes, in this order (see ``Monitor._write_checkpoint``)."""
+
+    files: list[tuple[str, bytes]]  # (sensor, pickled stream checkpoint)
+    state: bytes  # the pickled global state
+    gone: list[str]  # sensors whose stream file goes once the global state is durable
+    drop_before: int  # journal segments below this one are no longer needed then
+    keep: list[str] | None  # a full checkpoint: every stream file but these goes
 
 
 @dataclass
@@ -162,14 +192,31 @@ class Monitor:
         if outbox_max_bytes is None:
             outbox_max_bytes = int(float(cfg.values.get("monitor.outbox_max_mb", 256.0)) * 1024 * 1024)
         self.checkpoint_s = checkpoint_s
+        self._tick_s = min(CHECKPOINT_TICK_S, checkpoint_s / 4)
         state = cfg.data_dir / "monitor" / self.client_id
         self.journal = Journal(state / "journal")
         self.checkpoints = Checkpoints(state)
         self.outbox = Outbox(state / "outbox.sqlite", max_bytes=outbox_max_bytes)
+        #: the first journal segment a restart may need
         self.journal_from = self.journal.segment
-        self._last_checkpoint = time.monotonic()
-        self._threads: list[threading.Thread] = []
+        self._clock: Callable[[], float] = time.monotonic  # the checkpoints' clock (tests set it)
+        self._last_checkpoint = self._clock()
+        # -- incremental checkpoints (see _checkpoint) --
+        #: live stream -> where a restart finds it: ("file", segment its file starts at, replay from)
+        #: or ("absent", replay from, its ``ended`` entry then) for a stream created since it was saved
+        self._bases: dict[str, tuple] = {}
+        #: sensor -> since when (checkpoint clock) its state on disk is behind: a message was handled
+        self._dirty: dict[str, float] = {}
+        #: sensors with a stream file on disk (or on its way there)
+        self._files: set[str] = set()
+        #: the segment the last tick started, and the ended nights then (the base of newer streams)
+        self._tick_segment = self.journal.segment
+        self._tick_ended: dict[str, tuple[int | None, float | None]] = {}
+        self._ckpt_jobs: queue.Queue = queue.Queue()
         self._ckpt_writer: threading.Thread | None = None
+        self._ckpt_broken = False  # a write failed: only a full checkpoint puts the files right again
+        self._ckpt_retry_at = 0.0
+        self._threads: list[threading.Thread] = []
         self._outbox_said = 0.0
         self._full_said = False
         self._summaries_due: list[tuple[str, str, Night]] = []
@@ -260,6 +307,9 @@ class Monitor:
                     )
                 else:
                     self._checkpoint()
+                self._ckpt_jobs.join()  # what the writer thread still had
+                if self._ckpt_writer is not None:
+                    self._ckpt_jobs.put(None)
             if self.client is not None:
                 self._wait_published(5.0)  # episode events and dead letters of the last batches
                 self.client.disconnect()
@@ -356,7 +406,8 @@ class Monitor:
                 if not self._end_night(sensor):
                     return
             if not self.pending_points:
-                self._checkpoint()  # no message marks this end in the journal: make it durable now
+                # no message marks this end in the journal: make it durable now
+                self._checkpoint(streams=self._tick_quota())
 
     def _retry(self, what: str, fn: Callable[[], None]) -> bool:
         """Run ``fn`` until it succeeds (a full disk, say); False when stopping first."""
@@ -540,50 +591,208 @@ class Monitor:
 
     # -- checkpoints -------------------------------------------------------------------------
     def _maybe_checkpoint(self) -> None:
-        if time.monotonic() - self._last_checkpoint >= self.checkpoint_s:
-            with self.lock:
-                if not self.pending_points:
+        now = self._clock()
+        if now - self._last_checkpoint < self._tick_s:
+            return
+        with self.lock:
+            if self.pending_points:
+                return
+            if self._ckpt_broken:  # a write failed: everything again, but not at every tick
+                if now >= self._ckpt_retry_at:
+                    self._ckpt_retry_at = now + self.checkpoint_s
                     self._checkpoint(wait=False)
+                return
+            if not self.journal.appended and not self._dirty:
+                self._last_checkpoint = now  # nothing happened since the last tick
+                return
+            if self._ckpt_jobs.unfinished_tasks >= CHECKPOINT_QUEUE_MAX:
+                return  # the disk is behind: the streams wait for a later tick
+            self._checkpoint(wait=False, streams=self._tick_quota())
 
-    def _checkpoint(self, wait: bool = True) -> None:
-        """Save every stream's state, then start the journal afresh (call with the lock held).
+    def _tick_quota(self) -> int:
+        """How many streams this tick saves (more when overdue): every one within 0.8 ``checkpoint_s``."""
+        if self.checkpoint_s <= 0:
+            return len(self.streams)
+        elapsed = min(self._clock() - self._last_checkpoint, self.checkpoint_s)
+        return math.ceil(len(self.streams) * elapsed / (0.8 * self.checkpoint_s))
 
-        The state is pickled under the lock (consistent with the journal), but written to disk
-        by a background thread unless ``wait``: the worker stalls only for the pickling. The old
-        journal segments are dropped once the checkpoint is durable; a crash before that replays
-        them on top of the previous checkpoint.
+    def _checkpoint(self, wait: bool = True, streams: int | None = None) -> None:
+        """One checkpoint tick (call with the lock held): a new journal segment n, then ``streams``
+        streams saved (None: every stream), oldest state on disk first, plus every one overdue, each
+        as "replay from segment n on", and the global state (ended nights; where every live stream's
+        replay starts) as of n.
+
+        Only the pickling happens here, under the lock (consistent with the journal); the files are
+        written by a background thread unless ``wait``, in order: the stream files, then the global
+        file, then the files of ended streams and the journal segments nothing needs any more go.
+        A crash at any point leaves a state that ``_restore`` resumes exactly.
         """
+        full = streams is None or self._ckpt_broken
         nxt = self.journal.rotate()
-        state = {"version": 1, "streams": self.streams, "ended": self.ended, "journal_from": nxt}
-        blob = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
-        previous = self._ckpt_writer
-        if previous is not None:
-            previous.join()  # checkpoints are written in order
-
-        def write() -> None:
-            self.checkpoints.save_bytes(blob)
-            self.journal.drop_before(nxt)
-
-        if wait:
-            write()
-            self._ckpt_writer = None
+        now = self._clock()
+        bases = self._bases
+        for s in [s for s in bases if s not in self.streams]:
+            del bases[s]  # its night ended: the global state says so as of nxt
+        for s in [s for s in self._dirty if s not in self.streams]:
+            del self._dirty[s]
+        for s in self.streams:
+            if s not in bases:  # created since the last tick, where it was absent
+                bases[s] = ("absent", self._tick_segment, self._tick_ended.get(s))
+        if full:
+            order = list(self.streams)
         else:
-            self._ckpt_writer = threading.Thread(target=write, name="monitor-checkpoint", daemon=True)
-            self._ckpt_writer.start()
-        self.journal_from = nxt
-        self._last_checkpoint = time.monotonic()
+            order = [s for _, s in heapq.nsmallest(len(self._dirty), ((t, s) for s, t in self._dirty.items()))]
+        due = now - max(self.checkpoint_s - 2 * self._tick_s, 0.0)
+        files = []
+        t0 = time.perf_counter()
+        for s in order:
+            if (
+                not full
+                and self._dirty[s] > due
+                and (len(files) >= streams or time.perf_counter() - t0 > CHECKPOINT_BUDGET_S)
+            ):
+                break
+            rec = {
+                "version": 2,
+                "sensor": s,
+                "journal_from": nxt,
+                "stream": self.streams[s],
+                "ended": self.ended.get(s),
+            }
+            files.append((s, pickle.dumps(rec, protocol=pickle.HIGHEST_PROTOCOL)))
+            bases[s] = ("file", nxt, nxt)
+            self._dirty.pop(s, None)
+        for s, b in bases.items():
+            if b[0] == "file" and s not in self._dirty:
+                bases[s] = ("file", b[1], nxt)  # no message since its file was written: still its state
+        gone = [s for s in self._files if s not in self.streams]
+        self._files.difference_update(gone)
+        self._files.update(s for s, _ in files)
+        ended = dict(self.ended)
+        state = {"version": 2, "journal_from": nxt, "ended": ended, "bases": dict(bases)}
+        drop = min([nxt, *(b[2] if b[0] == "file" else b[1] for b in bases.values())])
+        job = _CheckpointJob(
+            files=files,
+            state=pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL),
+            gone=gone,
+            drop_before=drop,
+            keep=list(self.streams) if full else None,
+        )
+        self._tick_segment, self._tick_ended = nxt, ended
+        if wait:
+            self._ckpt_jobs.join()  # checkpoints are written in order
+            self._write_checkpoint(job)
+        else:
+            if self._ckpt_writer is None or not self._ckpt_writer.is_alive():
+                self._ckpt_writer = threading.Thread(
+                    target=self._write_checkpoints, name="monitor-checkpoint", daemon=True
+                )
+                self._ckpt_writer.start()
+            self._ckpt_jobs.put(job)
+        self.journal_from = drop
+        self._last_checkpoint = now
         self.stats["checkpoints"] += 1
+        self.stats["streams_checkpointed"] += len(files)
+
+    def _write_checkpoints(self) -> None:
+        while True:
+            job = self._ckpt_jobs.get()
+            try:
+                if job is None:
+                    return
+                self._write_checkpoint(job)
+            finally:
+                self._ckpt_jobs.task_done()
+
+    def _write_checkpoint(self, job: _CheckpointJob) -> None:
+        if self._ckpt_broken and job.keep is None:
+            return  # an earlier write failed: the bases of this one may name files that are not there
+        try:
+            for sensor, blob in job.files:
+                self.checkpoints.save_stream_bytes(sensor, blob)
+            if job.files:
+                self.checkpoints.sync_streams()
+            self.checkpoints.save_bytes(job.state)
+            if job.keep is not None:
+                self.checkpoints.remove_streams_except(job.keep)
+                self.checkpoints.remove_legacy()
+                if self._ckpt_broken:
+                    log.warning("checkpoints are written again")
+                self._ckpt_broken = False
+            else:
+                self.checkpoints.remove_streams(job.gone)
+            self.journal.drop_before(job.drop_before)
+        except Exception as exc:  # a full disk, an I/O error: the journal keeps everything meanwhile
+            if not self._ckpt_broken:
+                log.error("writing a checkpoint failed (%s); the journal is kept and every stream saved again", exc)
+            self._ckpt_broken = True
 
     def _restore(self) -> None:
-        state = self.checkpoints.load()
-        start = 0
-        if state is not None:
-            self.streams = state.get("streams", {})
-            self.ended = state.get("ended", {})
-            start = int(state.get("journal_from", 0))
+        """Per sensor, the newest valid of its stream file and what the global state says about it
+        (absent as of its ``journal_from``, or created since a tick where it was absent); then its
+        journaled messages from there on; then a full checkpoint."""
+        saved = self.checkpoints.load()
+        files = self.checkpoints.load_streams()
+        for s in [s for s, f in files.items() if not isinstance(f.get("stream"), SensorStream)]:
+            log.error("stream checkpoint %s cannot be read (no stream in it); ignored", self.checkpoints.stream_path(s))
+            del files[s]
+        legacy = self.checkpoints.load_legacy() if saved is None else None
+        default = 0  # where the replay of sensors the global state does not name starts
+        bases: dict[str, tuple] = {}
+        if saved is not None:
+            default = int(saved.get("journal_from", 0))
+            self.ended = dict(saved.get("ended", {}))
+            bases = dict(saved.get("bases", {}))
+        elif legacy is not None:  # the single checkpoint file of earlier versions: read once
+            log.warning(
+                "resuming from %s of an earlier version; it is replaced by per-stream files",
+                self.checkpoints.legacy_path,
+            )
+            default = int(legacy.get("journal_from", 0))
+            self.streams = dict(legacy.get("streams", {}))
+            self.ended = dict(legacy.get("ended", {}))
+        elif files:
+            log.error("the global checkpoint is missing; resuming from %d stream file(s) and the journal", len(files))
+        start_at: dict[str, int] = {}
+        for s in set(bases) | set(files):
+            base, f = bases.get(s), files.get(s)
+            if base is not None and base[0] == "file":
+                _, file_from, replay_from = base
+                if f is None:
+                    log.error("the checkpoint of stream %s is missing; replaying what the journal holds of it", s)
+                    self.streams.pop(s, None)
+                    start_at[s] = 0
+                    continue
+                if f["journal_from"] < file_from:
+                    log.error("the checkpoint of stream %s is older than the global state says; using it anyway", s)
+                start = replay_from if f["journal_from"] == file_from else f["journal_from"]
+            else:
+                if base is not None:  # created after a tick: absent then
+                    _, replay_from, ended = base
+                    self.streams.pop(s, None)
+                    if ended is None:
+                        self.ended.pop(s, None)
+                    else:
+                        self.ended[s] = ended
+                else:  # absent (or in the earlier version's file) as of the global state
+                    replay_from = default
+                start_at[s] = replay_from
+                newer = f is not None and (f["journal_from"] > replay_from or (saved is None and legacy is None))
+                if not newer:
+                    continue  # no file, or one of an earlier night that was not removed yet
+                start = f["journal_from"]  # written after the global state: newer than it
+            self.streams[s] = f["stream"]
+            if f.get("ended") is None:
+                self.ended.pop(s, None)
+            else:
+                self.ended[s] = f["ended"]
+            start_at[s] = start
         n = 0
         with self.lock:
-            for topic, data in self.journal.replay(start):
+            for segment, topic, data in self.journal.replay(min([default, *start_at.values()])):
+                parsed = topics.parse(self.prefix, topic)
+                if segment < (default if parsed is None else start_at.get(parsed[0], default)):
+                    continue  # already in that sensor's checkpoint
                 msg = SimpleNamespace(topic=topic, payload=data, qos=1, retain=False, dup=False, mid=None)
                 try:
                     self._handle(msg)
@@ -593,7 +802,7 @@ class Monitor:
             self.pending_events = []  # published before the restart (consumers dedupe by sensor+start)
             if not self._flush_pending():
                 return  # stopped while waiting for room in the outbox: the journal is kept
-            if state is not None or n:
+            if saved is not None or legacy is not None or files or n:
                 log.warning(
                     "resumed %d stream(s) from the checkpoint and %d journaled message(s)", len(self.streams), n
                 )
@@ -617,10 +826,10 @@ class Monitor:
         if parsed is None:
             return True
         sensor, leaf = parsed
-        if leaf == "samples":
-            return self._samples(sensor, msg)
-        if leaf == "status":
-            return self._status(sensor, msg)
+        if leaf == "samples" or leaf == "status":
+            if sensor not in self._dirty:
+                self._dirty[sensor] = self._clock()  # its stream on disk may be behind from now on
+            return self._samples(sensor, msg) if leaf == "samples" else self._status(sensor, msg)
         return True
 
     def _reject(self, msg, kind: str, message: str, sensor: str | None = None) -> None:

@@ -51,7 +51,7 @@ KEYS: dict[str, tuple[type, Any, str | None, str]] = {
         float,
         10.0,
         "LEGWATCH_MONITOR_CHECKPOINT_S",
-        "seconds between checkpoints of the streams' state (the journal is replayed from the last one)",
+        "each stream's checkpointed state is at most this many seconds old (the journal is replayed from it)",
     ),
     "monitor.will_grace_s": (
         float,

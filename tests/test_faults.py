@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 import re
 import signal
 import sqlite3
@@ -37,6 +36,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 import detector.monitor as monitor_module
+from detector.durability import Checkpoints
 from detector.monitor import Monitor
 from detector.synthetic import generate_night, write_csv
 from helpers import ROOT, run_cli
@@ -232,35 +232,40 @@ def test_monitor_killed_twice_mid_night_resumes_every_stream(
         LEGWATCH_MONITOR_CHECKPOINT_S="1.5",
     )
     state = tmp_path / "data" / "monitor" / cid
-    checkpoint = state / "streams.pkl"
+    checkpoints = Checkpoints(state)  # state.pkl, and streams/ with one file per stream
 
-    def mtime() -> float:
+    def mtime(path: Path) -> float:
         try:
-            return checkpoint.stat().st_mtime_ns
+            return path.stat().st_mtime_ns
         except FileNotFoundError:
             return 0
+
+    def saved_since(t0: int) -> bool:
+        return all(mtime(checkpoints.stream_path(s)) > t0 for s in NIGHTS)
 
     first = start_monitor(clis, tmp_path, env, nights=2, name="monitor-1")
     replays = [start_replay(clis, tmp_path, env, recordings[s], s, speed=150) for s in NIGHTS]
 
-    # Kill 1: right after a checkpoint, some seconds into both nights.
+    # Kill 1: right after both streams were checkpointed, some seconds into both nights.
     time.sleep(2.5)
-    seen = mtime()
-    wait_for(lambda: mtime() != seen, 10, "a checkpoint")
+    t0 = time.time_ns()
+    wait_for(lambda: saved_since(t0), 10, "a checkpoint of both streams", poll=0.01)
     first.kill()
-    saved = pickle.loads(checkpoint.read_bytes())
-    assert set(saved["streams"]) == set(NIGHTS), "killed before both streams had started"
-    assert all(s.last_seq > 20 for s in saved["streams"].values())
+    saved = checkpoints.load_streams()
+    assert set(saved) == set(NIGHTS), "killed before both streams had started"
+    assert all(s["stream"].last_seq > 20 for s in saved.values())
+    assert checkpoints.load() is not None
     assert all(r.proc.poll() is None for r in replays), "the nights were over before the first kill"
 
     # Kill 2: between two checkpoints, with handled messages in the journal.
     second = start_monitor(clis, tmp_path, env, nights=2, name="monitor-2")
     assert "resumed 2 stream(s)" in second.stderr
-    seen = mtime()
-    wait_for(lambda: mtime() != seen, 10, "a checkpoint of the second monitor")
+    seen = mtime(checkpoints.path)
+    wait_for(lambda: mtime(checkpoints.path) != seen, 10, "a checkpoint of the second monitor")
     time.sleep(0.75)
-    journal = max((state / "journal").glob("journal-*.log"))
-    assert journal.stat().st_size > 0, "nothing journaled since the checkpoint"
+    # journal segments are kept only while a stream's checkpoint is older than them
+    journaled = sum(p.stat().st_size for p in (state / "journal").glob("journal-*.log"))
+    assert journaled > 0, "nothing journaled since the checkpoints"
     second.kill()
     assert all(r.proc.poll() is None for r in replays), "the nights were over before the second kill"
 

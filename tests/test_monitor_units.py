@@ -8,15 +8,23 @@
   acknowledgements or a checkpoint; a new ``Monitor`` on the same data directory takes over. The
   stored episodes must equal offline detection, with no phantom stream from redelivered batches of
   a finished night.
+- Incremental checkpoints: a tick saves only a few of many streams, every stream is saved within
+  ``checkpoint_s``, a crash after (or in the middle of) a tick that left stream files of different
+  ages resumes the same state as a monitor that never crashed, an ended night is not started again
+  from older journal segments or a stream file not yet removed, a damaged stream file is reported,
+  the single ``streams.pkl`` of the earlier version is read once.
 - Faults of the store (down, refusing one bad point, refusing everything), habits held with the
   rest, bad input through ``Monitor._handle`` (Hypothesis), and a poison message in the journal.
 """
 
 from __future__ import annotations
 
+import copy
 import errno
 import json
+import math
 import os
+import pickle
 import random
 import struct
 import time
@@ -57,8 +65,12 @@ def test_journal_round_trip_rotation_and_torn_tail(tmp_path: Path) -> None:
         fh.write(struct.pack("<IH", 100, 3) + b"a/b" + b"xx")
     j2 = Journal(tmp_path / "j")
     assert j2.segment == nxt + 1
-    assert list(j2.replay(first)) == [("a/b/samples", b"one"), ("a/b/status", b""), ("a/b/samples", b"two" * 1000)]
-    assert list(j2.replay(nxt)) == [("a/b/samples", b"two" * 1000)]
+    assert list(j2.replay(first)) == [
+        (first, "a/b/samples", b"one"),
+        (first, "a/b/status", b""),
+        (nxt, "a/b/samples", b"two" * 1000),
+    ]
+    assert list(j2.replay(nxt)) == [(nxt, "a/b/samples", b"two" * 1000)]
     j2.drop_before(nxt)
     assert j2.segments() == [nxt, nxt + 1]
     j2.close()
@@ -82,18 +94,37 @@ def test_journal_append_is_all_or_nothing(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setattr(os, "write", real_write)
     j.append([("t", b"after")])  # the retry after the disk has room again
     j.close()
-    assert list(Journal(tmp_path / "j").replay(0)) == [("t", b"good"), ("t", b"after")]
+    assert [(t, p) for _, t, p in Journal(tmp_path / "j").replay(0)] == [("t", b"good"), ("t", b"after")]
 
 
 def test_checkpoints_are_atomic_and_a_damaged_one_is_reported(tmp_path: Path, caplog) -> None:
     c = Checkpoints(tmp_path)
-    assert c.load() is None
-    c.save({"version": 1, "streams": {"x": 1}})
-    assert c.load() == {"version": 1, "streams": {"x": 1}}
-    assert not list(tmp_path.glob("*.tmp"))
+    assert c.load() is None and c.load_streams() == {}
+    c.save({"version": 2, "journal_from": 3})
+    assert c.load() == {"version": 2, "journal_from": 3}
+    odd, long = "../shin x.ü", "s" * 400  # any topic level: the file stays in its folder, names stay distinct
+    for sensor in (odd, long, "b", "B"):
+        c.save_stream_bytes(sensor, pickle.dumps({"sensor": sensor, "journal_from": 3, "stream": sensor.upper()}))
+    c.sync_streams()
+    assert {p.parent for p in c.streams_folder.iterdir()} == {c.streams_folder}
+    assert len(list(c.streams_folder.iterdir())) == 4 and all(len(p.name) < 200 for p in c.streams_folder.iterdir())
+    assert {s: r["stream"] for s, r in c.load_streams().items()} == {
+        odd: odd.upper(),
+        long: long.upper(),
+        "b": "B",
+        "B": "B",
+    }
+    assert not list(tmp_path.rglob("*.tmp"))
     c.path.write_bytes(b"\x80\x05garbage")
     assert c.load() is None
     assert "cannot be read" in caplog.text
+    caplog.clear()
+    c.stream_path("b").write_bytes(b"\x80\x05garbage")
+    c.stream_path("B").write_bytes(pickle.dumps({"sensor": "b", "journal_from": 3}))  # not the file of "b"
+    assert set(c.load_streams()) == {odd, long}
+    assert caplog.text.count("cannot be read") == 2
+    c.remove_streams_except([odd])
+    assert set(c.load_streams()) == {odd} and len(list(c.streams_folder.iterdir())) == 1
 
 
 def test_outbox_is_bounded_ordered_and_survives_a_reopen(tmp_path: Path) -> None:
@@ -243,7 +274,8 @@ def run_with_crashes(tmp_path: Path, msgs, crash_plan: list[tuple[str, int]], se
             setattr(obj, attr, wrapped)
 
         wrap(mon.journal, "append", "journal")
-        wrap(mon.checkpoints, "save", "checkpoint")
+        wrap(mon.checkpoints, "save_bytes", "checkpoint")  # the global state
+        wrap(mon.checkpoints, "save_stream_bytes", "checkpoint")  # one stream
 
         def ack_hook(mon: Monitor = mon) -> None:
             maybe_crash("ack")
@@ -272,8 +304,8 @@ def run_with_crashes(tmp_path: Path, msgs, crash_plan: list[tuple[str, int]], se
                 mon._process([(0.0, mon._generation, m) for m in take])
                 n += 1
                 if n % checkpoint_every == 0:
-                    with mon.lock:
-                        mon._checkpoint()
+                    with mon.lock:  # a tick that saves every stream, one (the oldest), or only the global state
+                        mon._checkpoint(streams=rng.choice([None, 1, 0]))
             mon.stop()
             return store, mon
         except Crash:
@@ -304,6 +336,314 @@ def test_crashes_anywhere_lose_and_duplicate_nothing(tmp_path: Path, short_night
     assert not mon.rejected
     (night,) = store.query("night", tags={"sensor": "shin-crash"})
     assert night.fields["episodes"] == sum(1 for e in offline if e.counted and e.in_sleep)
+    store.close()
+
+
+# -- incremental checkpoints ---------------------------------------------------------------------
+
+
+def wire(msgs: list[tuple[str, bytes]], first_mid: int = 1) -> list:
+    return [
+        SimpleNamespace(topic=t, payload=p, qos=1, retain=False, dup=False, mid=first_mid + i)
+        for i, (t, p) in enumerate(msgs)
+    ]
+
+
+def interleave(*lists: list) -> list:
+    """Round robin over the lists, as several sensors publish at once."""
+    out = []
+    for i in range(max(map(len, lists))):
+        out += [xs[i] for xs in lists if i < len(xs)]
+    return out
+
+
+class Clock:
+    """The monitor's checkpoint clock, moved by the test."""
+
+    def __init__(self, t: float = 1000.0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def many_sensors(n: int, seconds: int) -> list[list]:
+    """``seconds`` lists of one 1-s batch for each of ``n`` sensors (the same synthetic signal)."""
+    night = generate_night(5, hours=0.1, rate_hz=26.0)
+    t, xyz = payload.quantize(night.t, night.xyz)
+    r = nominal_rate(t)
+    cuts = list(batches(t, rate=r))[:seconds]
+    out, mid = [], 0
+    for i, sl in enumerate(cuts):
+        msgs = []
+        for k in range(n):
+            mid += 1
+            body = payload.encode(f"s{k:03d}", i, t[sl], xyz[sl], r)
+            msgs.append(
+                (
+                    0.0,
+                    0,
+                    SimpleNamespace(
+                        topic=f"{PREFIX}/s{k:03d}/samples", payload=body, qos=1, retain=False, dup=False, mid=mid
+                    ),
+                )
+            )
+        out.append(msgs)
+    return out
+
+
+def crash(mon: Monitor) -> None:
+    """The process is gone (kill -9): no stop, no last checkpoint; its files stay as they are."""
+    mon.journal.close()
+    mon.outbox.close()
+
+
+@pytest.fixture(scope="module")
+def three_nights():
+    return {s: night_messages(seed, 0.3, 26.0, s)[0] for s, seed in (("shin-a", 4), ("shin-b", 19), ("shin-c", 7))}
+
+
+def test_a_checkpoint_tick_saves_only_a_few_of_many_streams(tmp_path: Path) -> None:
+    clock = Clock()
+    mon = Monitor(config(tmp_path), SqliteStore(":memory:"), client_id="tick", checkpoint_s=10)
+    mon._clock = clock
+    mon._last_checkpoint = clock()
+    mon.client = FakeClient()
+    for second in many_sensors(60, 3):
+        mon._process(second)
+    clock.t += 0.25
+    mon._maybe_checkpoint()
+    mon._ckpt_jobs.join()
+    files = mon.checkpoints.load_streams()
+    bound = math.ceil(60 * 0.25 / (0.8 * 10))  # every stream within 0.8 checkpoint_s
+    assert 1 <= len(files) == mon.stats["streams_checkpointed"] <= bound
+    saved = mon.checkpoints.load()
+    assert set(saved["bases"]) == set(mon.streams) and len(mon.streams) == 60
+    # the others are not saved yet: a restart replays them from the segment before their first message
+    assert {b[0] for s, b in saved["bases"].items() if s not in files} == {"absent"}
+    assert all(b[1] < saved["journal_from"] for s, b in saved["bases"].items() if s not in files)
+    clock.t += 0.1
+    mon._maybe_checkpoint()  # not a tick yet
+    assert mon.stats["checkpoints"] == 1
+    mon.stop()  # stopping saves every stream
+    assert len(mon.checkpoints.load_streams()) == 60
+
+
+def test_every_stream_is_checkpointed_within_checkpoint_s(tmp_path: Path) -> None:
+    clock = Clock()
+    n, checkpoint_s = 40, 4.0
+    mon = Monitor(config(tmp_path), SqliteStore(":memory:"), client_id="spread", checkpoint_s=checkpoint_s)
+    mon._clock = clock
+    mon._last_checkpoint = clock()
+    mon.client = FakeClient()
+    seconds = many_sensors(n, 30)
+    saved_at: dict[str, list[float]] = {}
+    born: dict[str, float] = {}
+    per_tick = []
+    for step in range(4 * len(seconds)):
+        clock.t += 0.25
+        if step % 4 == 0:  # one batch of every sensor per second: every stream always has news
+            mon._process(seconds[step // 4])
+            for s in mon.streams:
+                born.setdefault(s, clock.t)
+        before = mon.stats["streams_checkpointed"]
+        mon._maybe_checkpoint()
+        mon._ckpt_jobs.join()
+        per_tick.append(mon.stats["streams_checkpointed"] - before)
+        for s, b in mon._bases.items():
+            if b == ("file", mon.journal.segment, mon.journal.segment):  # saved by this tick
+                saved_at.setdefault(s, []).append(clock.t)
+    assert set(saved_at) == set(born) and len(born) == n
+    for s, times in saved_at.items():
+        gaps = np.diff([born[s], *times, clock.t])
+        assert gaps.max() <= checkpoint_s, (s, gaps.max())
+    assert max(per_tick) <= math.ceil(n * 0.25 / (0.8 * checkpoint_s)), per_tick
+    # journal segments that no stream needs any more are gone
+    assert len(mon.journal.segments()) <= checkpoint_s / 0.25 + 2
+    assert min(mon.journal.segments()) == mon.journal_from
+    # half the sensors go quiet: their files stay their state, and pin no journal segment
+    quiet = many_sensors(n // 2, 60)
+    for step in range(4 * 3 * int(checkpoint_s)):
+        clock.t += 0.25
+        if step % 4 == 0:
+            mon._process(quiet[30 + step // 4])
+        mon._maybe_checkpoint()
+        mon._ckpt_jobs.join()
+    assert len(mon.journal.segments()) <= checkpoint_s / 0.25 + 2
+    mon.stop()
+
+
+@pytest.mark.parametrize("how", ["after-a-tick", "in-the-middle-of-a-tick"])
+def test_restart_after_uneven_checkpoints_equals_a_monitor_that_never_crashed(
+    tmp_path: Path, three_nights, how: str
+) -> None:
+    msgs = wire(interleave(*three_nights.values()))
+    cut = len(msgs) * 3 // 5
+    ref_store, store = SqliteStore(tmp_path / "ref.sqlite"), SqliteStore(tmp_path / "s.sqlite")
+    ref = Monitor(config(tmp_path / "ref"), ref_store, client_id="ref", checkpoint_s=3600)
+    mon = Monitor(config(tmp_path / "c"), store, client_id="c", checkpoint_s=3600)
+    ref.client, mon.client = FakeClient(), FakeClient()
+
+    def feed(ms: list) -> None:
+        for i in range(0, len(ms), 25):
+            ref._process([(0.0, 0, m) for m in ms[i : i + 25]])
+            mon._process([(0.0, 0, m) for m in ms[i : i + 25]])
+
+    for i in range(0, cut, 25):
+        feed(msgs[i : min(i + 25, cut)])
+        with mon.lock:
+            mon._checkpoint(streams=1)  # one stream per tick: the others' files are older
+    files = mon.checkpoints.load_streams()
+    assert len({f["journal_from"] for f in files.values()}) == 3, "the three files should be of different ticks"
+    if how == "after-a-tick":
+        feed(msgs[cut : cut + 40])  # handled and journaled after the last tick
+        cut += 40
+    else:  # the tick dies after writing one stream file, before the global state that names it
+
+        def die(blob: bytes) -> None:
+            raise Crash("checkpoint")
+
+        mon.checkpoints.save_bytes = die
+        with pytest.raises(Crash), mon.lock:
+            mon._checkpoint(streams=1)
+        newest = max(f["journal_from"] for f in mon.checkpoints.load_streams().values())
+        assert newest > mon.checkpoints.load()["journal_from"]
+    crash(mon)
+    mon2 = Monitor(config(tmp_path / "c"), store, client_id="c", checkpoint_s=3600)
+    mon2.client = FakeClient()
+    mon2._restore()
+    assert set(mon2.streams) == set(ref.streams) == set(three_nights)
+    for s, want in ref.streams.items():
+        got = mon2.streams[s]
+        assert (got.last_seq, got.batches) == (want.last_seq, want.batches), s
+        # the same detector state: flushed now (on copies), both give the same night
+        (u1, n1), (u2, n2) = copy.deepcopy(got.detector).finish(), copy.deepcopy(want.detector).finish()
+        assert (u1, n1) == (u2, n2) and n1.episodes, s
+    assert not mon2.rejected, "a journaled message was applied twice"
+    # the rest of the night: the same episodes and nights as the monitor that never crashed
+    rest = msgs[cut:]
+    for i in range(0, len(rest), 25):
+        ref._process([(0.0, 0, m) for m in rest[i : i + 25]])
+        mon2._process([(0.0, 0, m) for m in rest[i : i + 25]])
+    assert not mon2.streams and len(mon2.nights) == 3
+    for s in three_nights:
+        assert stored(store, s) == stored(ref_store, s) != []
+        assert len(store.query("night", tags={"sensor": s})) == 1
+    ref.stop()
+    mon2.stop()
+
+
+def test_an_ended_night_is_not_started_again_from_older_segments(tmp_path: Path, three_nights) -> None:
+    """shin-b's night ends (its publisher left and stayed away: no message in the journal says so)
+    while shin-a's checkpoint is older still, so the journal keeps segments with shin-b's batches and
+    a repeated ``online``; a crash before shin-b's old stream file was removed. The restart must not
+    take that file, nor replay shin-b's old messages."""
+    cfg = config(tmp_path, LEGWATCH_MONITOR_WILL_GRACE_S="0.2")
+    store = SqliteStore(tmp_path / "s.sqlite")
+    mon = Monitor(cfg, store, client_id="ended", checkpoint_s=3600)
+    mon.client = FakeClient()
+    mon._clock = Clock()  # frozen: each tick saves exactly what the test says
+    a, b = wire(three_nights["shin-a"][:-1]), wire(three_nights["shin-b"][:-1], 100000)
+    online_again = wire([(f"{PREFIX}/shin-b/status", status_payload("online"))], 90000)
+    will = SimpleNamespace(
+        topic=f"{PREFIX}/shin-b/status", payload=b'{"state": "offline"}', qos=1, retain=True, dup=False, mid=90001
+    )
+
+    def feed(ms: list) -> None:
+        for i in range(0, len(ms), 20):
+            mon._process([(0.0, 0, m) for m in ms[i : i + 20]])
+
+    feed(interleave(a[:200], b[:200]))
+    with mon.lock:
+        mon._checkpoint()  # both streams saved
+    first = mon.journal.segment
+    feed(interleave(a[200:300], online_again + b[200:300]))
+    with mon.lock:
+        mon._checkpoint(streams=0)  # neither saved again: both replay from `first`
+    stale = mon.checkpoints.stream_path("shin-b").read_bytes()
+    feed([will])
+    time.sleep(0.3)
+    mon._end_abandoned_nights()
+    assert "shin-b" not in mon.streams and "shin-b" in mon.ended and len(mon.nights) == 1
+    assert not mon.checkpoints.stream_path("shin-b").exists()
+    assert mon.journal_from == first
+    old = [seg for seg, topic, _ in mon.journal.replay(0) if topic.startswith(f"{PREFIX}/shin-b/")]
+    assert old and min(old) == first, "the journal should still hold shin-b's messages"
+    mon.checkpoints.stream_path("shin-b").write_bytes(stale)  # its removal had not reached the disk
+    crash(mon)
+    mon2 = Monitor(cfg, store, client_id="ended", checkpoint_s=3600)
+    mon2.client = FakeClient()
+    mon2._restore()
+    assert set(mon2.streams) == {"shin-a"} and "shin-b" in mon2.ended and not mon2.nights
+    assert mon2.streams["shin-a"].last_seq == 298 and not mon2.rejected
+    assert not mon2.checkpoints.stream_path("shin-b").exists()
+    mon2._process([(0.0, 0, m) for m in b[250:260]])  # the broker delivers some again: stale
+    assert "shin-b" not in mon2.streams and mon2.stats["stale"] == 10
+    mon2.stop()
+    store.close()
+
+
+def test_a_damaged_stream_file_is_reported_and_the_restart_goes_on(tmp_path: Path, three_nights, caplog) -> None:
+    store = SqliteStore(tmp_path / "s.sqlite")
+    mon = Monitor(config(tmp_path), store, client_id="damaged", checkpoint_s=3600)
+    mon.client = FakeClient()
+    msgs = wire(interleave(three_nights["shin-a"], three_nights["shin-b"]))
+    for i in range(0, 400, 20):
+        mon._process([(0.0, 0, m) for m in msgs[i : i + 20]])
+        if i == 200:
+            with mon.lock:
+                mon._checkpoint()
+    b_seq = mon.streams["shin-b"].last_seq
+    crash(mon)
+    mon.checkpoints.stream_path("shin-a").write_bytes(b"\x80\x05garbage")
+    mon2 = Monitor(config(tmp_path), store, client_id="damaged", checkpoint_s=3600)
+    mon2._restore()
+    assert "cannot be read" in caplog.text and "shin-a is missing" in caplog.text
+    assert mon2.streams["shin-b"].last_seq == b_seq
+    mon2.stop()
+    store.close()
+
+
+def test_a_checkpoint_of_an_earlier_version_is_read_once(tmp_path: Path, three_nights) -> None:
+    """``streams.pkl`` (every stream in one file) of the version before per-stream files."""
+    store = SqliteStore(tmp_path / "s.sqlite")
+    mon = Monitor(config(tmp_path), store, client_id="legacy", checkpoint_s=3600)
+    msgs = wire(interleave(three_nights["shin-a"], three_nights["shin-b"]))
+    for i in range(0, 300, 20):
+        mon._process([(0.0, 0, m) for m in msgs[i : i + 20]])
+    nxt = mon.journal.rotate()
+    legacy = {"version": 1, "streams": mon.streams, "ended": {"gone": (5, 1.7e9)}, "journal_from": nxt}
+    mon.checkpoints.legacy_path.write_bytes(pickle.dumps(legacy))
+    mon.journal.drop_before(nxt)
+    for i in range(300, 340, 20):
+        mon._process([(0.0, 0, m) for m in msgs[i : i + 20]])
+    seqs = {s: st.last_seq for s, st in mon.streams.items()}
+    crash(mon)
+    mon2 = Monitor(config(tmp_path), store, client_id="legacy", checkpoint_s=3600)
+    mon2._restore()
+    assert {s: st.last_seq for s, st in mon2.streams.items()} == seqs and mon2.ended == {"gone": (5, 1.7e9)}
+    assert not mon2.checkpoints.legacy_path.exists() and set(mon2.checkpoints.load_streams()) == set(seqs)
+    assert not mon2.rejected
+    mon2.stop()
+    store.close()
+
+
+@pytest.mark.parametrize(
+    "plan",
+    [
+        [("checkpoint", 2), ("checkpoint", 3), ("journal", 30), ("checkpoint", 4)],
+        [("store", 20), ("checkpoint", 5), ("ack", 300), ("checkpoint", 1)],
+    ],
+    ids=["checkpoints", "mixed"],
+)
+def test_crashes_with_two_streams_and_uneven_checkpoints_lose_nothing(tmp_path: Path, three_nights, plan) -> None:
+    nights = {s: night_messages(seed, 0.3, 26.0, s) for s, seed in (("shin-a", 4), ("shin-b", 19))}
+    msgs = interleave(*(m for m, _ in nights.values()))
+    store, mon = run_with_crashes(tmp_path, msgs, plan, seed=7, checkpoint_every=9)
+    for s, (_, offline) in nights.items():
+        assert stored(store, s) == sorted(key(e) for e in offline)
+        assert len(store.query("night", tags={"sensor": s})) == 1
+    assert not mon.streams and not mon.rejected
     store.close()
 
 

@@ -28,7 +28,7 @@ from detector.events import Episode
 from detector.frames import FRAME_S
 from detector.posture import UPRIGHT_DEG, ShinAxis, elevation_deg
 from detector.thresholds import K_SD, K_TILT, Scored, concat_scored, empty_scored
-from detector.vectors import angle_rad
+from detector.vectors import angle_rad, median
 
 #: How far each feature's window reaches past an event's onset and offset (s), taken back from
 #: the threshold crossings: sd over a 0.3 s window, tilt across 0.4 s of 0.3 s means.
@@ -309,7 +309,7 @@ class EpisodeAssembler:
             smooth = _unit(_centred_mean(f.mean[c0:c1], SLOW_HALF))[w0 - c0 : w1 - c0]
             disp = np.nan_to_num(_angle_deg(smooth, ref[None, :]), nan=0.0)
             # the ~1 s means wander about a third of the 0.4 s tilt floor
-            noise_deg = float(np.degrees(np.median(buf.floor_tilt[p0 : p1 + 1]))) / 3.0
+            noise_deg = float(np.degrees(median(buf.floor_tilt[p0 : p1 + 1]))) / 3.0
             peak_disp = float(disp[p0 - w0 : p1 - w0 + 1].max())
             thr = max(EXTENT_NOISE_K * noise_deg, EXTENT_FRAC * peak_disp, 0.2)
             k0, k1 = p0 - w0, p1 - w0
@@ -346,7 +346,7 @@ class EpisodeAssembler:
 
         # how busy the second around the event was (sd relative to its floor): a jerk stands alone
         around = np.r_[max(0, p0 - ISO_FRAMES) : max(0, p0 - 1), min(len(idx), p1 + 2) : min(len(idx), p1 + ISO_FRAMES)]
-        iso = float(np.median(np.nan_to_num(f.sd_perp[around] / buf.floor_sd[around], nan=1.0))) if len(around) else 1.0
+        iso = median(np.nan_to_num(f.sd_perp[around] / buf.floor_sd[around], nan=1.0)) if len(around) else 1.0
         if ref_elev > UPRIGHT_DEG or upright_frac > UPRIGHT_FRAC:
             kind = "out_of_bed"
         elif dtheta > POSTURE_DEG or (dur <= LM_MAX_S and max_rot > POSTURE_DEG):

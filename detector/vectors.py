@@ -1,6 +1,8 @@
-"""Small vector helpers on rows of 3-vectors, written out per component: ``np.cross`` and
-``np.linalg.norm`` cost more in call overhead than in arithmetic on the short arrays of one
-episode, and the sums here keep their order ((x + y) + z), so results are bit-identical to theirs."""
+"""Small numeric helpers for the short arrays of one episode, where numpy's general functions cost
+more in call overhead than in arithmetic: angles between rows of 3-vectors written out per component
+(the sums keep their order, ((x + y) + z), so results are bit-identical to ``np.cross`` and
+``np.linalg.norm``), and the median of values without NaN (as ``np.median`` gives it, without its
+NaN and masked-array checks)."""
 
 from __future__ import annotations
 
@@ -14,3 +16,11 @@ def angle_rad(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     bx, by, bz = b[..., 0], b[..., 1], b[..., 2]
     cx, cy, cz = ay * bz - az * by, az * bx - ax * bz, ax * by - ay * bx
     return np.arctan2(np.sqrt(cx * cx + cy * cy + cz * cz), ax * bx + ay * by + az * bz)
+
+
+def median(x: np.ndarray) -> float:
+    """Median of a non-empty 1-d array without NaN: the middle value, or the mean of the two."""
+    n = len(x)
+    lo, hi = (n - 1) // 2, n // 2
+    part = np.partition(x, (lo, hi))
+    return float((part[lo] + part[hi]) / 2.0)

@@ -199,7 +199,7 @@ def _parse_block(
             v = mantissa / 10.0**decimals
             np.negative(v, out=v, where=neg)
             return v
-    elif exp10 is None and w <= 16:  # (wider: mantissas may pass 2**53)
+    elif exp10 is None and w <= 17:  # (wider: mantissas pass 2**53)
         # As many matrix-vector products as there are numbers of decimals: each gives the exact
         # mantissas of the fields with that many.
         digits = blk.astype(np.float64)

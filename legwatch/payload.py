@@ -93,9 +93,14 @@ def fit(t: np.ndarray, rate: float) -> int:
 def quantize(t: np.ndarray, xyz: np.ndarray, scale: float = DEFAULT_SCALE) -> tuple[np.ndarray, np.ndarray]:
     """What a recording looks like after crossing the wire: whole microseconds, whole counts."""
     sc = float(np.float32(scale))
-    t_q = np.round(np.asarray(t, dtype=np.float64) * 1e6) / 1e6
-    counts = np.clip(np.round(np.asarray(xyz, dtype=np.float64) / sc), -32768, 32767)
-    return t_q, counts * sc
+    t_q = np.asarray(t, dtype=np.float64) * 1e6  # new arrays, then worked on in place
+    np.round(t_q, out=t_q)
+    t_q /= 1e6
+    v = np.asarray(xyz, dtype=np.float64) / sc
+    np.round(v, out=v)
+    np.clip(v, -32768, 32767, out=v)
+    v *= sc
+    return t_q, v
 
 
 def encode(sensor: str, seq: int, t: np.ndarray, xyz: np.ndarray, rate: float, scale: float = DEFAULT_SCALE) -> bytes:

@@ -14,9 +14,12 @@ import re
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from legwatch import __version__
-from legwatch.config import Config, ConfigError, load_config
+
+if TYPE_CHECKING:
+    from legwatch.config import Config
 
 log = logging.getLogger("legwatch")
 
@@ -29,6 +32,8 @@ class UserError(ValueError):
 
 
 def _config(args: argparse.Namespace) -> Config:
+    from legwatch.config import load_config  # (not imported by commands that need no config)
+
     return load_config(
         args.config,
         overrides={
@@ -634,6 +639,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 _USER_ERRORS = (
+    ("legwatch.config", "ConfigError"),
     ("legwatch.csvio", "RecordingError"),
     ("legwatch.habits", "HabitError"),
     ("legwatch.summary", "SummaryError"),
@@ -659,7 +665,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         # Error classes are looked up when one is raised, in the modules the command loaded (an
         # error cannot come from a module never imported): `detect` stays free of paho and rich.
-        if isinstance(exc, (UserError, ConfigError, *_loaded_errors(_USER_ERRORS))):
+        if isinstance(exc, (UserError, *_loaded_errors(_USER_ERRORS))):
             code = 2
         elif isinstance(exc, _loaded_errors(_SERVICE_ERRORS)):
             code = 1

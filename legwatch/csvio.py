@@ -10,8 +10,10 @@ take a vectorised fast path that parses the digits of every field at once; anyth
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
+import mmap
 import warnings
 from pathlib import Path
 
@@ -29,13 +31,26 @@ def read_csv(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """(t, xyz) from a recording, sorted by time is NOT assumed: the caller decides."""
     p = Path(path)
     try:
-        raw = p.read_bytes()
+        with open(p, "rb") as fh:
+            try:  # mapped, not copied: the fast path reads it once, in place
+                raw: bytes | mmap.mmap = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+            except (ValueError, OSError):  # empty, or not a file that maps (a pipe)
+                raw = fh.read()
     except FileNotFoundError:
         raise RecordingError(f"{p}: no such file") from None
     except IsADirectoryError:
         raise RecordingError(f"{p}: is a directory, expected a CSV file") from None
     except OSError as exc:
         raise RecordingError(f"{p}: cannot read: {exc.strerror}") from None
+    try:
+        return _read(p, raw)
+    finally:
+        if isinstance(raw, mmap.mmap):
+            with contextlib.suppress(BufferError):  # a view still held (a traceback): freed with it
+                raw.close()
+
+
+def _read(p: Path, raw: bytes | mmap.mmap) -> tuple[np.ndarray, np.ndarray]:
     cut = raw.find(b"\n")
     first, offset = (raw, len(raw)) if cut < 0 else (raw[:cut], cut + 1)
     try:
@@ -88,15 +103,17 @@ def _parse_plain(raw: bytes, offset: int) -> tuple[np.ndarray, np.ndarray] | Non
     """(t, xyz) of a plain decimal file whose data rows start at ``offset``; None if it is not one.
 
     The file is taken in pieces of whole rows (``_CHUNK`` bytes), each scanned for separators and
-    parsed into the final arrays: no temporary the size of the file."""
-    end = len(raw) - 1 if raw.endswith(b"\n") else len(raw)
+    parsed into the final arrays: no temporary the size of the file. The arrays are sized from the
+    first row's length (with room to spare) and grow if the rows turn out shorter."""
+    end = len(raw) - 1 if raw[-1:] == b"\n" else len(raw)
     if end <= offset:
         return None
-    nrows = raw.count(b"\n", offset, end) + 1
+    first = raw.find(b"\n", offset, end)
+    row_len = (first if first >= 0 else end) - offset + 1
+    nrows = int((end - offset + 1) / row_len * 1.2) + 16
     buf = np.frombuffer(raw, np.uint8)  # the whole file: the header pads the first field's window
     t = np.empty(nrows)
     xyz = np.empty((nrows, _NCOL - 1))
-    outs = [t, *(xyz[:, c] for c in range(_NCOL - 1))]
     mask = np.empty(_CHUNK + 1, np.bool_)
     cols = np.arange(_MAX_WIDTH, dtype=np.uint8)
     decimals: list[int] = []
@@ -117,8 +134,12 @@ def _parse_plain(raw: bytes, offset: int) -> tuple[np.ndarray, np.ndarray] | Non
         bounds = np.concatenate(([a - 1], seps, [b]))  # field i is buf[bounds[i]+1 : bounds[i+1]]
         nfields = len(bounds) - 1
         n = nfields // _NCOL
-        if n * _NCOL != nfields or row + n > nrows:
+        if n * _NCOL != nfields:
             return None
+        if row + n > nrows:  # shorter rows than the first: more room
+            nrows = max(2 * nrows, row + n)
+            t, xyz = _grown(t, row, nrows), _grown(xyz, row, nrows)
+        outs = [t, *(xyz[:, c] for c in range(_NCOL - 1))]
         if not ((kinds == _COMMA).sum() == n * (_NCOL - 1) and (kinds[_NCOL - 1 :: _NCOL] == _NL).all()):
             return None
         if not decimals:  # the number of decimals of each column, from the first row
@@ -137,9 +158,13 @@ def _parse_plain(raw: bytes, offset: int) -> tuple[np.ndarray, np.ndarray] | Non
                 outs[c][row + r : row + k] = v
         row += n
         a = b + 1
-    if row != nrows:
-        return None
-    return t, xyz
+    return t[:row], xyz[:row]
+
+
+def _grown(x: np.ndarray, used: int, n: int) -> np.ndarray:
+    out = np.empty((n, *x.shape[1:]))
+    out[:used] = x[:used]
+    return out
 
 
 def _parse_block(

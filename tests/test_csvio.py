@@ -169,3 +169,22 @@ def test_crlf_and_spaces_still_read(tmp_path):
     p.write_bytes(b"timestamp,ax,ay,az\r\n1.5, 0.25,-1,2e-3\r\n2.5,0.5,1.0,0\r\n")
     t, xyz = read_csv(p)
     assert t.tolist() == [1.5, 2.5] and xyz.tolist() == [[0.25, -1.0, 0.002], [0.5, 1.0, 0.0]]
+
+
+def test_rows_shorter_than_the_first_still_all_read(tmp_path):
+    """The arrays are sized from the first row; later, shorter rows make them grow."""
+    rows = [["1767652507.7139933", "0.9778400003455843", "-0.14470999917838187", "-0.039859999669562926"]]
+    rows += [[f"{1767652508 + i}.5", "0.0", "1.0", "-1.5"] for i in range(100_000)]
+    p = tmp_path / "grow.csv"
+    _write_rows(p, rows)
+    t, xyz = read_csv(p)
+    want = _expected(rows)
+    assert len(t) == len(rows)
+    assert np.array_equal(t, want[:, 0]) and np.array_equal(xyz, want[:, 1:])
+
+
+def test_an_empty_file_is_refused_in_one_line(tmp_path):
+    p = tmp_path / "empty.csv"
+    p.write_bytes(b"")
+    with pytest.raises(RecordingError, match="header must be"):
+        read_csv(p)

@@ -178,11 +178,11 @@ def _parse_block(
     """The numbers in fields ``buf[s:e]`` (times 10**exp10), or None when they are not all plain
     decimals.
 
-    ``decimals`` is what the column's first field has; when every field has as many, each digit
-    has a fixed place and one matrix-vector product gives the mantissas. Otherwise (Python's repr,
-    pandas' default) the '.' is found per row: one product per number of decimals, or, for
-    mantissas over 2**53, the '.' taken out with integer arithmetic (``_squeeze_dot``). Fields with
-    an exponent are split at their 'e' (``_with_exponents``)."""
+    ``decimals`` is what the column's first field has; when every field has as many, the '.'
+    stands in one column of the block and is not searched for. Mantissas come from one
+    matrix-vector product per '.' column (``_by_decimals``) or, past 2**53, from integer
+    arithmetic (``_squeeze_dot``). Fields with an exponent are split at their 'e'
+    (``_with_exponents``)."""
     lens = e - s
     n = len(lens)
     w = int(lens.max())
@@ -215,34 +215,33 @@ def _parse_block(
     if not (lens - neg - has_dot - k >= 1).all():
         return None  # no digit before the '.'
     blk *= ~nondigit  # (multiplying by a mask is much faster than assigning through it)
-    if fixed:
-        j = np.arange(w)
-        place = np.where(j > dot[0], w - 1 - j, w - 2 - j)
-        weights = np.where(j == dot[0], 0.0, 10.0 ** np.maximum(place, 0))
-        mantissa = blk.astype(np.float64) @ weights  # exact: integers below 2**53
-        if mantissa.max() < _EXACT:
-            v = mantissa / 10.0**decimals
-            np.negative(v, out=v, where=neg)
+    if exp10 is None and (fixed or w <= 17):  # (wider and varying: mantissas pass 2**53)
+        v = _by_decimals(blk, np.where(has_dot, dot, w), k, neg)
+        if v is not None:
             return v
-    elif exp10 is None and w <= 17:  # (wider: mantissas pass 2**53)
-        # As many matrix-vector products as there are numbers of decimals: each gives the exact
-        # mantissas of the fields with that many.
-        digits = blk.astype(np.float64)
-        group = np.where(has_dot, k + 1, 0)  # 0: no '.'
-        present = np.flatnonzero(np.bincount(group, minlength=w + 1))
-        if len(present) <= 6:
-            j = np.arange(w)
-            mantissa = np.empty(n)
-            for g in present.tolist():
-                d = w - g  # the '.' column (w: none)
-                weights = np.where(j == d, 0.0, 10.0 ** np.maximum(np.where(j > d, w - 1 - j, w - 2 - j), 0))
-                m = digits @ weights
-                mantissa = m if len(present) == 1 else np.where(group == g, m, mantissa)
-            if mantissa.max() < _EXACT:  # exact integers: one correctly rounded division
-                v = mantissa / _P10F[k]
-                np.negative(v, out=v, where=neg)
-                return v
     return _squeeze_dot(blk, k, has_dot, neg, exp10)
+
+
+def _by_decimals(blk: np.ndarray, dot: np.ndarray, k: np.ndarray, neg: np.ndarray) -> np.ndarray | None:
+    """Values of right-aligned digit rows whose '.' stands in column ``dot`` (the width: none),
+    with ``k`` digits after it: one matrix-vector product per '.' column (one when the number of
+    decimals is fixed) gives the exact mantissas of the rows that have it there. None when there
+    are more than 6 such columns or a mantissa reaches 2**53."""
+    w = blk.shape[1]
+    present = np.flatnonzero(np.bincount(dot, minlength=w + 1))
+    if len(present) > 6 or k.max() >= len(_P10F):
+        return None
+    digits = blk.astype(np.float64)
+    j = np.arange(w)
+    mantissa = np.empty(len(blk))
+    for d in present.tolist():
+        place = np.where(j > d, w - 1 - j, w - 2 - j) if d < w else w - 1 - j  # the '.' has none
+        np.copyto(mantissa, digits @ np.where(j == d, 0.0, 10.0 ** np.maximum(place, 0)), where=dot == d)
+    if mantissa.max() >= _EXACT:
+        return None
+    v = mantissa / _P10F[k]  # exact integers: one correctly rounded division
+    np.negative(v, out=v, where=neg)
+    return v
 
 
 _DOT_DIGIT = (_DOT - _ZERO) % 256  # '.' in a block of digit values
@@ -272,6 +271,8 @@ def _squeeze_dot(
     small = k < 10
     ks, kb = np.minimum(k, 9), np.clip(k - 10, 0, 9)
     big = k >= 20  # '.' above the two halves: all digits are decimals (leading zeros aside)
+    if (hi[big] >= _P10[9]).any():
+        return None  # 20 significant decimals: over 19 digits
     frac = np.where(small, lo % _P10[ks], np.where(big, hi, hi % _P10[kb]) * _P10[10] + lo)
     whole = np.where(small, lo // _P10[ks + 1] + hi * _P10[9 - ks], np.where(big, 0, hi // _P10[kb + 1]))
     if not has_dot.all():  # no '.': R is the mantissa

@@ -144,7 +144,7 @@ def test_number_formats_read_as_float_reads_them(tmp_path, fmt):
     st.lists(
         st.tuples(
             st.floats(-1e6, 1e6, allow_nan=False),
-            st.sampled_from(["repr", "{:.0f}.", "{:.1f}", "{:.5f}", "{:.3e}", "{:+.2f}", "{:.17f}"]),
+            st.sampled_from(["repr", "{:.0f}", "{:.0f}.", "{:.1f}", "{:.5f}", "{:.3e}", "{:+.2f}", "{:.17f}"]),
         ),
         min_size=4,
         max_size=80,
@@ -188,3 +188,24 @@ def test_an_empty_file_is_refused_in_one_line(tmp_path):
     p.write_bytes(b"")
     with pytest.raises(RecordingError, match="header must be"):
         read_csv(p)
+
+
+@pytest.mark.parametrize("fmt", ["{:.0f}", "{:.25f}"])
+def test_whole_numbers_and_many_decimals_take_the_fast_path_exactly(tmp_path, fmt):
+    """Integers without a '.' (times in whole seconds) and more decimals than doubles hold."""
+    from legwatch import csvio
+
+    rng = np.random.default_rng(11)
+    vals = np.column_stack([1.7e9 + np.arange(5000.0), rng.integers(-40, 40, (5000, 3))]).astype(float)
+    if fmt != "{:.0f}":
+        vals = rng.normal(0, 1e-6, (5000, 4))
+    rows = [[fmt.format(v) for v in r] for r in vals.tolist()]
+    p = tmp_path / "w.csv"
+    _write_rows(p, rows)
+    want = _expected(rows)
+    got_t, got_xyz = read_csv(p)
+    assert (np.abs(np.column_stack([got_t, got_xyz]) - want) <= np.spacing(np.abs(want))).all()
+    if fmt == "{:.0f}":
+        assert np.array_equal(got_t, want[:, 0]) and np.array_equal(got_xyz, want[:, 1:])
+        raw = p.read_bytes()
+        assert csvio._parse_plain(raw, raw.find(b"\n") + 1) is not None

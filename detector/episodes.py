@@ -346,7 +346,7 @@ class EpisodeAssembler:
 
         # how busy the second around the event was (sd relative to its floor): a jerk stands alone
         around = np.r_[max(0, p0 - ISO_FRAMES) : max(0, p0 - 1), min(len(idx), p1 + 2) : min(len(idx), p1 + ISO_FRAMES)]
-        iso = median(np.nan_to_num(f.sd_perp[around] / buf.floor_sd[around], nan=1.0)) if len(around) else 1.0
+        iso = float(median(np.nan_to_num(f.sd_perp[around] / buf.floor_sd[around], nan=1.0))) if len(around) else 1.0
         if ref_elev > UPRIGHT_DEG or upright_frac > UPRIGHT_FRAC:
             kind = "out_of_bed"
         elif dtheta > POSTURE_DEG or (dur <= LM_MAX_S and max_rot > POSTURE_DEG):

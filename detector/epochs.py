@@ -23,6 +23,7 @@ from detector.frames import FRAME_S
 from detector.posture import ShinAxis, elevation_deg
 from detector.rows import Rows
 from detector.thresholds import Scored, concat_scored, empty_scored
+from detector.vectors import median, run_starts
 
 EPOCH_S = 30.0
 EPOCH_FRAMES = round(EPOCH_S / FRAME_S)
@@ -68,7 +69,7 @@ class EpochStage:
             return []
         f = sc.feats
         ep = f.idx // EPOCH_FRAMES
-        starts = np.flatnonzero(np.concatenate(([True], ep[1:] != ep[:-1])))
+        starts = run_starts(ep)
         coverage = np.add.reduceat(f.present, starts) / EPOCH_FRAMES
         ok = f.present & np.isfinite(f.sd) & np.isfinite(f.tilt)
         pos = np.cumsum(ok) - ok  # position of each frame among the ok ones
@@ -141,6 +142,4 @@ def _rolling_median(x: np.ndarray, size: int) -> np.ndarray:
     """Centred running median with the edges repeated (as scipy.ndimage's mode="nearest")."""
     left = size // 2
     padded = np.concatenate((np.full(left, x[0]), x, np.full(size - 1 - left, x[-1])))
-    lo, hi = (size - 1) // 2, size // 2  # as np.median (no NaN here: no masked-array checks)
-    part = np.partition(sliding_window_view(padded, size), (lo, hi), axis=-1)
-    return (part[:, lo] + part[:, hi]) / 2.0
+    return median(sliding_window_view(padded, size))

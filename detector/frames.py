@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from detector.vectors import run_starts
+
 FRAME_S = 0.1
 #: A silence longer than this between two samples is reported as a gap.
 GAP_S = 2.0
@@ -100,7 +102,7 @@ class Framer:
 def _to_frames(b: np.ndarray, xyz: np.ndarray) -> Frames:
     if len(b) == 0:
         return Frames.empty()
-    starts = np.flatnonzero(np.concatenate(([True], b[1:] != b[:-1])))
+    starts = run_starts(b)
     n = np.diff(np.concatenate((starts, [len(b)]))).astype(np.float64)
     cross = np.column_stack((xyz[:, 0] * xyz[:, 1], xyz[:, 0] * xyz[:, 2], xyz[:, 1] * xyz[:, 2]))
     return Frames(

@@ -10,6 +10,7 @@ makes the result independent of batching at the cost of up to one block of laten
 
 from __future__ import annotations
 
+import statistics
 from collections import deque
 from dataclasses import dataclass
 
@@ -17,6 +18,7 @@ import numpy as np
 
 from detector.features import Features
 from detector.frames import FRAME_S
+from detector.vectors import median, run_starts
 
 BLOCK_S = 60.0
 BLOCK_FRAMES = round(BLOCK_S / FRAME_S)
@@ -88,7 +90,7 @@ class ThresholdStage:
         if not len(f):
             return empty_scored()
         blocks = f.idx // BLOCK_FRAMES
-        starts = np.flatnonzero(np.concatenate(([True], blocks[1:] != blocks[:-1])))
+        starts = run_starts(blocks)
         sizes = np.diff(np.append(starts, len(f)))
         valid = np.isfinite(f.sd_perp) & np.isfinite(f.tilt) & f.present
         med_sd, med_tilt = _block_medians(f.sd_perp, valid, starts, sizes), _block_medians(f.tilt, valid, starts, sizes)
@@ -98,8 +100,8 @@ class ThresholdStage:
                 self.hist_sd.append(float(med_sd[i]))
                 self.hist_tilt.append(float(med_tilt[i]))
             if self.hist_sd:
-                fsd = max(_median(self.hist_sd), FLOOR_MIN_SD)
-                ftilt = max(_median(self.hist_tilt), FLOOR_MIN_TILT)
+                fsd = max(statistics.median(self.hist_sd), FLOOR_MIN_SD)
+                ftilt = max(statistics.median(self.hist_tilt), FLOOR_MIN_TILT)
                 self.last_floor = (fsd, ftilt)
             floors[i] = self.last_floor
         floor_sd, floor_tilt = np.repeat(floors[:, 0], sizes), np.repeat(floors[:, 1], sizes)
@@ -107,13 +109,6 @@ class ThresholdStage:
             score = np.fmax(f.sd_perp / (K_SD * floor_sd), f.tilt / (K_TILT * floor_tilt))
         active = np.nan_to_num(score, nan=0.0) > 1.0
         return Scored(f, score, active, floor_sd, floor_tilt)
-
-
-def _median(xs) -> float:
-    """Median of a few floats, as ``np.median`` gives it (mean of the middle two when even)."""
-    v = sorted(xs)
-    h = len(v) // 2
-    return v[h] if len(v) % 2 else (v[h - 1] + v[h]) / 2.0
 
 
 def _block_medians(x: np.ndarray, valid: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
@@ -125,11 +120,8 @@ def _block_medians(x: np.ndarray, valid: np.ndarray, starts: np.ndarray, sizes: 
     nvalid = np.add.reduceat(valid, starts) if len(starts) else np.zeros(0, int)
     full = (sizes == BLOCK_FRAMES) & (nvalid == BLOCK_FRAMES)
     if full.any():
-        rows = x[starts[full][:, None] + np.arange(BLOCK_FRAMES)]
-        h = BLOCK_FRAMES // 2
-        part = np.partition(rows, (h - 1, h), axis=1)
-        out[full] = (part[:, h - 1] + part[:, h]) / 2.0
+        out[full] = median(x[starts[full][:, None] + np.arange(BLOCK_FRAMES)])
     for i in np.flatnonzero(~full & (nvalid >= MIN_VALID)):
         v = x[starts[i] : starts[i] + sizes[i]][valid[starts[i] : starts[i] + sizes[i]]]
-        out[i] = _median(v.tolist())
+        out[i] = median(v)
     return out

@@ -1,8 +1,8 @@
-"""Small numeric helpers for the short arrays of one episode, where numpy's general functions cost
-more in call overhead than in arithmetic: angles between rows of 3-vectors written out per component
-(the sums keep their order, ((x + y) + z), so results are bit-identical to ``np.cross`` and
-``np.linalg.norm``), and the median of values without NaN (as ``np.median`` gives it, without its
-NaN and masked-array checks)."""
+"""Small numeric helpers the detector's stages share: angles between rows of 3-vectors written out
+per component (numpy's general functions cost more in call overhead than in arithmetic on the short
+arrays of one episode; the sums keep their order, ((x + y) + z), so results are bit-identical to
+``np.cross`` and ``np.linalg.norm``), the median of values without NaN (as ``np.median`` gives it,
+without its NaN and masked-array checks), and where runs of equal keys start."""
 
 from __future__ import annotations
 
@@ -18,9 +18,14 @@ def angle_rad(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.arctan2(np.sqrt(cx * cx + cy * cy + cz * cz), ax * bx + ay * by + az * bz)
 
 
-def median(x: np.ndarray) -> float:
-    """Median of a non-empty 1-d array without NaN: the middle value, or the mean of the two."""
-    n = len(x)
+def median(x: np.ndarray, axis: int = -1):
+    """Median along ``axis`` of values without NaN: the middle value, or the mean of the two."""
+    n = x.shape[axis]
     lo, hi = (n - 1) // 2, n // 2
-    part = np.partition(x, (lo, hi))
-    return float((part[lo] + part[hi]) / 2.0)
+    part = np.partition(x, (lo, hi), axis=axis)
+    return (np.take(part, lo, axis=axis) + np.take(part, hi, axis=axis)) / 2.0
+
+
+def run_starts(keys: np.ndarray) -> np.ndarray:
+    """Positions where a run of equal values of sorted ``keys`` (non-empty) begins."""
+    return np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))

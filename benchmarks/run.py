@@ -150,19 +150,21 @@ FORMATS = {
 }
 
 
-def write_variant(csv: Path, fmt: str) -> Path:
-    """The same recording with its numbers written another way."""
+def write_variants(csv: Path) -> dict[str, Path]:
+    """The same recording with its numbers written each of the ``FORMATS`` ways."""
     from legwatch.csvio import HEADER, read_csv
 
     t, xyz = read_csv(csv)
-    out = csv.with_name(f"{csv.stem}-{'repr' if fmt == 'repr' else 'e18'}.csv")
     data = np.column_stack([t, xyz])
-    if fmt == "repr":
-        with open(out, "w", encoding="utf-8") as fh:
-            fh.write(",".join(HEADER) + "\n")
-            fh.writelines(f"{a!r},{b!r},{c!r},{d!r}\n" for a, b, c, d in data.tolist())
-    else:
-        np.savetxt(out, data, fmt=fmt, delimiter=",", header=",".join(HEADER), comments="")
+    out = {}
+    for fmt in FORMATS:
+        path = out[fmt] = csv.with_name(f"{csv.stem}-{'repr' if fmt == 'repr' else 'e18'}.csv")
+        if fmt == "repr":
+            with open(path, "w", encoding="utf-8") as fh:
+                fh.write(",".join(HEADER) + "\n")
+                fh.writelines(f"{a!r},{b!r},{c!r},{d!r}\n" for a, b, c, d in data.tolist())
+        else:
+            np.savetxt(path, data, fmt=fmt, delimiter=",", header=",".join(HEADER), comments="")
     return out
 
 
@@ -197,7 +199,7 @@ def ensure_peer() -> tuple[Path | None, str]:
 # --- 1. whole-process detect against the peer ------------------------------------------------------
 
 
-def bench_detect(csv: Path, runs: int, use_peer: bool, res: dict) -> None:
+def bench_detect(csv: Path, variants: dict[str, Path], runs: int, use_peer: bool, res: dict) -> None:
     say("== 1. legwatch detect, whole process, 8-hour 52 Hz night from CSV to episodes")
     n_samples = csv.read_bytes().count(b"\n") - 1
     size = csv.stat().st_size
@@ -282,7 +284,7 @@ def bench_detect(csv: Path, runs: int, use_peer: bool, res: dict) -> None:
             )
     say(f"  legwatch counts: {out.get('counts')}")
     if peer_cmd:
-        variant = write_variant(csv, "repr")
+        variant = variants["repr"]
         lw_v, peer_v = [], []
         for _ in range(max(1, min(3, runs))):
             lw_v.append(timed_run([*lw_cmd[:-3], str(variant), "--format", "json"], env))
@@ -294,7 +296,6 @@ def bench_detect(csv: Path, runs: int, use_peer: bool, res: dict) -> None:
                 f"  the same night as {FORMATS['repr']}: legwatch {a:.2f} s, skdh {b:.2f} s "
                 f"(medians of {len(lw_v)}): {b / a:.2f}x"
             )
-        variant.unlink()
 
 
 def _list(xs) -> str:
@@ -308,7 +309,7 @@ def _hm(ts: float) -> str:
 # --- 2. reading and the detection core in memory -------------------------------------------------
 
 
-def bench_core(csv: Path, res: dict) -> None:
+def bench_core(csv: Path, variants: dict[str, Path], res: dict) -> None:
     from detector.offline import OFFLINE_BATCH, detect_arrays
     from legwatch.csvio import read_csv
     from legwatch.payload import quantize
@@ -333,7 +334,7 @@ def bench_core(csv: Path, res: dict) -> None:
     )
     formats = {}
     for fmt, what in FORMATS.items():
-        variant = write_variant(csv, fmt)
+        variant = variants[fmt]
         t0 = time.perf_counter()
         tv, xv = read_csv(variant)
         rv = time.perf_counter() - t0
@@ -341,7 +342,6 @@ def bench_core(csv: Path, res: dict) -> None:
         ref = np.loadtxt(variant, delimiter=",", skiprows=1, ndmin=2)
         lv = time.perf_counter() - t0
         ulp = float(np.max(np.abs(np.column_stack([tv, xv]) - ref) / np.spacing(np.abs(ref))))
-        variant.unlink()
         formats[fmt] = {"read_s": rv, "loadtxt_s": lv, "max_ulp": ulp}
         say(
             f"  {fmt:>9}: read_csv {rv:.3f} s, np.loadtxt {lv:.3f} s: {lv / rv:.1f}x faster; values "
@@ -395,11 +395,14 @@ def bench_core(csv: Path, res: dict) -> None:
 
 
 def bench_memory(work: Path, streams: int, res: dict) -> None:
+    from detector.monitor import CHECKPOINT_TICK_S as tick
     from detector.stream import StreamDetector
     from detector.synthetic import generate_night
+    from legwatch.config import KEYS
     from legwatch.payload import quantize
     from legwatch.replay import batches
 
+    every = KEYS["monitor.checkpoint_s"][1]  # the default: each stream saved at least this often
     say("== 3. memory per stream: one StreamDetector fed in 1 s batches (tracemalloc)")
     out = {}
     for hours in (2.0, 8.0):
@@ -433,9 +436,9 @@ def bench_memory(work: Path, streams: int, res: dict) -> None:
         say(
             f"  {hours:g} h night ({len(slices):,} batches): retained {kb(cur - base)}, peak {kb(peak - base)}, "
             f"pickled state {kb(state)}, {len(det.episodes)} episodes kept; one stream's checkpoint file "
-            f"(pickle + fsync) {ckpt_s * 1e3:.1f} ms: {streams} streams every 10 s are "
-            f"{streams / 10 * ckpt_s * 1e3:.0f} ms/s in ~{math.ceil(streams / 40)}-stream ticks every 0.25 s, "
-            f"{mb(ckpt_bytes)} on disk"
+            f"(pickle + fsync) {ckpt_s * 1e3:.1f} ms: {streams} streams every {every:g} s are "
+            f"{streams / every * ckpt_s * 1e3:.0f} ms/s in ~{math.ceil(streams * tick / every)}-stream ticks "
+            f"every {tick:g} s, {mb(ckpt_bytes)} on disk"
         )
     a, b = out[2.0], out[8.0]
     say(
@@ -696,10 +699,11 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="legwatch-bench-") as tmp:
         work = Path(tmp)
         csv, npz = make_night(work, 8.0)
+        variants = write_variants(csv) if only & {"detect", "core"} else {}
         if "detect" in only:
-            bench_detect(csv, args.runs, not args.no_peer, res)
+            bench_detect(csv, variants, args.runs, not args.no_peer, res)
         if "core" in only:
-            bench_core(csv, res)
+            bench_core(csv, variants, res)
         if "memory" in only:
             bench_memory(work, max([int(x) for x in args.sensors.split(",") if x.strip()] or [500]), res)
         if "monitor" in only:

@@ -219,10 +219,7 @@ class Broker:
     to the next monitor after a crash, as Mosquitto does for a persistent session."""
 
     def __init__(self, msgs: list[tuple[str, bytes]], rng: random.Random) -> None:
-        self.msgs = [
-            SimpleNamespace(topic=t, payload=p, qos=1, retain=False, dup=False, mid=i + 1)
-            for i, (t, p) in enumerate(msgs)
-        ]
+        self.msgs = delivered(msgs)
         self.rng = rng
         self.next = 0  # first message never delivered
         self.delivered: set[int] = set()
@@ -342,7 +339,8 @@ def test_crashes_anywhere_lose_and_duplicate_nothing(tmp_path: Path, short_night
 # -- incremental checkpoints ---------------------------------------------------------------------
 
 
-def wire(msgs: list[tuple[str, bytes]], first_mid: int = 1) -> list:
+def delivered(msgs: list[tuple[str, bytes]], first_mid: int = 1) -> list:
+    """MQTT messages as the broker delivers them, with packet ids from ``first_mid``."""
     return [
         SimpleNamespace(topic=t, payload=p, qos=1, retain=False, dup=False, mid=first_mid + i)
         for i, (t, p) in enumerate(msgs)
@@ -477,7 +475,7 @@ def test_every_stream_is_checkpointed_within_checkpoint_s(tmp_path: Path) -> Non
 def test_restart_after_uneven_checkpoints_equals_a_monitor_that_never_crashed(
     tmp_path: Path, three_nights, how: str
 ) -> None:
-    msgs = wire(interleave(*three_nights.values()))
+    msgs = delivered(interleave(*three_nights.values()))
     cut = len(msgs) * 3 // 5
     ref_store, store = SqliteStore(tmp_path / "ref.sqlite"), SqliteStore(tmp_path / "s.sqlite")
     ref = Monitor(config(tmp_path / "ref"), ref_store, client_id="ref", checkpoint_s=3600)
@@ -543,8 +541,8 @@ def test_an_ended_night_is_not_started_again_from_older_segments(tmp_path: Path,
     mon = Monitor(cfg, store, client_id="ended", checkpoint_s=3600)
     mon.client = FakeClient()
     mon._clock = Clock()  # frozen: each tick saves exactly what the test says
-    a, b = wire(three_nights["shin-a"][:-1]), wire(three_nights["shin-b"][:-1], 100000)
-    online_again = wire([(f"{PREFIX}/shin-b/status", status_payload("online"))], 90000)
+    a, b = delivered(three_nights["shin-a"][:-1]), delivered(three_nights["shin-b"][:-1], 100000)
+    online_again = delivered([(f"{PREFIX}/shin-b/status", status_payload("online"))], 90000)
     will = SimpleNamespace(
         topic=f"{PREFIX}/shin-b/status", payload=b'{"state": "offline"}', qos=1, retain=True, dup=False, mid=90001
     )
@@ -587,7 +585,7 @@ def test_a_damaged_stream_file_is_reported_and_the_restart_goes_on(tmp_path: Pat
     store = SqliteStore(tmp_path / "s.sqlite")
     mon = Monitor(config(tmp_path), store, client_id="damaged", checkpoint_s=3600)
     mon.client = FakeClient()
-    msgs = wire(interleave(three_nights["shin-a"], three_nights["shin-b"]))
+    msgs = delivered(interleave(three_nights["shin-a"], three_nights["shin-b"]))
     for i in range(0, 400, 20):
         mon._process([(0.0, 0, m) for m in msgs[i : i + 20]])
         if i == 200:
@@ -608,7 +606,7 @@ def test_a_checkpoint_of_an_earlier_version_is_read_once(tmp_path: Path, three_n
     """``streams.pkl`` (every stream in one file) of the version before per-stream files."""
     store = SqliteStore(tmp_path / "s.sqlite")
     mon = Monitor(config(tmp_path), store, client_id="legacy", checkpoint_s=3600)
-    msgs = wire(interleave(three_nights["shin-a"], three_nights["shin-b"]))
+    msgs = delivered(interleave(three_nights["shin-a"], three_nights["shin-b"]))
     for i in range(0, 300, 20):
         mon._process([(0.0, 0, m) for m in msgs[i : i + 20]])
     nxt = mon.journal.rotate()
@@ -655,9 +653,7 @@ def test_redelivery_after_the_night_ended_starts_no_phantom_stream(tmp_path: Pat
     store = SqliteStore(tmp_path / "store.sqlite")
     mon = Monitor(config(tmp_path), store, client_id="phantom", checkpoint_s=3600)
     mon.client = FakeClient()
-    wire = [
-        SimpleNamespace(topic=t, payload=p, qos=1, retain=False, dup=False, mid=i + 1) for i, (t, p) in enumerate(msgs)
-    ]
+    wire = delivered(msgs)
     for i in range(0, len(wire), 50):
         mon._process([(0.0, 0, m) for m in wire[i : i + 50]])
     mon.stop()
@@ -680,10 +676,7 @@ def test_redelivered_duplicates_are_not_dead_lettered_but_real_ones_are(tmp_path
     msgs, _ = short_night
     mon = Monitor(config(tmp_path), SqliteStore(":memory:"), client_id="dups")
     mon.client = FakeClient()
-    wire = [
-        SimpleNamespace(topic=t, payload=p, qos=1, retain=False, dup=False, mid=i + 1)
-        for i, (t, p) in enumerate(msgs[:10])
-    ]
+    wire = delivered(msgs[:10])
     mon._process([(0.0, 0, m) for m in wire])
     again = SimpleNamespace(**{**vars(wire[5]), "dup": True})
     mon._process([(0.0, 0, again), (0.0, 0, wire[9]), (0.0, 0, wire[3])])
@@ -699,10 +692,7 @@ def test_acks_only_on_the_connection_that_delivered(tmp_path: Path, short_night)
     msgs, _ = short_night
     mon = Monitor(config(tmp_path), SqliteStore(":memory:"), client_id="gen")
     mon.client = FakeClient()
-    m = [
-        SimpleNamespace(topic=t, payload=p, qos=1, retain=False, dup=False, mid=i + 1)
-        for i, (t, p) in enumerate(msgs[:3])
-    ]
+    m = delivered(msgs[:3])
     mon._generation = 2
     mon._process([(0.0, 1, m[0]), (0.0, 2, m[1]), (0.0, 2, m[2])])
     assert mon.client.acked == {2, 3}  # m[0] came on the previous connection: the broker sends it again
@@ -751,9 +741,7 @@ def test_store_down_results_and_habits_wait_in_the_outbox(tmp_path: Path, short_
     mon = Monitor(config(tmp_path), store, client_id="down", exit_after_nights=1)
     mon.client = FakeClient()
     store.mode = "down"
-    wire = [
-        SimpleNamespace(topic=t, payload=p, qos=1, retain=False, dup=False, mid=i + 1) for i, (t, p) in enumerate(msgs)
-    ]
+    wire = delivered(msgs)
     for i in range(0, len(wire) - 1, 100):
         mon._process([(0.0, 0, m) for m in wire[i : i + 100]])
     habit = SimpleNamespace(
@@ -805,9 +793,7 @@ def test_stop_with_unstored_results_keeps_the_journal(tmp_path: Path, short_nigh
     store.mode = "down"
     mon = Monitor(config(tmp_path), store, client_id="full", outbox_max_bytes=3000)
     mon.client = FakeClient()
-    wire = [
-        SimpleNamespace(topic=t, payload=p, qos=1, retain=False, dup=False, mid=i + 1) for i, (t, p) in enumerate(msgs)
-    ]
+    wire = delivered(msgs)
     mon.stop_event.set()  # stopping: a full outbox makes _process give up instead of waiting
     done = 0
     while not mon.outbox.full():
@@ -836,10 +822,7 @@ def test_a_poison_message_in_the_journal_does_not_stop_the_restart(tmp_path: Pat
     store = SqliteStore(":memory:")
     mon = Monitor(config(tmp_path), store, client_id="poison", checkpoint_s=3600)
     mon.client = FakeClient()
-    m = [
-        SimpleNamespace(topic=t, payload=p, qos=1, retain=False, dup=False, mid=i + 1)
-        for i, (t, p) in enumerate(msgs[:5])
-    ]
+    m = delivered(msgs[:5])
     mon._process([(0.0, 0, x) for x in m])
     mon.journal.close()
     boom = {"n": 0}
@@ -928,9 +911,7 @@ def test_interleaved_garbage_changes_nothing(tmp_path: Path, short_night) -> Non
     store = SqliteStore(tmp_path / "s.sqlite")
     mon = Monitor(config(tmp_path), store, client_id="garbage")
     mon.client = FakeClient()
-    good = [
-        SimpleNamespace(topic=t, payload=p, qos=1, retain=False, dup=False, mid=i + 1) for i, (t, p) in enumerate(msgs)
-    ]
+    good = delivered(msgs)
     real = msgs[5][1]
     other = payload.encode("someone-else", 1, 1.7e9 + np.arange(5) / 26, np.zeros((5, 3)), 26.0)
     old = payload.encode("shin-crash", 1, 8e8 + np.arange(5) / 26, np.zeros((5, 3)), 26.0)
@@ -982,9 +963,7 @@ def test_a_last_will_ends_the_night_only_if_the_publisher_stays_away(tmp_path: P
     store = SqliteStore(tmp_path / "s.sqlite")
     mon = Monitor(config(tmp_path, LEGWATCH_MONITOR_WILL_GRACE_S="0.3"), store, client_id="will")
     mon.client = FakeClient()
-    wire = [
-        SimpleNamespace(topic=t, payload=p, qos=1, retain=False, dup=False, mid=i + 1) for i, (t, p) in enumerate(msgs)
-    ]
+    wire = delivered(msgs)
     status = f"{PREFIX}/shin-crash/status"
     will = SimpleNamespace(
         topic=status,

@@ -10,7 +10,6 @@ makes the result independent of batching at the cost of up to one block of laten
 
 from __future__ import annotations
 
-import statistics
 from collections import deque
 from dataclasses import dataclass
 
@@ -18,7 +17,7 @@ import numpy as np
 
 from detector.features import Features
 from detector.frames import FRAME_S
-from detector.vectors import median, run_starts
+from detector.vectors import median, median_of_few, run_starts
 
 BLOCK_S = 60.0
 BLOCK_FRAMES = round(BLOCK_S / FRAME_S)
@@ -100,8 +99,8 @@ class ThresholdStage:
                 self.hist_sd.append(float(med_sd[i]))
                 self.hist_tilt.append(float(med_tilt[i]))
             if self.hist_sd:
-                fsd = max(statistics.median(self.hist_sd), FLOOR_MIN_SD)
-                ftilt = max(statistics.median(self.hist_tilt), FLOOR_MIN_TILT)
+                fsd = max(median_of_few(self.hist_sd), FLOOR_MIN_SD)
+                ftilt = max(median_of_few(self.hist_tilt), FLOOR_MIN_TILT)
                 self.last_floor = (fsd, ftilt)
             floors[i] = self.last_floor
         floor_sd, floor_tilt = np.repeat(floors[:, 0], sizes), np.repeat(floors[:, 1], sizes)

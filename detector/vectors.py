@@ -2,7 +2,8 @@
 per component (numpy's general functions cost more in call overhead than in arithmetic on the short
 arrays of one episode; the sums keep their order, ((x + y) + z), so results are bit-identical to
 ``np.cross`` and ``np.linalg.norm``), the median of values without NaN (as ``np.median`` gives it,
-without its NaN and masked-array checks), and where runs of equal keys start."""
+without its NaN and masked-array checks; of a few Python floats, sorted), and where runs of equal
+keys start."""
 
 from __future__ import annotations
 
@@ -24,6 +25,13 @@ def median(x: np.ndarray, axis: int = -1):
     lo, hi = (n - 1) // 2, n // 2
     part = np.partition(x, (lo, hi), axis=axis)
     return (np.take(part, lo, axis=axis) + np.take(part, hi, axis=axis)) / 2.0
+
+
+def median_of_few(xs) -> float:
+    """Median of a few Python floats, as ``statistics.median`` gives it (without its 3 ms import)."""
+    v = sorted(xs)
+    h = len(v) // 2
+    return v[h] if len(v) % 2 else (v[h - 1] + v[h]) / 2.0
 
 
 def run_starts(keys: np.ndarray) -> np.ndarray:

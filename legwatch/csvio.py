@@ -216,19 +216,19 @@ def _parse_block(
         return None  # no digit before the '.'
     blk *= ~nondigit  # (multiplying by a mask is much faster than assigning through it)
     if exp10 is None and (fixed or w <= 17):  # (wider and varying: mantissas pass 2**53)
-        v = _by_decimals(blk, np.where(has_dot, dot, w), k, neg)
+        v = _by_decimals(blk, dot[:1] if fixed else np.where(has_dot, dot, w), k, neg)
         if v is not None:
             return v
     return _squeeze_dot(blk, k, has_dot, neg, exp10)
 
 
 def _by_decimals(blk: np.ndarray, dot: np.ndarray, k: np.ndarray, neg: np.ndarray) -> np.ndarray | None:
-    """Values of right-aligned digit rows whose '.' stands in column ``dot`` (the width: none),
-    with ``k`` digits after it: one matrix-vector product per '.' column (one when the number of
-    decimals is fixed) gives the exact mantissas of the rows that have it there. None when there
-    are more than 6 such columns or a mantissa reaches 2**53."""
+    """Values of right-aligned digit rows whose '.' stands in column ``dot`` (the width: none;
+    one column for all rows when ``dot`` has one element), with ``k`` digits after it: one
+    matrix-vector product per '.' column gives the exact mantissas of the rows that have it there.
+    None when there are more than 6 such columns or a mantissa reaches 2**53."""
     w = blk.shape[1]
-    present = np.flatnonzero(np.bincount(dot, minlength=w + 1))
+    present = dot if len(dot) == 1 else np.flatnonzero(np.bincount(dot, minlength=w + 1))
     if len(present) > 6 or k.max() >= len(_P10F):
         return None
     digits = blk.astype(np.float64)
@@ -236,7 +236,11 @@ def _by_decimals(blk: np.ndarray, dot: np.ndarray, k: np.ndarray, neg: np.ndarra
     mantissa = np.empty(len(blk))
     for d in present.tolist():
         place = np.where(j > d, w - 1 - j, w - 2 - j) if d < w else w - 1 - j  # the '.' has none
-        np.copyto(mantissa, digits @ np.where(j == d, 0.0, 10.0 ** np.maximum(place, 0)), where=dot == d)
+        m = digits @ np.where(j == d, 0.0, 10.0 ** np.maximum(place, 0))
+        if len(present) == 1:
+            mantissa = m
+        else:
+            np.copyto(mantissa, m, where=dot == d)
     if mantissa.max() >= _EXACT:
         return None
     v = mantissa / _P10F[k]  # exact integers: one correctly rounded division

@@ -2,7 +2,7 @@
 
     python benchmarks/monitor_proc.py --url mqtt://127.0.0.1:PORT --data-dir DIR --out OUT.json
 
-Runs the real ``detector.monitor.Monitor`` (public interface only: ``Monitor(cfg, store,
+Runs the real ``legwatch.monitor.service.Monitor`` (public interface only: ``Monitor(cfg, store,
 client_id=...)``, ``start()``, ``stop()``, ``stats``, and ``latency_ms()`` where it exists) with a
 SQLite store in ``DIR``. A sampler thread records ``(time.monotonic(), stats["batches"])`` every
 ``--sample-ms`` whenever the count changed, so the parent can tell when each published batch had
@@ -51,9 +51,9 @@ def main() -> int:
     ap.add_argument("--checkpoint-s", type=float, help="monitor.checkpoint_s (default: the monitor's own)")
     args = ap.parse_args()
 
-    from detector.monitor import Monitor
-    from legwatch.cli import open_store
-    from legwatch.config import load_config
+    from legwatch.contracts.config import load_config
+    from legwatch.monitor.service import Monitor
+    from legwatch.storage import open_store
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEGWATCH_")}
     overrides = {"mqtt.url": args.url, "data_dir": args.data_dir, "monitor.checkpoint_s": args.checkpoint_s}

@@ -41,8 +41,8 @@ def main() -> int:
     ap.add_argument("--prefix", default="legwatch")
     args = ap.parse_args()
 
-    from legwatch import mqtt as lwmqtt
-    from legwatch import payload, topics
+    from legwatch.contracts import payload, topics
+    from legwatch.mqtt import connection as lwmqtt
     from legwatch.replay import batches, nominal_rate
 
     night = np.load(args.data)

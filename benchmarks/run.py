@@ -132,7 +132,7 @@ def kb(n: float) -> str:
 def make_night(work: Path, hours: float, seed: int = SEED) -> tuple[Path, Path]:
     """An 8-hour night as the recording CSV and as quantized arrays (.npz) for the publishers."""
     from detector.synthetic import generate_night, write_csv
-    from legwatch.payload import quantize
+    from legwatch.contracts.payload import quantize
 
     night = generate_night(seed, hours=hours, rate_hz=RATE)
     csv = work / f"night-{hours:g}h.csv"
@@ -311,8 +311,8 @@ def _hm(ts: float) -> str:
 
 def bench_core(csv: Path, variants: dict[str, Path], res: dict) -> None:
     from detector.offline import OFFLINE_BATCH, detect_arrays
+    from legwatch.contracts.payload import quantize
     from legwatch.csvio import read_csv
-    from legwatch.payload import quantize
 
     say("== 2. reading the CSV and the detection core alone (in memory, this process)")
     reads = []
@@ -395,11 +395,11 @@ def bench_core(csv: Path, variants: dict[str, Path], res: dict) -> None:
 
 
 def bench_memory(work: Path, streams: int, res: dict) -> None:
-    from detector.monitor import CHECKPOINT_TICK_S as tick
     from detector.stream import StreamDetector
     from detector.synthetic import generate_night
-    from legwatch.config import KEYS
-    from legwatch.payload import quantize
+    from legwatch.contracts.config import KEYS
+    from legwatch.contracts.payload import quantize
+    from legwatch.monitor.service import CHECKPOINT_TICK_S as tick
     from legwatch.replay import batches
 
     every = KEYS["monitor.checkpoint_s"][1]  # the default: each stream saved at least this often
@@ -452,7 +452,7 @@ def bench_memory(work: Path, streams: int, res: dict) -> None:
 def _checkpoint_cost(work: Path, blob: bytes, streams: int) -> tuple[float, int]:
     """One stream's checkpoint as the monitor writes it (pickle, temp file, fsync, rename), median
     of 20, and the bytes of ``streams`` such files."""
-    from detector.durability import Checkpoints
+    from legwatch.monitor.durability import Checkpoints
 
     det = pickle.loads(blob)
     ck = Checkpoints(work / "ckpt")

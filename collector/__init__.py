@@ -1,4 +1,4 @@
 """Sensor side: BLE device profiles, connection supervision, MQTT publishing with a disk spool.
 
-May import legwatch.payload and legwatch.config, never detector.
+May import legwatch.contracts.payload and legwatch.contracts.config, never detector.
 """

@@ -36,8 +36,8 @@ from bleak_retry_connector import (
     establish_connection,
 )
 
-from legwatch import payload, topics
-from legwatch.config import Config, ConfigError
+from legwatch.contracts import payload, topics
+from legwatch.contracts.config import Config, ConfigError
 
 from .profiles import PROFILES, Profile, get_profile
 from .supervisor import Collector, CollectorOptions, Found

@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from legwatch import payload
+from legwatch.contracts import payload
 
 from .clock import NominalTimeline, SensorTimeline
 

@@ -9,10 +9,10 @@ in flight (same message ids) and only when all of it is acknowledged does the wo
 so batches reach the broker in sequence order and none is sent twice by us (QoS 1 may still
 duplicate one whose PUBACK was lost in the outage; consumers dedup by sequence number).
 
-The client uses a fixed id and a persistent session (``legwatch.mqtt.make_client``), the sensor's
+The client uses a fixed id and a persistent session (``legwatch.mqtt.connection.make_client``), the sensor's
 status topic as its retained ``offline`` last will, and connects in the background: an unreachable
 broker at startup is not an error (the spool fills and is sent later); a broker that *refuses* the
-connection (bad credentials, not authorised) is: :class:`legwatch.mqtt.BrokerUnavailable`.
+connection (bad credentials, not authorised) is: :class:`legwatch.mqtt.connection.BrokerUnavailable`.
 
 paho calls back on its network thread while holding its own locks, so callbacks only record
 events and wake the worker; only the worker calls ``publish``.
@@ -31,8 +31,8 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from legwatch import mqtt as lwmqtt
-from legwatch import topics
+from legwatch.contracts import topics
+from legwatch.mqtt import connection as lwmqtt
 
 from .spool import Spool
 

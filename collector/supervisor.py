@@ -38,8 +38,8 @@ from typing import Any, Protocol
 
 from bleak.exc import BleakError
 
-from legwatch import payload
-from legwatch.config import Config
+from legwatch.contracts import payload
+from legwatch.contracts.config import Config
 
 from .gatt import HandshakeError, SensorSession
 from .pipeline import Pipeline

@@ -17,22 +17,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from legwatch import __version__
+from legwatch.errors import UserError
+from legwatch.storage import open_store
 
 if TYPE_CHECKING:
-    from legwatch.config import Config
+    from legwatch.contracts.config import Config
 
 log = logging.getLogger("legwatch")
-
-
-class UserError(ValueError):
-    """Bad input from the user: one line, exit 2."""
 
 
 # --- shared plumbing -------------------------------------------------------------------------
 
 
 def _config(args: argparse.Namespace) -> Config:
-    from legwatch.config import load_config  # (not imported by commands that need no config)
+    from legwatch.contracts.config import load_config  # (not imported by commands that need no config)
 
     return load_config(
         args.config,
@@ -44,31 +42,6 @@ def _config(args: argparse.Namespace) -> Config:
             "data_dir": args.data_dir,
         },
     )
-
-
-def open_store(cfg: Config, *, tolerate_down: bool = False):
-    """The configured store. ``tolerate_down``: an InfluxDB that is down now is fine (the monitor
-    holds results until it returns); otherwise that is a one-line error."""
-    from legwatch.storage import StoreUnavailable
-    from legwatch.storage.influx import InfluxStore
-    from legwatch.storage.sqlite import SqliteStore
-
-    if cfg["influx.url"]:
-        store = InfluxStore(
-            cfg["influx.url"],
-            cfg["influx.db"],
-            token=cfg["influx.token"] or None,
-            username=cfg["influx.username"] or None,
-            password=cfg["influx.password"] or None,
-        )
-        try:
-            store.ensure_database()
-        except StoreUnavailable as exc:
-            if not tolerate_down:
-                raise
-            log.warning("InfluxDB is not reachable yet (%s); results are held until it is", exc)
-        return store
-    return SqliteStore(cfg.data_dir / "legwatch.sqlite")
 
 
 def _console():
@@ -85,8 +58,8 @@ def _sensor_from_path(path: str) -> str:
 def _read_recording(path: str):
     import numpy as np
 
+    from legwatch.contracts.payload import quantize
     from legwatch.csvio import read_csv
-    from legwatch.payload import quantize
 
     t, xyz = read_csv(path)
     if len(t) > 1 and np.any(np.diff(t) < 0):
@@ -171,7 +144,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
-    from detector.monitor import Monitor
+    from legwatch.monitor.service import Monitor
 
     cfg = _config(args)
     if not cfg["mqtt.url"]:
@@ -224,7 +197,7 @@ def _write_output(path: str, text: str) -> None:
 def cmd_import(args: argparse.Namespace) -> int:
     from detector.events import KINDS_COUNTED
     from detector.offline import detect_arrays
-    from legwatch.schema import night_points
+    from legwatch.storage.schema import night_points
     from legwatch.summary import _hm, data_check, night_date
 
     cfg = _config(args)
@@ -353,7 +326,8 @@ def cmd_summary(args: argparse.Namespace) -> int:
     if args.output:
         print(f"wrote the summary of the night of {s['night_of']} to {args.output}", file=sys.stderr)
     if args.publish:
-        from legwatch import homeassistant, topics
+        from legwatch import homeassistant
+        from legwatch.contracts import topics
 
         n = homeassistant.publish_once(cfg, s)
         print(
@@ -639,14 +613,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 _USER_ERRORS = (
-    ("legwatch.config", "ConfigError"),
+    ("legwatch.contracts.config", "ConfigError"),
     ("legwatch.csvio", "RecordingError"),
     ("legwatch.habits", "HabitError"),
     ("legwatch.summary", "SummaryError"),
     ("collector.profiles.base", "ProfileError"),
 )
 _SERVICE_ERRORS = (
-    ("legwatch.mqtt", "BrokerUnavailable"),
+    ("legwatch.mqtt.connection", "BrokerUnavailable"),
     ("legwatch.storage.base", "StoreError"),  # StoreUnavailable is one
 )
 

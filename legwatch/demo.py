@@ -12,7 +12,7 @@ import tempfile
 import time
 from collections import Counter
 
-from legwatch.config import Config
+from legwatch.contracts.config import Config
 
 SENSOR = "demo-shin"
 SUBJECT = "demo"
@@ -21,12 +21,13 @@ SUBJECT = "demo"
 def run_demo(cfg: Config, *, hours: float, rate: float, seed: int, console) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from detector.monitor import Monitor
     from detector.synthetic import generate_night
     from legwatch import summary
-    from legwatch.cli import UserError, open_store
-    from legwatch.embedded_broker import EmbeddedBroker
+    from legwatch.errors import UserError
+    from legwatch.monitor.service import Monitor
+    from legwatch.mqtt.embedded_broker import EmbeddedBroker
     from legwatch.replay import batches, replay
+    from legwatch.storage import open_store
 
     if not 0.5 <= hours <= 16:
         raise UserError("--hours must be between 0.5 and 16")

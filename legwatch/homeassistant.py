@@ -22,7 +22,8 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from legwatch import __version__, topics
+from legwatch import __version__
+from legwatch.contracts import topics
 from legwatch.summary import habit_text
 
 HA_PREFIX = "homeassistant"
@@ -180,7 +181,7 @@ def publish_summary(client, prefix: str, s: Mapping, ha_prefix: str = HA_PREFIX,
 
 def publish_once(cfg, s: Mapping, *, timeout: float = 10.0) -> int:
     """Connect with the configured broker, publish one summary, wait until the broker has it."""
-    from legwatch import mqtt as lwmqtt
+    from legwatch.mqtt import connection as lwmqtt
 
     client, addr = lwmqtt.make_client(
         cfg["mqtt.url"],

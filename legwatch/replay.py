@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from legwatch import mqtt as lwmqtt
-from legwatch import payload, topics
+from legwatch.contracts import payload, topics
+from legwatch.mqtt import connection as lwmqtt
 
 BATCH_S = 1.0
 #: At most this many published batches wait for the broker's acknowledgement (paho keeps them).

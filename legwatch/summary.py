@@ -20,8 +20,8 @@ from datetime import datetime, timedelta
 
 from detector.events import KINDS_COUNTED
 from legwatch.habits import evening_window
-from legwatch.schema import episode_from_point
 from legwatch.storage import Point, Store
+from legwatch.storage.schema import episode_from_point
 
 DISCLAIMER = "legwatch is a self-tracking tool, not a diagnosis. Talk to a doctor about cramps that worry you."
 LOW_COVERAGE = 0.5

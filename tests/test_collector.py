@@ -7,7 +7,7 @@ WitMotion ``55 61``/``55 71`` packets split across notifications, legwatch NUS f
 own sample clocks, with link losses and silent stalls on demand. ``BleakScanner``,
 ``BleakClient``, bleak-retry-connector's ``establish_connection``, the collector (decoding, clock
 mapping, batching, spool, paho) and Mosquitto all run for real; a paho subscriber (and, once, the
-real ``detector.monitor.Monitor``) checks what arrives: every sample sent over the radio, in order,
+real ``legwatch.monitor.service.Monitor``) checks what arrives: every sample sent over the radio, in order,
 at its true sampling time, in consecutive sequence numbers, with nothing duplicated.
 """
 
@@ -43,8 +43,8 @@ from collector.profiles import get_profile, metawear, nus, polar, sig, witmotion
 from collector.profiles.base import full_uuid, normalize_uuid
 from collector.supervisor import Collector, CollectorOptions
 from helpers import run_cli
-from legwatch import payload
-from legwatch.config import load_config
+from legwatch.contracts import payload
+from legwatch.contracts.config import load_config
 
 # =============================================================================================
 # The stand-in radio: simulated sensors behind bleak's backend interface
@@ -738,7 +738,7 @@ def test_stream_reaches_the_broker_complete_and_on_time(mosquitto, tmp_path, mak
 def test_witmotion_stream_into_the_real_monitor(mosquitto, tmp_path, sqlite_store) -> None:
     """The real detector service takes every batch: none rejected, none missing, and the
     collector's final ``offline`` ends the night."""
-    from detector.monitor import Monitor
+    from legwatch.monitor.service import Monitor
 
     sensor = WitMotionSensor()
     radio = Radio(sensor)

@@ -11,7 +11,7 @@ import pytest
 from collector.clock import ClockMapper, DeviceMillis, NominalTimeline, SensorTimeline
 from collector.pipeline import Pipeline, batch_rate
 from collector.spool import Spool
-from legwatch import payload
+from legwatch.contracts import payload
 
 T0 = 1_767_650_000.0  # a night in January 2026
 

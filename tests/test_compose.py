@@ -31,7 +31,7 @@ import pytest
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
-from legwatch.config import KEYS, load_config
+from legwatch.contracts.config import KEYS, load_config
 from services import RepoMosquitto
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -2,7 +2,7 @@
 
 import pytest
 
-from legwatch.config import ConfigError, load_config, redact_url
+from legwatch.contracts.config import ConfigError, load_config, redact_url
 
 
 def write(tmp_path, text):

@@ -2,7 +2,7 @@
 episodes, nights after alcohol more, caffeine and water do nothing. The report must find the two
 planted links, invent none, and refuse to judge from too few nights.
 
-The nights are written directly (``night``/``episode`` points through ``legwatch.schema`` from a
+The nights are written directly (``night``/``episode`` points through ``legwatch.storage.schema`` from a
 detector ``Night`` with known episodes): running the detector over 30 full nights would be slow.
 """
 
@@ -23,7 +23,7 @@ from helpers import run_cli
 from legwatch import correlate
 from legwatch.correlate_html import render_html
 from legwatch.habits import make_entry, store_entries
-from legwatch.schema import night_points
+from legwatch.storage.schema import night_points
 from legwatch.storage.sqlite import SqliteStore
 
 NOW = datetime(2026, 11, 1, 12, 0).astimezone()

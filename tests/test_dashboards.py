@@ -3,7 +3,7 @@
 Every panel, annotation and template-variable query in dashboards/*.json runs against the real
 InfluxDB (1.6, over the same v1 ``/query`` API that InfluxDB 2 serves to Grafana) holding two nights
 that the project's own code generated (``detector.synthetic``), detected (``detector.offline``) and
-turned into points (``legwatch.schema``), plus habit entries (``legwatch.habits``) on the days before
+turned into points (``legwatch.storage.schema``), plus habit entries (``legwatch.habits``) on the days before
 and sensor battery reports (``status.battery_pct``, as the collector will write them). Grafana's macros
 are substituted the way Grafana does, and each query must return at least one row; with a subject
 that has no data, every query filtered by subject must return none. Grafana itself does not run here.
@@ -147,7 +147,7 @@ def stored(influxdb: Any) -> Iterator[Stored]:
     from detector.offline import detect_arrays
     from detector.synthetic import generate_night
     from legwatch.habits import make_entry
-    from legwatch.schema import night_points
+    from legwatch.storage.schema import night_points
 
     nights, points = [], []
     for seed, start in zip((3, 4), NIGHT_STARTS, strict=True):

@@ -35,17 +35,17 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-import detector.monitor as monitor_module
-from detector.durability import Checkpoints
-from detector.monitor import Monitor
+import legwatch.monitor.service as monitor_module
 from detector.synthetic import generate_night, write_csv
 from helpers import ROOT, run_cli
-from legwatch import payload
-from legwatch.config import load_config
+from legwatch.contracts import payload
+from legwatch.contracts.config import load_config
 from legwatch.csvio import read_csv
+from legwatch.monitor.durability import Checkpoints
+from legwatch.monitor.service import Monitor
 from legwatch.replay import batches, replay
-from legwatch.schema import episode_from_point
 from legwatch.storage.influx import InfluxStore
+from legwatch.storage.schema import episode_from_point
 
 #: Short nights whose streamed episodes equal offline detection: sensor -> (seed, rate Hz).
 NIGHTS = {"shin-a": (4, 26.0), "shin-b": (19, 52.0)}

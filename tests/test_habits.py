@@ -13,9 +13,8 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from detector.monitor import Monitor
 from helpers import run_cli
-from legwatch.config import load_config
+from legwatch.contracts.config import load_config
 from legwatch.habit_import import read_habits_csv
 from legwatch.habits import (
     KNOWN,
@@ -27,6 +26,7 @@ from legwatch.habits import (
     store_entries,
     store_entry,
 )
+from legwatch.monitor.service import Monitor
 from legwatch.storage.sqlite import SqliteStore
 
 NOW = datetime(2026, 3, 10, 9, 0).astimezone()  # a Tuesday morning, local time

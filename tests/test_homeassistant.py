@@ -16,14 +16,14 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from detector.events import Episode, Gap
-from detector.monitor import Monitor
 from detector.stream import Night
 from detector.synthetic import generate_night
 from helpers import run_cli
 from legwatch import homeassistant, summary
-from legwatch.config import load_config
+from legwatch.contracts.config import load_config
+from legwatch.monitor.service import Monitor
 from legwatch.replay import replay
-from legwatch.schema import night_points
+from legwatch.storage.schema import night_points
 from legwatch.storage.sqlite import SqliteStore
 
 

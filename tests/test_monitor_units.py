@@ -37,15 +37,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from detector.durability import Checkpoints, Journal, Outbox
-from detector.monitor import Monitor
 from detector.offline import detect_arrays
 from detector.synthetic import generate_night
-from legwatch import payload
-from legwatch.config import load_config
+from legwatch.contracts import payload
+from legwatch.contracts.config import load_config
+from legwatch.monitor.durability import Checkpoints, Journal, Outbox
+from legwatch.monitor.service import Monitor
 from legwatch.replay import batches, nominal_rate, status_payload
-from legwatch.schema import episode_from_point
 from legwatch.storage import Point, StoreError, StoreUnavailable
+from legwatch.storage.schema import episode_from_point
 from legwatch.storage.sqlite import SqliteStore
 
 PREFIX = "legwatch"

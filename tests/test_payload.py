@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from legwatch import payload
-from legwatch.payload import PayloadError, decode, encode
+from legwatch.contracts import payload
+from legwatch.contracts.payload import PayloadError, decode, encode
 
 
 def even_batch(n=52, rate=52.0, t0=1767652200.25):

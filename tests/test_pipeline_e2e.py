@@ -8,7 +8,7 @@ import pytest
 
 from detector.synthetic import generate_night, write_csv
 from helpers import popen_cli, run_cli
-from legwatch.schema import episode_from_point
+from legwatch.storage.schema import episode_from_point
 
 
 @pytest.fixture(scope="module")

@@ -39,7 +39,7 @@ from test_faults import Cli, cli_env, wait_for
 
 from detector.synthetic import generate_night, write_csv
 from helpers import ROOT, popen_cli, run_cli
-from legwatch.schema import episode_from_point
+from legwatch.storage.schema import episode_from_point
 from legwatch.storage.sqlite import SqliteStore
 from services import RepoMosquitto, free_port
 

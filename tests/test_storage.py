@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from influxdb_client import Point as ReferencePoint
 from influxdb_client import WritePrecision
 
+from legwatch.contracts.config import load_config
 from legwatch.storage import Point, Store, StoreError, StoreUnavailable, open_store
 from legwatch.storage.influx import InfluxStore, quote_ident
 from legwatch.storage.lineprotocol import normalise, to_line
@@ -404,7 +405,7 @@ def test_secrets_never_leak(stub: _StubServer, caplog: pytest.LogCaptureFixture,
     elif auth == "password":
         store = InfluxStore(_stub_url(stub), "db", username="ann", password=SECRET_PASSWORD)
     else:
-        store = open_store(_stub_url(stub, f"ann:{SECRET_PASSWORD}@"), "db")
+        store = InfluxStore(_stub_url(stub, f"ann:{SECRET_PASSWORD}@"), "db")
         assert isinstance(store, InfluxStore) and SECRET_PASSWORD not in store.url
     calls = [store.ping, store.ensure_database, lambda: store.raw_query("SHOW DATABASES"), lambda: store.query("m")]
     calls.append(lambda: store.write([Point("m", {}, {"v": 1.0}, T0)]))
@@ -514,14 +515,15 @@ def test_sqlite_in_memory_and_threads() -> None:
 
 
 def test_open_store(tmp_path: Any, influxdb: InfluxService) -> None:
-    sqlite_store = open_store(sqlite_path=tmp_path / "x" / "s.sqlite")
-    assert isinstance(sqlite_store, SqliteStore) and (tmp_path / "x" / "s.sqlite").exists()
+    cfg = load_config(env={}, overrides={"data_dir": str(tmp_path / "x")})
+    sqlite_store = open_store(cfg)
+    assert isinstance(sqlite_store, SqliteStore) and (tmp_path / "x" / "legwatch.sqlite").exists()
     sqlite_store.close()
-    influx = open_store(influxdb.url.replace("http://", "http://ann:pw@"), influx_db="open_store_test")
+    url = influxdb.url.replace("http://", "http://ann:pw@")
+    influx = open_store(load_config(env={}, overrides={"influx.url": url, "influx.db": "open_store_test"}))
     assert isinstance(influx, InfluxStore)
     assert influx.url == influxdb.url and influx.db == "open_store_test"
-    influx.ensure_database()
-    influx.write([Point("m", {}, {"v": 1.0}, T0)])
+    influx.write([Point("m", {}, {"v": 1.0}, T0)])  # open_store created the database
     assert len(influx.query("m")) == 1
     influx.raw_query('DROP DATABASE "open_store_test"')
 

@@ -19,7 +19,7 @@ from detector.stream import Night
 from detector.synthetic import generate_night, write_csv
 from helpers import run_cli
 from legwatch import summary
-from legwatch.schema import night_points
+from legwatch.storage.schema import night_points
 from legwatch.storage.sqlite import SqliteStore
 
 KINDS = ("twitch", "leg_movement", "contraction")

@@ -4,49 +4,47 @@
   served by InfluxDB 1.x natively, 2.x through its compatibility endpoints, 3 Core natively.
 - ``sqlite.SqliteStore``: an embedded SQLite file with the same point model, the default when no
   InfluxDB is configured.
+- ``schema``: detector results and habits as points of the InfluxDB schema, and back.
 
-``open_store`` picks one from configuration. Imports only the standard library and
-``legwatch.storage`` itself (``platformdirs`` only when the default SQLite path is needed).
+``open_store`` picks one from the configuration. May import ``legwatch.contracts`` and ``detector``
+(the result types the schema maps), never the monitor or the application.
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+import logging
+from typing import TYPE_CHECKING
 
 from legwatch.storage.base import Point, Store, StoreError, StoreUnavailable, tags_match
 
-__all__ = ["Point", "Store", "StoreError", "StoreUnavailable", "default_sqlite_path", "open_store", "tags_match"]
+if TYPE_CHECKING:
+    from legwatch.contracts.config import Config
+
+__all__ = ["Point", "Store", "StoreError", "StoreUnavailable", "open_store", "tags_match"]
+log = logging.getLogger("legwatch.storage")
 
 
-def default_sqlite_path() -> Path:
-    """``legwatch.sqlite`` in the user's data directory."""
-    try:
-        from platformdirs import user_data_dir
-    except ImportError:  # pragma: no cover - platformdirs is a declared dependency
-        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "legwatch"
-    else:
-        base = Path(user_data_dir("legwatch", appauthor=False))
-    return base / "legwatch.sqlite"
-
-
-def open_store(
-    influx_url: str | None = None,
-    influx_db: str = "legwatch",
-    influx_token: str | None = None,
-    sqlite_path: str | os.PathLike[str] | None = None,
-    *,
-    timeout: float = 10.0,
-) -> Store:
-    """An ``InfluxStore`` when ``influx_url`` is given, else a ``SqliteStore`` (default path if None).
-
-    Credentials may sit in the URL (``http://user:pass@host:8086``); they are used for Basic auth and
-    stripped from the URL the store shows in messages. A token wins over URL credentials.
-    """
-    if influx_url:
+def open_store(cfg: Config, *, tolerate_down: bool = False) -> Store:
+    """The configured store: InfluxDB when ``influx.url`` is set, else the SQLite file in the data
+    directory. ``tolerate_down``: an InfluxDB that is down now is fine (the monitor holds results
+    until it returns); otherwise that is a one-line error (``StoreUnavailable``)."""
+    if cfg["influx.url"]:
         from legwatch.storage.influx import InfluxStore
 
-        return InfluxStore(influx_url, influx_db, token=influx_token or None, timeout=timeout)
+        store = InfluxStore(
+            cfg["influx.url"],
+            cfg["influx.db"],
+            token=cfg["influx.token"] or None,
+            username=cfg["influx.username"] or None,
+            password=cfg["influx.password"] or None,
+        )
+        try:
+            store.ensure_database()
+        except StoreUnavailable as exc:
+            if not tolerate_down:
+                raise
+            log.warning("InfluxDB is not reachable yet (%s); results are held until it is", exc)
+        return store
     from legwatch.storage.sqlite import SqliteStore
 
-    return SqliteStore(default_sqlite_path() if sqlite_path is None else sqlite_path)
+    return SqliteStore(cfg.data_dir / "legwatch.sqlite")

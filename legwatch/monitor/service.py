@@ -50,12 +50,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
-from detector.durability import Checkpoints, Journal, Outbox
 from detector.stream import Night, StreamDetector, Update
-from legwatch import mqtt as lwmqtt
-from legwatch import payload, schema, topics
-from legwatch.config import Config
-from legwatch.storage import Point, Store, StoreError, StoreUnavailable, tags_match
+from legwatch.contracts import payload, topics
+from legwatch.contracts.config import Config
+from legwatch.monitor.durability import Checkpoints, Journal, Outbox
+from legwatch.mqtt import connection as lwmqtt
+from legwatch.storage import Point, Store, StoreError, StoreUnavailable, schema, tags_match
 
 log = logging.getLogger("legwatch.monitor")
 

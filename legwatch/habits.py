@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from legwatch.storage import Point, Store
+from legwatch.storage import Point, Store, tags_match
 
 # --- what can be logged ------------------------------------------------------------------------
 
@@ -352,8 +352,85 @@ def entry_from_message(
 
 
 # --- storing -----------------------------------------------------------------------------------
+#
+# Placement is a pure rule (``place_entries``: entries + the habit points they could collide with ->
+# where each goes); ``store_entries`` fetches those points (``habit_ranges``), places and writes. A
+# caller holding points of its own not yet written (the monitor's batch) queries ``habit_ranges``
+# itself and passes the store's points and its own to ``place_entries``.
 
 _COMPARED = ("value", "unit", "note", "name", "intensity")
+#: An entry with an ``id`` looks for that id from two days before to one day after it.
+_ID_BEFORE_S = 2 * 86400.0
+_ID_AFTER_S = 86400.0
+#: Without an id, only the milliseconds an entry may move on to: 5 s after the last entry.
+_SLIDE_S = 5.0
+_MAX_SLIDE = 5000
+
+
+@dataclass(frozen=True)
+class HabitRange:
+    """The ``habit`` points of one subject and habit with ``start <= time < end`` that entries may
+    collide with: ``store.query("habit", start=r.start, end=r.end, tags=r.tags)``."""
+
+    subject: str
+    habit: str
+    start: float
+    end: float
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return {"subject": self.subject, "habit": self.habit}
+
+
+@dataclass(frozen=True)
+class Placed:
+    """Where one entry goes: ``entry`` at its placed time (moved on by whole milliseconds), and the
+    ``point`` to write, or ``None`` when it is already stored (same ``id``, or with
+    ``skip_identical`` an identical entry at that millisecond)."""
+
+    subject: str
+    entry: HabitEntry
+    point: Point | None
+
+    @property
+    def written(self) -> bool:
+        return self.point is not None
+
+
+def _groups(items: Sequence[tuple[str, HabitEntry]]) -> dict[tuple[str, str], list[int]]:
+    """Indices of the entries per (subject, habit), in order of first appearance."""
+    groups: dict[tuple[str, str], list[int]] = {}
+    for i, (subject, e) in enumerate(items):
+        groups.setdefault((subject, e.habit), []).append(i)
+    return groups
+
+
+def _range(subject: str, habit: str, entries: Sequence[HabitEntry]) -> HabitRange:
+    t0 = min(e.time for e in entries)
+    t1 = max(e.time for e in entries)
+    if any(e.id for e in entries):
+        return HabitRange(subject, habit, t0 - _ID_BEFORE_S, t1 + _ID_AFTER_S)
+    return HabitRange(subject, habit, t0, t1 + _SLIDE_S)
+
+
+def habit_ranges(items: Sequence[tuple[str, HabitEntry]]) -> list[HabitRange]:
+    """The stored ``habit`` points ``place_entries`` needs for ``items``: one range per (subject,
+    habit), in order of first appearance."""
+    return [_range(subject, habit, [items[i][1] for i in idx]) for (subject, habit), idx in _groups(items).items()]
+
+
+def fetch_existing(store: Store, items: Sequence[tuple[str, HabitEntry]]) -> list[Point]:
+    """The stored habit points ``items`` could collide with (one query per ``habit_ranges`` range)."""
+    return [p for r in habit_ranges(items) for p in store.query("habit", start=r.start, end=r.end, tags=r.tags)]
+
+
+def _in_range(p: Point, r: HabitRange) -> bool:
+    """``p`` is one of the points ``store.query`` returns for ``r`` (stores compare milliseconds)."""
+    return (
+        p.measurement == "habit"
+        and int(round(r.start * 1000.0)) <= p.time_ms < int(round(r.end * 1000.0))
+        and tags_match(p.tags, r.tags)
+    )
 
 
 def _same(fields: Mapping[str, object], e: HabitEntry) -> bool:
@@ -361,38 +438,39 @@ def _same(fields: Mapping[str, object], e: HabitEntry) -> bool:
     return all(fields.get(k, "") == mine.get(k, "") for k in _COMPARED)
 
 
-def store_entries(
-    store: Store, items: Sequence[tuple[str, HabitEntry]], *, skip_identical: bool = False
-) -> list[tuple[str, HabitEntry, bool]]:
-    """Write entries in one ``store.write`` (all or nothing); returns (subject, entry, written).
+def place_entries(
+    items: Sequence[tuple[str, HabitEntry]], existing: Sequence[Point], *, skip_identical: bool = False
+) -> list[Placed]:
+    """Where each (subject, entry) goes given the ``existing`` habit points; one ``Placed`` per entry,
+    in order. Pure: reads and writes nothing.
 
-    An entry whose millisecond is taken by another entry of the same habit moves on 1 ms, so two logs
-    in the same second both survive. ``skip_identical`` (file imports): an identical stored entry at
-    that place counts as this one, so importing the same file twice writes nothing the second time.
-    An entry with an ``id`` already stored in the two days around it (a redelivered MQTT message) is
-    not written again.
+    ``existing`` holds at least the points ``habit_ranges(items)`` names (more is fine: only those
+    in an entry's range count); where two share a millisecond, the later one counts. The rule:
+
+    - an entry with an ``id`` that an existing point (or an earlier entry of this call, written)
+      carries is not written again, and keeps its time;
+    - an entry whose millisecond is taken, by an existing point of the same subject and habit or by
+      an earlier entry of this call, moves on 1 ms (as often as needed), so two logs in the same
+      second both survive;
+    - ``skip_identical`` (file imports): an identical existing point at that place counts as this
+      entry (not written), so importing the same file twice writes nothing the second time.
+
+    Raises HabitError when an entry finds no free millisecond within 5000.
     """
-    groups: dict[tuple[str, str], list[int]] = {}
-    for i, (subject, e) in enumerate(items):
-        groups.setdefault((subject, e.habit), []).append(i)
-    out: list[tuple[str, HabitEntry, bool] | None] = [None] * len(items)
-    points: list[Point] = []
-    for (subject, habit), idx in groups.items():
-        t0 = min(items[i][1].time for i in idx)
-        t1 = max(items[i][1].time for i in idx)
-        with_id = any(items[i][1].id for i in idx)
-        lo, hi = (t0 - 2 * 86400, t1 + 86400) if with_id else (t0, t1 + 5.0)
-        stored = store.query("habit", start=lo, end=hi, tags={"subject": subject, "habit": habit})
+    out: list[Placed | None] = [None] * len(items)
+    for (subject, habit), idx in _groups(items).items():
+        r = _range(subject, habit, [items[i][1] for i in idx])
+        stored = [p for p in existing if _in_range(p, r)]
         at_ms = {p.time_ms: p.fields for p in stored}
         ids = {str(p.fields.get("id")) for p in stored if p.fields.get("id")}
         taken: set[int] = set()
         for i in idx:
             e = items[i][1]
             if e.id and e.id in ids:
-                out[i] = (subject, e, False)
+                out[i] = Placed(subject, e, None)
                 continue
             ms = int(round(e.time * 1000.0))
-            for _ in range(5000):
+            for _ in range(_MAX_SLIDE):
                 if ms in taken:
                     ms += 1
                     continue
@@ -406,14 +484,32 @@ def store_entries(
                 raise HabitError(f"{habit}: too many entries at {e.time}")
             taken.add(ms)
             placed = replace(e, time=ms / 1000.0)
-            written = ms not in at_ms
-            if written:
-                points.append(placed.point(subject))
-                if e.id:
-                    ids.add(e.id)
-            out[i] = (subject, placed, written)
-    store.write(points)
+            if ms in at_ms:
+                out[i] = Placed(subject, placed, None)
+                continue
+            out[i] = Placed(subject, placed, placed.point(subject))
+            if e.id:
+                ids.add(e.id)
     return [o for o in out if o is not None]
+
+
+def to_write(placed: Sequence[Placed]) -> list[Point]:
+    """The points to write for ``placed`` (those not already stored), in order."""
+    return [p.point for p in placed if p.point is not None]
+
+
+def store_entries(
+    store: Store, items: Sequence[tuple[str, HabitEntry]], *, skip_identical: bool = False
+) -> list[tuple[str, HabitEntry, bool]]:
+    """Write entries in one ``store.write`` (all or nothing); returns (subject, entry, written).
+
+    ``fetch_existing``, ``place_entries`` (the rule: a taken millisecond moves an entry on 1 ms, an
+    ``id`` already stored in the two days around it is not written again, ``skip_identical``), then
+    one write of ``to_write``.
+    """
+    placed = place_entries(items, fetch_existing(store, items), skip_identical=skip_identical)
+    store.write(to_write(placed))
+    return [(p.subject, p.entry, p.written) for p in placed]
 
 
 def store_entry(store: Store, subject: str, entry: HabitEntry) -> HabitEntry:

@@ -7,6 +7,7 @@ import json
 import threading
 import time
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import paho.mqtt.client as mqtt
@@ -18,15 +19,22 @@ from legwatch.contracts.config import load_config
 from legwatch.habit_import import read_habits_csv
 from legwatch.habits import (
     KNOWN,
+    HabitEntry,
     HabitError,
+    HabitRange,
     entry_from_message,
     evening_window,
+    fetch_existing,
+    habit_ranges,
     make_entry,
     parse_time,
+    place_entries,
     store_entries,
     store_entry,
+    to_write,
 )
 from legwatch.monitor.service import Monitor
+from legwatch.storage import Point
 from legwatch.storage.sqlite import SqliteStore
 
 NOW = datetime(2026, 3, 10, 9, 0).astimezone()  # a Tuesday morning, local time
@@ -181,6 +189,110 @@ def test_same_habit_same_second_on_influx(influx_store):
     store_entries(influx_store, [("me", e), ("me", e)])
     store_entry(influx_store, "me", e)
     assert len(influx_store.query("habit", tags={"subject": "me", "habit": "stretching"})) == 3
+
+
+# --- placement (pure: entries and the points they could collide with, no store) -------------------
+
+T = local(2026, 3, 9, 21, 30)
+T_MS = int(round(T * 1000))
+
+
+def _water(**kw) -> HabitEntry:
+    return make_entry("water", kw.pop("value", "0.3"), at=kw.pop("at", T), now=NOW, **kw)
+
+
+def test_place_same_id_again_is_not_written():
+    e = _water(id="btn-1")
+    stored = e.point("me")
+    (p,) = place_entries([("me", e)], [stored])
+    assert not p.written and p.point is None and p.entry == e  # keeps its time
+    retyped = make_entry("water", "0.4", at=T + 3600, id="btn-1", now=NOW)  # same id, an hour later
+    (p,) = place_entries([("me", retyped)], [stored])
+    assert not p.written and p.entry == retyped
+    (p,) = place_entries([("me", _water(id="btn-2"))], [stored])  # another id: moves on 1 ms instead
+    assert p.written and p.point is not None and p.point.time_ms == T_MS + 1
+    assert p.point.fields["id"] == "btn-2"
+
+
+def test_place_id_only_looks_two_days_back_and_one_ahead():
+    e = _water(id="btn-1")
+    old = replace(e, time=T - 2 * 86400 - 1).point("me")
+    later = replace(e, time=T + 86400 + 1).point("me")
+    assert [p.written for p in place_entries([("me", e)], [old, later])] == [True]
+    inside = replace(e, time=T - 2 * 86400 + 1).point("me")
+    assert [p.written for p in place_entries([("me", e)], [old, inside, later])] == [False]
+
+
+def test_place_same_millisecond_moves_on_1_ms_as_often_as_needed():
+    e = _water()
+    existing = [replace(e, time=(T_MS + k) / 1000).point("me") for k in (0, 1, 2)]
+    (p,) = place_entries([("me", e)], existing)
+    assert p.written and p.entry.time == (T_MS + 3) / 1000 and p.point == p.entry.point("me")
+    # within one call, entries collide with each other too (and with what is stored)
+    placed = place_entries([("me", e)] * 3, existing)
+    assert [round(p.entry.time * 1000) - T_MS for p in placed] == [3, 4, 5]
+    assert [round(p.entry.time * 1000) - T_MS for p in place_entries([("me", e)] * 3, [])] == [0, 1, 2]
+    assert len(to_write(placed)) == 3 and to_write(placed) == [p.point for p in placed]
+
+
+def test_place_other_subjects_and_habits_do_not_collide():
+    e = _water()
+    existing = [e.point("ana"), make_entry("caffeine", at=T, now=NOW).point("me")]
+    coffee = make_entry("caffeine", at=T, now=NOW)
+    placed = place_entries([("me", e), ("ana", coffee), ("me", e), ("ben", e)], existing)
+    assert [(p.subject, p.entry.habit, round(p.entry.time * 1000) - T_MS) for p in placed] == [
+        ("me", "water", 0),
+        ("ana", "caffeine", 0),
+        ("me", "water", 1),
+        ("ben", "water", 0),
+    ]
+    assert all(p.written for p in placed)
+    # the other measurement, or an id on another habit, counts for nothing either
+    other = Point("episode", {"subject": "me", "habit": "water"}, {"id": "x"}, T)
+    assert place_entries([("me", _water(id="x"))], [other, replace(coffee, id="x").point("me")])[0].written
+
+
+def test_place_same_id_twice_in_one_call_is_written_once():
+    e = _water(id="btn-7")
+    placed = place_entries([("me", e), ("me", e)], [])
+    assert [p.written for p in placed] == [True, False]
+    assert placed[0].entry.time == T and placed[1].entry == e
+
+
+def test_place_skip_identical():
+    e = _water(note="after dinner")
+    stored = [e.point("me")]
+    (p,) = place_entries([("me", e)], stored, skip_identical=True)
+    assert not p.written and p.entry.time == T
+    (p,) = place_entries([("me", e)], stored)  # without: a second glass
+    assert p.written and p.entry.time == (T_MS + 1) / 1000
+    (p,) = place_entries([("me", replace(e, value=0.5))], stored, skip_identical=True)  # not identical
+    assert p.written and p.entry.time == (T_MS + 1) / 1000
+
+
+def test_habit_ranges_name_what_to_fetch():
+    a, b = _water(), _water(at=T + 60)
+    coffee = make_entry("caffeine", at=T, now=NOW, id="c-1")
+    ranges = habit_ranges([("me", a), ("me", coffee), ("me", b), ("ana", a)])
+    assert ranges == [
+        HabitRange("me", "water", T, T + 65.0),
+        HabitRange("me", "caffeine", T - 2 * 86400, T + 86400),
+        HabitRange("ana", "water", T, T + 5.0),
+    ]
+    assert ranges[0].tags == {"subject": "me", "habit": "water"}
+    assert habit_ranges([]) == [] and place_entries([], []) == []
+
+
+def test_place_with_points_not_yet_written(sqlite_store):
+    """The monitor's recipe: the store's points in range plus its own pending ones."""
+    e = _water()
+    store_entry(sqlite_store, "me", e)  # stored at T
+    pending = [replace(e, time=(T_MS + 1) / 1000).point("me"), Point("episode", {"subject": "me"}, {"x": 1.0}, T)]
+    items = [("me", e)]
+    existing = fetch_existing(sqlite_store, items)
+    assert [p.time_ms for p in existing] == [T_MS]
+    (p,) = place_entries(items, [*existing, *pending])
+    assert p.written and p.entry.time == (T_MS + 2) / 1000
 
 
 def test_log_cli_defaults_units_and_at(tmp_path):

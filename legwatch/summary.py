@@ -7,6 +7,9 @@ nights, and the habits of the evening before (noon to sleep onset, the same rule
 ``legwatch correlate``). A night with too little data (coverage under half, no sleep window, or
 under half an hour of covered sleep) says so: its counts are ``null``, never zero.
 
+``build`` is ``compose(fetch(store, ...))``: ``fetch`` makes the queries and returns the points
+(``NightRecords``), ``compose`` turns them into the summary without touching the store or the clock.
+
 Renderings: ``render_text`` (rich), ``legwatch.summary_html`` (a self-contained page) and
 ``legwatch.homeassistant`` (MQTT with Home Assistant discovery). Self-tracking, not a diagnosis:
 every rendering says so.
@@ -15,7 +18,8 @@ every rendering says so.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from detector.events import KINDS_COUNTED
@@ -102,8 +106,8 @@ def _habit(h: Point) -> dict:
     }
 
 
-def _comparison(store: Store, subject: str, start: float, tonight: float | None) -> dict:
-    earlier = store.query("night", start=start - 90 * 86400, end=start - 1, tags={"subject": subject})
+def _comparison(earlier: Sequence[Point], tonight: float | None) -> dict:
+    """Tonight's count against the last ``RECENT_NIGHTS`` usable nights among ``earlier`` (by time)."""
     usable = [p for p in earlier if data_check(p.fields) is None][-RECENT_NIGHTS:]
     counts = [float(p.fields.get("episodes", 0.0)) for p in usable]
     out: dict = {
@@ -131,19 +135,87 @@ def _comparison(store: Store, subject: str, start: float, tonight: float | None)
     return out
 
 
-def build(
-    store: Store, subject: str, night: str | None = None, *, sensor: str = "", start: float | None = None
-) -> dict:
-    """The summary of the latest night of ``subject`` (or of ``night``, YYYY-MM-DD; or the night of
-    ``sensor`` that started at ``start``)."""
+# --- fetch, then compose -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NightRecords:
+    """Everything the summary of one night is made from, as the store returns it (each list by time).
+
+    ``night``: the ``night`` point; ``episodes`` and ``gaps``: that night's ``episode`` and ``gap``
+    points; ``habits``: the ``habit`` points of the evening before (``evening_window`` of sleep
+    onset, or of the recording's start without a sleep window), ``habits_during``: those from then
+    to the end of the recording; ``earlier_nights``: the subject's ``night`` points of the 90 days
+    before (the comparison takes the last usable ones); ``activity``: the night's ``activity``
+    points, when fetched with ``activity=True`` (the summary itself does not use them).
+    """
+
+    subject: str
+    night: Point
+    episodes: Sequence[Point] = ()
+    gaps: Sequence[Point] = ()
+    habits: Sequence[Point] = ()
+    habits_during: Sequence[Point] = ()
+    earlier_nights: Sequence[Point] = ()
+    activity: Sequence[Point] = ()
+
+    @property
+    def sensor(self) -> str:
+        return self.night.tags.get("sensor", "")
+
+    @property
+    def start(self) -> float:
+        return self.night.time
+
+    @property
+    def end(self) -> float:
+        return float(self.night.fields.get("end", self.night.time))
+
+
+def habits_window(night: Point) -> tuple[float, float]:
+    """The evening before ``night``: ``evening_window`` of sleep onset (or of the recording's start)."""
+    sleep_start = night.fields.get("sleep_start")
+    onset = float(sleep_start) if sleep_start is not None else night.time  # type: ignore[arg-type]
+    return evening_window(onset)
+
+
+def fetch(
+    store: Store,
+    subject: str,
+    night: str | None = None,
+    *,
+    sensor: str = "",
+    start: float | None = None,
+    activity: bool = False,
+) -> NightRecords:
+    """What the summary of a night needs from the store (the night chosen as ``find_night`` does);
+    ``activity``: also the night's activity epochs (for the timeline plot). SummaryError when there
+    is no such night."""
     n = find_night(store, subject, night, sensor=sensor, start=start)
+    rec = NightRecords(subject, n)
+    s, e = rec.start, rec.end
+    tags = {"subject": subject, "sensor": rec.sensor}
+    h0, h1 = habits_window(n)
+    return replace(
+        rec,
+        episodes=store.query("episode", start=s, end=e + 1, tags=tags),
+        gaps=store.query("gap", start=s, end=e + 1, tags=tags),
+        habits=store.query("habit", start=h0, end=h1, tags={"subject": subject}),
+        habits_during=store.query("habit", start=h1, end=e + 1, tags={"subject": subject}),
+        earlier_nights=store.query("night", start=s - 90 * 86400, end=s - 1, tags={"subject": subject}),
+        activity=store.query("activity", start=s - 60, end=e + 60, tags=tags) if activity else (),
+    )
+
+
+def compose(records: NightRecords) -> dict:
+    """The summary (a plain dict, see the module) of ``records``; pure: no store, no clock."""
+    n = records.night
     f = n.fields
-    sensor = n.tags.get("sensor", "")
-    start, end = n.time, float(f.get("end", n.time))
-    tags = {"subject": subject, "sensor": sensor}
-    eps = [episode_from_point(p) for p in store.query("episode", start=start, end=end + 1, tags=tags)]
+    subject, sensor = records.subject, records.sensor
+    start, end = records.start, records.end
+    eps = [episode_from_point(p) for p in records.episodes]
     in_sleep = sorted((e for e in eps if e.kind in KINDS_COUNTED and e.in_sleep), key=lambda e: e.start)
-    gaps = store.query("gap", start=start, end=end + 1, tags=tags)
+    gaps = records.gaps
     coverage = float(f.get("coverage", 0.0))
     reason = data_check(f)
     enough = reason is None
@@ -152,10 +224,7 @@ def build(
     by_kind = {k: [e for e in in_sleep if e.kind == k] for k in KINDS_COUNTED}
     contractions = by_kind["contraction"]
     longest = max(contractions, key=lambda e: e.duration_s) if contractions else None
-    onset = float(sleep_start) if sleep_start is not None else start  # type: ignore[arg-type]
-    h0, h1 = evening_window(onset)
-    habits = store.query("habit", start=h0, end=h1, tags={"subject": subject})
-    during = store.query("habit", start=h1, end=end + 1, tags={"subject": subject})
+    h0, h1 = habits_window(n)
     total = len(in_sleep) if enough else None
     plm = f.get("plm_index")
     out = {
@@ -209,10 +278,10 @@ def build(
         ],
         "episodes": [e.to_dict() for e in in_sleep],
         "outside_sleep": sum(1 for e in eps if e.kind in KINDS_COUNTED and not e.in_sleep),
-        "comparison": _comparison(store, subject, start, float(total) if total is not None else None),
+        "comparison": _comparison(records.earlier_nights, float(total) if total is not None else None),
         "habits_window": {"start": h0, "end": h1},
-        "habits": [_habit(h) for h in habits],
-        "habits_during_night": [_habit(h) for h in during],
+        "habits": [_habit(h) for h in records.habits],
+        "habits_during_night": [_habit(h) for h in records.habits_during],
         "disclaimer": DISCLAIMER,
     }
     for e in out["episodes"]:
@@ -221,13 +290,26 @@ def build(
     return out
 
 
+def build(
+    store: Store, subject: str, night: str | None = None, *, sensor: str = "", start: float | None = None
+) -> dict:
+    """The summary of the latest night of ``subject`` (or of ``night``, YYYY-MM-DD; or the night of
+    ``sensor`` that started at ``start``): ``compose(fetch(...))``."""
+    return compose(fetch(store, subject, night, sensor=sensor, start=start))
+
+
+def activity_series(points: Sequence[Point]) -> list[tuple[float, float]]:
+    """(epoch start, movement in g) of ``activity`` points, for the timeline plot."""
+    return [(p.time, float(p.fields.get("movement_g", 0.0))) for p in points]
+
+
 def activity(store: Store, s: Mapping) -> list[tuple[float, float]]:
     """(epoch start, movement in g) of the summarised night, for the timeline plot."""
     rec = s["recording"]
     pts = store.query(
         "activity", start=rec["start"] - 60, end=rec["end"] + 60, tags={"subject": s["subject"], "sensor": s["sensor"]}
     )
-    return [(p.time, float(p.fields.get("movement_g", 0.0))) for p in pts]
+    return activity_series(pts)
 
 
 # --- terminal ----------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from dataclasses import replace
 from datetime import datetime
 from html.parser import HTMLParser
 from typing import ClassVar
@@ -19,6 +20,8 @@ from detector.stream import Night
 from detector.synthetic import generate_night, write_csv
 from helpers import run_cli
 from legwatch import summary
+from legwatch.habits import evening_window, make_entry
+from legwatch.storage import Point
 from legwatch.storage.schema import night_points
 from legwatch.storage.sqlite import SqliteStore
 
@@ -241,3 +244,107 @@ def test_comparison_with_the_last_14_nights(sqlite_store):
     assert s["night_of"] == datetime.fromtimestamp(tonight).astimezone().strftime("%Y-%m-%d")
     earlier = summary.build(sqlite_store, "cmp", s["night_of"][:8] + "02")
     assert earlier["comparison"]["nights"] == 1 and earlier["comparison"]["tonight"] is None
+
+
+# --- fetch, then compose -------------------------------------------------------------------------
+
+
+def _pt(measurement: str, tags: dict, fields: dict, t: float) -> Point:
+    return Point(measurement, tags, fields, t)
+
+
+def test_compose_records_built_by_hand():
+    """No store: a night, its episodes and gaps, the evening's habits and earlier nights by hand."""
+    t0 = datetime(2026, 9, 20, 22, 30).astimezone().timestamp()
+    onset, wake = t0 + 1800, t0 + 1800 + 7 * 3600
+    me = {"subject": "me", "sensor": "shin"}
+    fields = {"end": t0 + 8 * 3600, "coverage": 0.9, "sleep_start": onset, "sleep_end": wake, "sleep_h": 7.0}
+    night = _pt("night", me, {**fields, "plm_index": 18.0, "episodes": 4.0, "contraction_count": 1.0}, t0)
+
+    def ep(kind: str, start: float, seconds: float, peak: float, periodic=False, in_sleep=True) -> Point:
+        f = {"duration_s": seconds, "end": start + seconds, "peak_g": peak, "periodic": periodic}
+        return _pt("episode", {**me, "kind": kind}, {**f, "in_sleep": in_sleep, "counted": True}, start)
+
+    episodes = [
+        ep("twitch", t0 + 60, 0.5, 0.05, in_sleep=False),  # before sleep onset: not counted
+        ep("leg_movement", onset + 600, 2.0, 0.1, periodic=True),
+        ep("contraction", onset + 3600, 42.25, 0.31234),
+        ep("leg_movement", onset + 620, 3.0, 0.12, periodic=True),
+        ep("contraction", onset + 7200, 20.0, 0.2),
+    ]
+    gaps = [_pt("gap", me, {"duration_s": 120.0, "end": onset + 5120}, onset + 5000)]
+    water = make_entry("water", "500ml", at=onset - 3 * 3600)
+    heat = make_entry("heat", at=onset + 1800)
+    earlier = [
+        _pt("night", me, {**fields, "episodes": n, "contraction_count": c}, t0 - (5 - i) * 86400)
+        for i, (n, c) in enumerate([(1.0, 0.0), (2.0, 1.0), (1.0, 0.0), (3.0, 1.0)])
+    ]
+    earlier.insert(0, _pt("night", me, {**fields, "coverage": 0.2, "episodes": 40.0}, t0 - 6 * 86400))  # unusable
+    records = summary.NightRecords(
+        "me",
+        night,
+        episodes=episodes,
+        gaps=gaps,
+        habits=[water.point("me")],
+        habits_during=[heat.point("me")],
+        earlier_nights=earlier,
+    )
+    s = summary.compose(records)
+    assert (s["subject"], s["sensor"], s["status"], s["enough_data"], s["reason"]) == ("me", "shin", "ok", True, None)
+    assert s["night_of"] == "2026-09-20"
+    assert s["recording"]["start"] == t0 and s["recording"]["hours"] == 8.0
+    assert s["sleep_window"]["start"] == onset and s["sleep_window"]["hours"] == 7.0
+    assert s["counts"] == {"twitch": 0, "leg_movement": 2, "contraction": 2} and s["episodes_total"] == 4
+    assert s["durations_s"] == {"twitch": 0.0, "leg_movement": 5.0, "contraction": 62.2}
+    assert [e["start"] for e in s["episodes"]] == [onset + 600, onset + 620, onset + 3600, onset + 7200]
+    assert all("sensor" not in e and "extra" not in e for e in s["episodes"])
+    assert s["periodic_count"] == 2 and s["plm_index"] == 18.0 and s["plm_above_clinical"] is True
+    lc = s["longest_contraction"]
+    assert (lc["start"], lc["duration_s"], lc["peak_g"]) == (onset + 3600, 42.2, 0.312)
+    assert [c["duration_s"] for c in s["contractions"]] == [42.2, 20.0]
+    assert s["outside_sleep"] == 1
+    assert s["gaps"] == [{"start": onset + 5000, "end": onset + 5120, "duration_s": 120.0}] and s["gaps_total_s"] == 120
+    c = s["comparison"]
+    assert (c["nights"], c["median_episodes"], c["min_episodes"], c["max_episodes"]) == (4, 1.5, 1.0, 3.0)
+    assert (c["mean_episodes"], c["mean_contractions"]) == (1.75, 0.5)
+    assert (c["tonight"], c["fewer_than_tonight"]) == ("more than usual", 4)
+    assert s["habits_window"] == dict(zip(("start", "end"), evening_window(onset), strict=True))
+    assert [(h["habit"], h["value"], h["unit"], h["time"]) for h in s["habits"]] == [("water", 0.5, "l", water.time)]
+    assert [h["habit"] for h in s["habits_during_night"]] == ["heat"]
+    assert "not a diagnosis" in s["disclaimer"]
+    assert json.loads(json.dumps(s)) == s  # plain JSON
+
+    patchy = summary.compose(replace(records, night=replace(night, fields={**night.fields, "coverage": 0.3})))
+    assert patchy["status"] == "too_little_data" and "30% of the recording" in patchy["reason"]
+    assert patchy["counts"] is None and patchy["episodes_total"] is None and patchy["longest_contraction"] is None
+    assert patchy["comparison"]["nights"] == 4 and patchy["comparison"]["tonight"] is None
+    bare = summary.compose(summary.NightRecords("me", _pt("night", me, {"end": t0 + 600, "coverage": 1.0}, t0)))
+    assert bare["reason"] == "no sleep window was found in the data" and bare["habits"] == []
+    assert bare["habits_window"] == dict(zip(("start", "end"), evening_window(t0), strict=True))
+    assert bare["comparison"]["nights"] == 0 and bare["gaps"] == [] and bare["episodes"] == []
+
+
+def test_build_is_compose_of_fetch(imported, sqlite_store):
+    store = SqliteStore(f"{imported['dir']}/legwatch.sqlite")
+    try:
+        s = summary.build(store, "me")
+        records = summary.fetch(store, "me", activity=True)
+        assert json.dumps(s) == json.dumps(summary.compose(records))
+        assert len(records.episodes) > 0 and len(records.gaps) >= 1 and len(records.habits) == 2
+        assert summary.activity_series(records.activity) == summary.activity(store, s)
+        assert summary.fetch(store, "me").activity == ()
+        for kw in ({"night": s["night_of"]}, {"sensor": "shin-left", "start": s["recording"]["start"]}):
+            assert json.dumps(summary.build(store, "me", **kw)) == json.dumps(
+                summary.compose(summary.fetch(store, "me", **kw))
+            )
+    finally:
+        store.close()
+    rng = np.random.default_rng(5)
+    first = datetime(2026, 9, 1, 23, 0).astimezone().timestamp()
+    for i, n in enumerate([4, 6, 5, 7, 30]):
+        sqlite_store.write(night_points("cmp", "shin", _planted(first + i * 86400, n, rng)))
+    s = summary.build(sqlite_store, "cmp")
+    assert s["comparison"]["nights"] == 4 and s["comparison"]["tonight"] == "more than usual"
+    assert json.dumps(s) == json.dumps(summary.compose(summary.fetch(sqlite_store, "cmp")))
+    with pytest.raises(summary.SummaryError, match="no nights stored yet"):
+        summary.fetch(sqlite_store, "nobody")

@@ -39,15 +39,12 @@ from bleak_retry_connector import (
 from legwatch.contracts import payload, topics
 from legwatch.contracts.config import Config, ConfigError
 
-from .profiles import PROFILES, Profile, get_profile
+from .profiles import Profile, get_profile, registered_profiles
 from .supervisor import Collector, CollectorOptions, Found
 
 log = logging.getLogger("legwatch.collector.ble")
 
 __all__ = ["BleLink", "BluetoothUnavailable", "bluetooth_error", "collect", "discover", "scan"]
-
-#: Default sample rate asked of each profile (Hz): what the sensor offers nearest to 52 Hz.
-DEFAULT_RATES = {"polar": 52.0, "witmotion": 50.0, "metawear": 50.0, "nus": 52.0}
 
 
 class BluetoothUnavailable(RuntimeError):
@@ -87,7 +84,7 @@ UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (BleakError, OSError)
 
 
 def _recognise(name: str | None, uuids: list[str], wanted: Profile | None) -> Profile | None:
-    candidates = [wanted] if wanted is not None else list(PROFILES.values())
+    candidates = [wanted] if wanted is not None else registered_profiles()
     for profile in candidates:
         if profile.matches(name, uuids):
             return profile
@@ -232,7 +229,7 @@ def collect(
     link = BleLink(prof, address, scanner_backend=scanner_backend, client_backend=client_backend)
     options = CollectorOptions(
         sensor=sensor or "pending",
-        rate_hz=rate or DEFAULT_RATES.get(prof.name if prof else "", 52.0),
+        rate_hz=rate or (prof.default_rate_hz if prof else Profile.default_rate_hz),
         range_g=range_g,
         stall_s=stall_s,
         offline_after_s=max(0.0, offline_after_s),
@@ -270,7 +267,7 @@ async def _collect(
     if found is not None:
         link.profile = link.profile or found.profile
         if not rate_given:
-            options.rate_hz = DEFAULT_RATES.get(found.profile.name, options.rate_hz)
+            options.rate_hz = found.profile.default_rate_hz
         if not sensor_given:
             options.sensor = sensor_id_for(found)
             log.info("publishing %s (%s) as sensor %r", found.name, found.address, options.sensor)

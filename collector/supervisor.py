@@ -5,8 +5,9 @@
 * a **connection loop** - find the sensor (a fresh scan every time), connect through the
   :class:`Link` (``bleak_retry_connector.establish_connection`` in :mod:`collector.ble`), run the
   handshake (:class:`collector.gatt.SensorSession`), then watch the link. A disconnect callback, a
-  **watchdog** that sees no notification for ``stall_s`` seconds (a silent stall), or a Polar
-  ``ONLINE_MEASUREMENT_STOPPED`` ends the connection; the loop backs off (``backoff_min_s``
+  **watchdog** that sees no notification for ``stall_s`` seconds (a silent stall), or the sensor
+  saying it stopped streaming by itself (a control message, as the profile reads it) ends the
+  connection; the loop backs off (``backoff_min_s``
   doubling to ``backoff_max_s``, back to the minimum after a connection that streamed
   ``stable_s``) and starts again with a new scan and a new handshake. Devices forget their stream
   state on disconnect, so nothing from the old connection is reused except the clock mapping.

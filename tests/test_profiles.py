@@ -8,9 +8,15 @@ api/ble/model/gatt/client/pmd/ (abbreviated "pmd/" below).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
+import logging
 import struct
+import subprocess
+import sys
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -20,7 +26,16 @@ from hypothesis import strategies as st
 from collector.profiles import PROFILES, Decoded, ProfileError, decode_hex, get_profile, nus, parse_hex, polar, sig
 from collector.profiles import metawear as mw
 from collector.profiles import witmotion as wit
-from collector.profiles.base import full_uuid, normalize_uuid, uuid16
+from collector.profiles.base import (
+    BUILTIN_PROFILES,
+    HandshakeError,
+    Profile,
+    full_uuid,
+    normalize_uuid,
+    profile_names,
+    uuid16,
+)
+from helpers import ROOT
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -45,6 +60,172 @@ def test_registry_has_the_four_profiles() -> None:
 def test_unknown_profile_names_valid_ones() -> None:
     with pytest.raises(ProfileError, match="metawear, nus, polar, witmotion"):
         get_profile("fitbit")
+
+
+def test_profile_names_are_the_registry_in_order() -> None:
+    assert profile_names() == BUILTIN_PROFILES == ("polar", "witmotion", "metawear", "nus")
+    assert tuple(PROFILES) == profile_names()
+
+
+def test_profile_names_cost_neither_numpy_nor_a_profile_module() -> None:
+    """The CLI builds its --profile choices from the registry on every start."""
+    code = (
+        "import sys\n"
+        "from collector.profiles import profile_names\n"
+        "assert profile_names() == ('polar', 'witmotion', 'metawear', 'nus')\n"
+        "heavy = [m for m in sys.modules if m.split('.')[0] in ('numpy', 'bleak') or m == 'collector.profiles.polar']\n"
+        "assert not heavy, heavy\n"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, capture_output=True, timeout=60)
+
+
+def test_profiles_own_their_defaults() -> None:
+    rates = {name: get_profile(name).default_rate_hz for name in profile_names()}
+    assert rates == {"polar": 52.0, "witmotion": 50.0, "metawear": 50.0, "nus": 52.0}
+    assert [n for n in profile_names() if get_profile(n).device_ms_clock] == ["nus"]
+    s = get_profile("polar").stream_settings(52, 8)
+    assert (s.rate, s.range_g, s.timed, s.decoder) == (52.0, 8.0, True, {"sample_rate": 52.0})
+    s = get_profile("witmotion").stream_settings(52, 8)  # next output rate up; always +-16 g
+    assert (s.rate, s.range_g, s.timed, s.decoder) == (100.0, 16.0, False, {})
+    s = get_profile("metawear").stream_settings(52, 3)
+    assert (s.rate, s.range_g, s.timed, s.decoder) == (100.0, 4.0, False, {"range_g": 4})
+    s = get_profile("nus").stream_settings(52, 8)
+    assert (s.rate, s.range_g, s.timed, s.decoder) == (52.0, 8.0, True, {})
+
+
+# =============================================================================================
+# Start sequences on a scripted link (collector.gatt provides the real one over bleak)
+# =============================================================================================
+
+
+class ScriptedLink:
+    """A :class:`collector.profiles.ControlLink` whose sensor answers each write with the control
+    messages ``answer(data)`` returns; they go through the profile's ``on_control`` as on a radio."""
+
+    def __init__(
+        self,
+        profile: Profile,
+        rate: float,
+        range_g: float,
+        answer: Callable[[bytes], list[bytes]] | None = None,
+        *,
+        has_control: bool = True,
+        fail_writes: bool = False,
+    ) -> None:
+        self.profile = profile
+        self.rate_hz, self.range_g = float(rate), float(range_g)
+        self.reply_timeout_s = 0.05
+        self.decoder = profile.new_decoder(**profile.stream_settings(rate, range_g).decoder)
+        self.info: dict[str, Any] = {}
+        self.log = logging.getLogger("test.link")
+        self.has_control = has_control
+        self.writes: list[bytes] = []
+        self.sleeps: list[float] = []
+        self.stream: dict[str, float | None] = {}
+        self.events: list[Any] = []
+        self._answer = answer or (lambda data: [])
+        self._fail = fail_writes
+        self._replies: list[Any] = []
+
+    async def write(self, data: bytes, *, response: bool | None = None) -> None:
+        self.writes.append(bytes(data))
+        if self._fail:
+            raise OSError("link gone")
+        for message in self._answer(bytes(data)):
+            event = self.profile.on_control(self.decoder, message)
+            self.events.append(event)
+            if event is not None and event.reply is not None:
+                self._replies.append(event.reply)
+
+    async def next_reply(self, timeout: float) -> Any:
+        if not self._replies:
+            await asyncio.sleep(timeout)
+            raise TimeoutError
+        return self._replies.pop(0)
+
+    def clear_replies(self) -> None:
+        self._replies.clear()
+
+    def set_stream(self, *, rate: float | None = None, range_g: float | None = None) -> None:
+        self.stream = {"rate": rate, "range_g": range_g}
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+
+
+# GET ACC settings reply parameters of a Verity Sense outside SDK mode: 52 Hz, 16 bit, 8 g, 3 channels
+VERITY_SETTINGS = h("00 01 34 00 01 01 10 00 02 01 08 00 04 01 03")
+VERITY_START = h("02 02 00 01 34 00 01 01 10 00 02 01 08 00 04 01 03")
+
+
+def test_polar_start_negotiates_and_restarts_a_running_stream() -> None:
+    starts = []
+
+    def sensor(data: bytes) -> list[bytes]:
+        if data == h("01 02"):
+            return [h("F0 01 02 00 00") + VERITY_SETTINGS]
+        if data[:2] == h("02 02"):
+            starts.append(data)
+            if len(starts) == 1:
+                return [h("F0 02 02 06")]  # ERROR_ALREADY_IN_STATE
+            return [h("F0 02 02 00 00 05 01") + struct.pack("<f", 1 / 4096)]
+        if data == h("03 02"):
+            return [h("F0 03 02 00 00")]
+        return []
+
+    link = ScriptedLink(get_profile("polar"), 50, 6, sensor)
+    asyncio.run(get_profile("polar").start(link))
+    assert link.writes == [h("01 02"), VERITY_START, h("03 02"), VERITY_START]
+    assert link.stream == {"rate": 52.0, "range_g": 8.0}
+    assert link.decoder.sample_rate == 52.0
+    assert link.info["factor"] == pytest.approx(1 / 4096) == link.decoder.factor
+
+
+def test_polar_start_without_settings_asks_for_the_requested_ones_and_needs_a_start_reply() -> None:
+    link = ScriptedLink(get_profile("polar"), 52, 8)  # a sensor that never answers
+    with pytest.raises(HandshakeError, match="no control point reply to 02 02 00 01 34 00"):
+        asyncio.run(get_profile("polar").start(link))
+    assert link.writes == [h("01 02"), get_profile("polar").start_commands(52, 8)[0]]
+
+
+def test_polar_start_refused_is_a_handshake_error() -> None:
+    def sensor(data: bytes) -> list[bytes]:
+        return [h("F0 01 02 00 00") + VERITY_SETTINGS] if data == h("01 02") else [h("F0 02 02 08")]
+
+    link = ScriptedLink(get_profile("polar"), 52, 8, sensor)
+    with pytest.raises(HandshakeError, match=r"refused START ACC .*ERROR_INVALID_SAMPLE_RATE"):
+        asyncio.run(get_profile("polar").start(link))
+
+
+def test_polar_control_events() -> None:
+    profile = get_profile("polar")
+    decoder = profile.new_decoder()
+    event = profile.on_control(decoder, h("01 02"))
+    assert event is not None and event.stopped and event.reply is None
+    assert event.warning == "the sensor stopped ACC by itself"
+    event = profile.on_control(decoder, h("01 00"))  # ECG stopped: not our stream
+    assert event is not None and not event.stopped and "ECG" in event.warning
+    assert profile.on_control(decoder, h("01")).stopped  # unnamed: take it as ours
+    assert profile.on_control(decoder, h("F0 01 02 00 01 00 01 34 00")) is None  # more parts follow
+    event = profile.on_control(decoder, h("F0 01 02 00 00 01 01 10 00"))
+    assert event is not None and not event.stopped
+    assert event.reply.op_code == 1 and event.reply.parameters == h("00 01 34 00 01 01 10 00")
+    with pytest.raises(ProfileError):
+        profile.on_control(decoder, h("77"))
+
+
+def test_default_start_and_stop_write_the_profile_commands() -> None:
+    witmotion = get_profile("witmotion")
+    link = ScriptedLink(witmotion, 50, 8)
+    asyncio.run(witmotion.start(link))
+    assert link.writes == witmotion.start_commands(50, 8) and link.sleeps == [0.1] * 4
+    link = ScriptedLink(witmotion, 50, 8, has_control=False)  # no ffe9: the stream just flows
+    asyncio.run(witmotion.start(link))
+    assert link.writes == []
+    metawear = get_profile("metawear")
+    link = ScriptedLink(metawear, 50, 8, fail_writes=True)  # best effort: every command is tried
+    asyncio.run(metawear.stop(link))
+    assert link.writes == metawear.stop_commands() and link.sleeps == []
 
 
 @pytest.mark.parametrize(

@@ -2,37 +2,57 @@
 the profile registry and small BLE UUID helpers.
 
 A *profile* describes one kind of sensor: which GATT service and characteristics it uses, how to
-recognise it in a scan, and which bytes start and stop its accelerometer stream. A *decoder* is the
-per-connection, stateful part: it turns one notification into samples in g (and, where the frame
-carries a sensor clock, timestamps in Unix seconds). Decoders raise :class:`ProfileError` with a
-one-line message for malformed input and never any other exception.
+recognise it in a scan, its defaults (:attr:`Profile.default_rate_hz`, what it streams for a
+requested rate and range), and how a connection starts and stops its accelerometer stream
+(:meth:`Profile.start` / :meth:`Profile.stop` on a :class:`ControlLink`, and
+:meth:`Profile.on_control` for what arrives on the control characteristic). The collector
+(:mod:`collector.gatt`) provides the link and never needs to know which profile it talks to. A
+*decoder* is the per-connection, stateful part: it turns one notification into samples in g (and,
+where the frame carries a sensor clock, timestamps in Unix seconds). Decoders raise
+:class:`ProfileError` with a one-line message for malformed input and never any other exception.
 
-Only numpy and the standard library are imported here.
+The registry (:data:`BUILTIN_PROFILES`, :data:`PROFILES`, :func:`profile_names`,
+:func:`get_profile`, :func:`register_profile`) is the one list of profile names. The profile
+modules are imported when a profile object is first needed, so :func:`profile_names` (the CLI's
+choices) costs neither numpy nor the profile modules.
+
+Only the standard library is imported here (numpy only when :meth:`Decoded.empty` first runs).
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-import numpy as np
+if TYPE_CHECKING:
+    import logging
+
+    import numpy as np
 
 __all__ = [
+    "BUILTIN_PROFILES",
     "PROFILES",
     "SIG_BASE_SUFFIX",
+    "ControlEvent",
+    "ControlLink",
     "Decoded",
     "Decoder",
+    "HandshakeError",
     "Profile",
     "ProfileError",
+    "StreamSettings",
     "char_properties",
     "char_uuid",
     "full_uuid",
     "get_profile",
     "normalize_uuid",
+    "profile_names",
     "register_profile",
+    "registered_profiles",
     "uuid16",
 ]
 
@@ -47,6 +67,10 @@ class ProfileError(ValueError):
 
     def __init__(self, message: str) -> None:
         super().__init__(" ".join(str(message).split()))
+
+
+class HandshakeError(RuntimeError):
+    """The sensor did not start streaming as asked (one-line message)."""
 
 
 @dataclass
@@ -66,6 +90,8 @@ class Decoded:
     @classmethod
     def empty(cls, with_time: bool = False, **extras: Any) -> Decoded:
         """No samples (a control reply, a partial packet, ...)."""
+        import numpy as np
+
         ts = np.zeros(0, dtype=np.float64) if with_time else None
         return cls(np.zeros((0, 3), dtype=np.float64), ts, dict(extras))
 
@@ -91,6 +117,76 @@ class Decoder(ABC):
         """Forget per-stream state (after a stop command or a reconnect)."""
 
 
+@dataclass
+class StreamSettings:
+    """What a profile will actually stream for a requested rate and range."""
+
+    rate: float
+    range_g: float
+    timed: bool  # frames carry the sensor's clock
+    decoder: dict[str, Any] = field(default_factory=dict)  # settings for Profile.new_decoder
+
+
+@dataclass(frozen=True)
+class ControlEvent:
+    """What one message on the control characteristic means to the connection
+    (:meth:`Profile.on_control`): a ``reply`` the start sequence waits for
+    (:meth:`ControlLink.next_reply`), and/or the sensor ``stopped`` streaming by itself (the
+    collector reconnects), with a ``warning`` to log."""
+
+    reply: Any = None
+    stopped: bool = False
+    warning: str = ""
+
+
+class ControlLink(Protocol):
+    """What a profile's :meth:`Profile.start` / :meth:`Profile.stop` may use on one connection
+    (:class:`collector.gatt.SessionLink` provides it over bleak)."""
+
+    #: The rate (Hz) and range (g) the collector asked for.
+    rate_hz: float
+    range_g: float
+    #: How long to wait for one control reply (s).
+    reply_timeout_s: float
+    #: This connection's decoder (from :meth:`Profile.new_decoder` with :meth:`Profile.stream_settings`).
+    decoder: Decoder
+    #: Device information the collector publishes in its status; a start sequence may add to it.
+    info: dict[str, Any]
+    log: logging.Logger
+
+    @property
+    def has_control(self) -> bool:
+        """Whether the connection has a control characteristic to write to."""
+        ...
+
+    async def write(self, data: bytes, *, response: bool | None = None) -> None:
+        """Write to the control characteristic; ``response`` ``None``: as :attr:`Profile.write_response`
+        says (where it does not say, as the characteristic offers)."""
+        ...
+
+    async def next_reply(self, timeout: float) -> Any:
+        """The next :attr:`ControlEvent.reply` that arrived; :class:`TimeoutError` after ``timeout`` s."""
+        ...
+
+    def clear_replies(self) -> None:
+        """Forget replies that arrived and were not taken."""
+        ...
+
+    def set_stream(self, *, rate: float | None = None, range_g: float | None = None) -> None:
+        """What the sensor will stream, once the start sequence knows it better than
+        :meth:`Profile.stream_settings` did (set before the start command, so the first frame is
+        decoded and batched at the right rate)."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Pause between commands."""
+        ...
+
+
+#: Sample rate asked for when none is given, unless a profile says otherwise (Hz).
+DEFAULT_RATE_HZ = 52.0
+
+
 class Profile(ABC):
     """One kind of sensor. Subclasses set the class attributes and implement the commands."""
 
@@ -110,6 +206,14 @@ class Profile(ABC):
     name_prefixes: tuple[str, ...] = ()
     #: Advertised service UUIDs that identify the device in a scan.
     advertised_uuids: tuple[str, ...] = ()
+    #: Sample rate asked for when none is given (Hz): what the sensor offers nearest to 52 Hz.
+    default_rate_hz: float = DEFAULT_RATE_HZ
+    #: Whether frames carry the sensor's own clock (see :meth:`stream_settings`).
+    timed: bool = False
+    #: Whether frames carry the board's raw millisecond counter (``extras["device_time_ms"]``, with
+    #: ``extras["rate_hz"]``) that the collector maps onto host time itself
+    #: (:class:`collector.clock.DeviceMillis`) rather than using the decoder's timestamps.
+    device_ms_clock: bool = False
 
     def matches(self, device_name: str | None, service_uuids: Iterable[str]) -> bool:
         """Whether a scanned device looks like this profile (for ``legwatch scan``)."""
@@ -155,12 +259,52 @@ class Profile(ABC):
                 raise ProfileError(f"{self.name}: control characteristic {self.control_uuid} not found")
         return data, control
 
+    def stream_settings(self, rate_hz: float, range_g: float) -> StreamSettings:
+        """Nominal rate, range and decoder settings for the requested ones (the default: as asked)."""
+        return StreamSettings(float(rate_hz), float(range_g), self.timed)
+
+    def on_control(self, decoder: Decoder, data: bytes) -> ControlEvent | None:
+        """What a notification/indication on the control characteristic means (where
+        :attr:`control_notifications`): the default hands it to :meth:`Decoder.feed_control` and
+        offers what that returns as a reply. :class:`ProfileError` for a malformed message."""
+        msg = decoder.feed_control(bytes(data))
+        return None if msg is None else ControlEvent(reply=msg)
+
+    async def start(self, link: ControlLink) -> None:
+        """Start streaming on a connection whose notifications are on. The default writes
+        :meth:`start_commands` for the requested rate and range, :attr:`command_interval_s` apart
+        (nothing without a control characteristic). Raises :class:`HandshakeError` when the
+        sensor refuses."""
+        if not link.has_control:
+            return
+        for command in self.start_commands(link.rate_hz, link.range_g):
+            await link.write(command)
+            if self.command_interval_s:
+                await link.sleep(self.command_interval_s)
+
+    async def stop(self, link: ControlLink) -> None:
+        """Best effort: write :meth:`stop_commands`; a write that fails is skipped (the link may be
+        going)."""
+        if not link.has_control:
+            return
+        for command in self.stop_commands():
+            with contextlib.suppress(Exception):
+                await link.write(command)
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
 
 
-#: Registered profiles by name; filled when ``collector.profiles`` is imported.
+#: The profiles that come with legwatch, in registry order (the order scans try them and the CLI
+#: lists them). Each is defined by the module ``collector.profiles.<name>``, which registers it.
+BUILTIN_PROFILES: tuple[str, ...] = ("polar", "witmotion", "metawear", "nus")
+
+#: Registered profiles by name, built-in ones first in :data:`BUILTIN_PROFILES` order. Filled when
+#: a profile is first looked up (:func:`get_profile`, :func:`registered_profiles`, or
+#: ``collector.profiles.PROFILES``); read it through those.
 PROFILES: dict[str, Profile] = {}
+
+_builtin_loaded = False
 
 
 def register_profile(profile: Profile) -> Profile:
@@ -169,11 +313,40 @@ def register_profile(profile: Profile) -> Profile:
     return profile
 
 
+def _load_builtin() -> None:
+    """Import the built-in profile modules (each registers its profile), in registry order."""
+    global _builtin_loaded
+    if _builtin_loaded:
+        return
+    import importlib
+
+    for name in BUILTIN_PROFILES:
+        importlib.import_module(f"{__package__}.{name}")
+        if name not in PROFILES:  # pragma: no cover - a module that does not register its profile
+            raise ProfileError(f"collector.profiles.{name} did not register a profile called {name!r}")
+    ordered = {name: PROFILES[name] for name in BUILTIN_PROFILES}
+    ordered.update(PROFILES)  # profiles registered by others follow, in their own order
+    PROFILES.clear()
+    PROFILES.update(ordered)
+    _builtin_loaded = True
+
+
+def profile_names() -> tuple[str, ...]:
+    """Names of the profiles, in registry order (imports no profile module)."""
+    return tuple(dict.fromkeys((*BUILTIN_PROFILES, *PROFILES)))
+
+
+def registered_profiles() -> list[Profile]:
+    """Every profile, in registry order."""
+    _load_builtin()
+    return list(PROFILES.values())
+
+
 def get_profile(name: str) -> Profile:
     """The profile called ``name``; :class:`ProfileError` naming the valid ones otherwise."""
-    if not PROFILES:  # pragma: no cover - the package __init__ registers them on import
-        from collector import profiles  # noqa: F401
     key = str(name).strip().lower()
+    if key not in PROFILES:
+        _load_builtin()
     try:
         return PROFILES[key]
     except KeyError:

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import Decoded, Decoder, Profile, ProfileError, register_profile
+from .base import Decoded, Decoder, Profile, ProfileError, StreamSettings, register_profile
 
 __all__ = [
     "BMI160",
@@ -213,10 +213,17 @@ class MetaWearProfile(Profile):
     write_response = False
     name_prefixes = ("MetaWear", "MetaMotion")
     advertised_uuids = (METAWEAR_SERVICE,)
+    default_rate_hz = 50.0
 
     def __init__(self, chip: str = BMI160, packed: bool | None = None) -> None:
         self.chip = _chip(chip)
         self.packed = packed
+
+    def stream_settings(self, rate_hz: float, range_g: float) -> StreamSettings:
+        """The ODR and range :meth:`start_commands` configure; the decoder scales at that range."""
+        rate = ODR_HZ[odr_index(rate_hz)]
+        g = _range_g(range_g)
+        return StreamSettings(rate, float(g), False, {"range_g": g})
 
     def new_decoder(self, **settings: Any) -> MetaWearDecoder:
         """Settings: ``range_g`` (2/4/8/16, default 2), ``chip`` (bmi160/bmi270)."""

@@ -260,6 +260,10 @@ class NusProfile(Profile):
     write_response = None
     name_prefixes = ("legwatch",)
     advertised_uuids = (NUS_SERVICE,)
+    default_rate_hz = 52.0
+    timed = True
+    #: Frames carry ``t_ms``: the collector maps that raw clock itself rather than :class:`DeviceClock`'s estimate.
+    device_ms_clock = True
 
     def resolve_characteristics(self, characteristics: Iterable[Any]) -> tuple[str, str | None]:
         """The NUS characteristic that notifies carries data; the one that takes writes, commands."""

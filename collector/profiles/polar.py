@@ -6,8 +6,9 @@ api/ble/model/gatt/client/pmd/`` (``BlePMDClient.kt``, ``PmdControlPointCommand.
 ``PmdControlPointResponse.kt``, ``PmdSetting.kt``, ``PmdDataFrame.kt``, ``PmdMeasurementType.kt``,
 ``model/AccData.kt``, ``model/PmdTimeStampUtils.kt``) and its unit tests.
 
-Handshake (what the collector does): enable indications on the control point (CP) and
-notifications on the data characteristic, then write CP commands *with response*. Replies arrive
+Handshake (:meth:`PolarProfile.start`, which the collector runs): enable indications on the
+control point (CP) and notifications on the data characteristic, then write CP commands *with
+response*, each waiting for its reply. Replies arrive
 as CP indications ``F0 op type status more params...``; a reply with ``more != 0`` continues in
 further indications whose ``bytes[5:]`` are appended. Typical sequence::
 
@@ -16,8 +17,10 @@ further indications whose ``bytes[5:]`` are appended. Typical sequence::
                                -> the START reply may carry FACTOR (float32) for compressed frames
     03 02                      STOP ACC
 
-A CP message that does not start with ``F0`` but with ``01`` is ONLINE_MEASUREMENT_STOPPED: the
-device stopped the listed measurement types by itself; the collector must restart or reconnect.
+A START answered ERROR_ALREADY_IN_STATE (a sensor that missed the last link loss) gets a STOP
+and a second START. A CP message that does not start with ``F0`` but with ``01`` is
+ONLINE_MEASUREMENT_STOPPED: the device stopped the listed measurement types by itself;
+:meth:`PolarProfile.on_control` tells the collector, which reconnects.
 
 Data frames: ``[type][uint64 ns][frame type][payload]``. The timestamp counts ns since
 2000-01-01T00:00:00 on the sensor clock and stamps the *last* sample; earlier samples are spread
@@ -32,13 +35,24 @@ from __future__ import annotations
 
 import math
 import struct
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from .base import Decoded, Decoder, Profile, ProfileError, register_profile
+from .base import (
+    ControlEvent,
+    ControlLink,
+    Decoded,
+    Decoder,
+    HandshakeError,
+    Profile,
+    ProfileError,
+    StreamSettings,
+    register_profile,
+)
 
 __all__ = [
     "ACC",
@@ -629,6 +643,76 @@ class PolarProfile(Profile):
     control_notifications = True
     name_prefixes = ("Polar ",)
     advertised_uuids = (PMD_SERVICE,)
+    default_rate_hz = 52.0
+    timed = True
+
+    def stream_settings(self, rate_hz: float, range_g: float) -> StreamSettings:
+        """As asked until the sensor's offered settings are known (:meth:`start` then corrects them)."""
+        return StreamSettings(float(rate_hz), float(range_g), True, {"sample_rate": float(rate_hz)})
+
+    def on_control(self, decoder: Decoder, data: bytes) -> ControlEvent | None:
+        """A complete CP reply is a reply; ONLINE_MEASUREMENT_STOPPED is logged, and a stop of ACC
+        (or of unnamed measurements) ends the stream."""
+        msg = decoder.feed_control(bytes(data))
+        if isinstance(msg, MeasurementStopped):
+            stopped = not msg.measurement_types or ACC in msg.measurement_types
+            return ControlEvent(
+                stopped=stopped, warning=f"the sensor stopped {', '.join(msg.names) or 'streaming'} by itself"
+            )
+        if isinstance(msg, CpResponse):
+            return ControlEvent(reply=msg)
+        return None
+
+    async def start(self, link: ControlLink) -> None:
+        """``GET ACC settings``, then ``START ACC`` with the nearest offered settings (the requested
+        ones when the sensor offers none), each waiting for its CP reply; the START reply carries
+        the FACTOR compressed frames need (``info["factor"]``). ``ALREADY_IN_STATE`` gets a STOP
+        and a second START."""
+        decoder = link.decoder
+        assert isinstance(decoder, PolarDecoder)
+        settings: dict[str, int] = {}
+        reply = await self._command(link, get_settings_command(ACC), required=False)
+        if reply is not None and reply.ok and reply.parameters:
+            try:
+                offered = parse_settings(reply.parameters)
+                settings = choose_acc_settings(offered, link.rate_hz, link.range_g)
+            except ProfileError as exc:
+                link.log.warning("%s: unreadable ACC settings (%s); asking for the requested ones", self.name, exc)
+        if not settings:
+            settings = {"SAMPLE_RATE": round(link.rate_hz), "RESOLUTION": 16, "RANGE": round(link.range_g)}
+        # Known before START is written, so the first data frame is decoded at the right rate.
+        rate = float(settings["SAMPLE_RATE"]) if "SAMPLE_RATE" in settings else None
+        range_g = float(settings["RANGE"]) if "RANGE" in settings else None
+        link.set_stream(rate=rate, range_g=range_g)
+        if rate is not None:
+            decoder.sample_rate = rate
+        command = start_command(settings)
+        reply = await self._command(link, command)
+        if reply is not None and reply.status == 6:  # ERROR_ALREADY_IN_STATE: restart it
+            await self._command(link, stop_command(ACC), required=False)
+            reply = await self._command(link, command)
+        assert reply is not None
+        if not reply.ok:
+            raise HandshakeError(f"{self.name}: the sensor refused START ACC {command.hex(' ')}: {reply.status_name}")
+        link.info["factor"] = decoder.factor
+
+    async def _command(self, link: ControlLink, command: bytes, *, required: bool = True) -> CpResponse | None:
+        """Write one CP command and wait for the reply to its op code (``None`` after
+        ``link.reply_timeout_s`` unless ``required``: :class:`HandshakeError` then)."""
+        link.clear_replies()  # stale replies from before
+        await link.write(command)
+        deadline = time.monotonic() + link.reply_timeout_s
+        while True:
+            try:
+                reply = await link.next_reply(max(0.0, deadline - time.monotonic()))
+            except TimeoutError:
+                if required:
+                    raise HandshakeError(
+                        f"{self.name}: no control point reply to {command.hex(' ')} within {link.reply_timeout_s:.0f} s"
+                    ) from None
+                return None
+            if isinstance(reply, CpResponse) and reply.op_code == command[0]:
+                return reply
 
     def new_decoder(self, **settings: Any) -> PolarDecoder:
         """Settings: ``factor`` (float32 FACTOR, default 1.0), ``sample_rate`` (Hz, for the

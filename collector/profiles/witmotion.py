@@ -35,6 +35,7 @@ from .base import (
     Decoder,
     Profile,
     ProfileError,
+    StreamSettings,
     char_properties,
     char_uuid,
     normalize_uuid,
@@ -244,6 +245,11 @@ class WitMotionProfile(Profile):
     command_interval_s = 0.1
     name_prefixes = ("WT", "BWT")
     advertised_uuids = ()
+    default_rate_hz = 50.0
+
+    def stream_settings(self, rate_hz: float, range_g: float) -> StreamSettings:
+        """The output rate :func:`rate_code` picks, at the fixed +-16 g (``range_g`` is ignored)."""
+        return StreamSettings(OUTPUT_RATES_HZ[rate_code(rate_hz)], 16.0, False)
 
     def matches(self, device_name: str | None, service_uuids: Iterable[str]) -> bool:
         """By name (``WT901BLE...``) or by a ``ffe5``/``ffe4``/``ffe9`` 16-bit UUID on either base."""

@@ -418,6 +418,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from collector.profiles import profile_names
+
     common = argparse.ArgumentParser(add_help=False)
     g = common.add_argument_group("configuration (flags override LEGWATCH_* variables, which override the file)")
     g.add_argument("--config", metavar="FILE", help="TOML configuration file (or LEGWATCH_CONFIG)")
@@ -563,7 +565,7 @@ def build_parser() -> argparse.ArgumentParser:
         "disk until the broker acknowledged it (a broker outage or a restart loses nothing). Runs until "
         "SIGINT/SIGTERM.",
     )
-    sp.add_argument("--profile", choices=("polar", "witmotion", "metawear", "nus"), help="device profile")
+    sp.add_argument("--profile", choices=profile_names(), help="device profile")
     sp.add_argument("--address", help="Bluetooth address (default: the first sensor found)")
     sp.add_argument("--sensor", help="sensor id to publish as (default: from the device name)")
     sp.add_argument("--rate", type=float, metavar="HZ", help="sample rate to ask for (default: ~52 Hz per profile)")
@@ -592,7 +594,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument(
         "profile",
         metavar="PROFILE",
-        choices=("polar", "witmotion", "metawear", "nus"),
+        choices=profile_names(),
         help="polar, witmotion, metawear or nus",
     )
     sp.add_argument("hex", metavar="HEX", help="the notification bytes in hex (spaces allowed)")

@@ -28,7 +28,7 @@ from detector.events import Episode
 from detector.frames import FRAME_S
 from detector.posture import UPRIGHT_DEG, ShinAxis, elevation_deg
 from detector.thresholds import K_SD, K_TILT, Scored, concat_scored, empty_scored
-from detector.vectors import angle_rad, median
+from detector.vectors import angle_rad, median, state_array, state_item, state_part, state_value
 
 #: How far each feature's window reaches past an event's onset and offset (s), taken back from
 #: the threshold crossings: sd over a 0.3 s window, tilt across 0.4 s of 0.3 s means.
@@ -136,6 +136,10 @@ class _Flags:
 
 
 class EpisodeAssembler:
+    """State: the scored frames still needed (``buf``), the reference orientation and settled flags
+    carried over its trimmed start, the frontier and the last decided frame. The shin axis is shared
+    with the epoch stage and is not part of it: ``from_state`` takes the restored one."""
+
     def __init__(self, axis: ShinAxis | None = None) -> None:
         self.axis = axis if axis is not None else ShinAxis()
         self.buf: Scored = empty_scored()
@@ -145,6 +149,27 @@ class EpisodeAssembler:
         self.settled_carry = np.zeros(0, bool)
         self.frontier = -np.inf  # no episode decided from now on starts before this time
         self.done_upto: int = -(2**62)
+
+    def state(self) -> dict:
+        return {
+            "buf": self.buf.state(),
+            "ref0": self.ref0.copy(),
+            "settled_carry": self.settled_carry.copy(),
+            "frontier": self.frontier,
+            "done_upto": self.done_upto,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict, axis: ShinAxis | None = None) -> EpisodeAssembler:
+        st = cls(axis)
+        st.buf = state_part(state, "buf", Scored.from_state)
+        st.ref0 = state_array(state, "ref0", np.float64)
+        if st.ref0.shape != (3,):
+            raise ValueError(f"ref0: expected 3 values, got {len(st.ref0)}")
+        st.settled_carry = state_array(state, "settled_carry", np.bool_)
+        st.frontier = state_value(state, "frontier", float)
+        st.done_upto = state_value(state, "done_upto", int)
+        return st
 
     def push(self, sc: Scored) -> list[Episode]:
         self.buf = concat_scored([self.buf, sc])
@@ -389,6 +414,13 @@ class CrampGrouper:
 
     group: list[Episode] = field(default_factory=list)
 
+    def state(self) -> dict:
+        return {"group": [_episode_state(e) for e in self.group]}
+
+    @classmethod
+    def from_state(cls, state: dict) -> CrampGrouper:
+        return cls(state_part(state, "group", _episodes_from_state))
+
     def _close(self) -> list[Episode]:
         g, self.group = self.group, []
         if len(g) >= 2 and self._is_cramp(g):
@@ -465,6 +497,13 @@ class PeriodicTracker:
     pending: list[Episode] = field(default_factory=list)
     in_series: bool = False
 
+    def state(self) -> dict:
+        return {"pending": [_episode_state(e) for e in self.pending], "in_series": self.in_series}
+
+    @classmethod
+    def from_state(cls, state: dict) -> PeriodicTracker:
+        return cls(state_part(state, "pending", _episodes_from_state), state_value(state, "in_series", bool))
+
     def _close(self) -> list[Episode]:
         out = self.pending if not self.in_series else []
         self.pending, self.in_series = [], False
@@ -509,3 +548,56 @@ class PeriodicTracker:
 
 def _periodic(e: Episode) -> Episode:
     return Episode(e.start, e.end, e.kind, e.peak_g, True, e.in_sleep, dict(e.extra))
+
+
+def _episode_state(e: Episode) -> dict:
+    """An episode as plain data, its ``extra`` (working notes included) copied."""
+    return {
+        "start": float(e.start),
+        "end": float(e.end),
+        "kind": e.kind,
+        "peak_g": float(e.peak_g),
+        "periodic": bool(e.periodic),
+        "in_sleep": bool(e.in_sleep),
+        "extra": _plain(e.extra),
+    }
+
+
+def _episode_from_state(state: dict) -> Episode:
+    extra = state_item(state, "extra")
+    if not isinstance(extra, dict):
+        raise ValueError(f"extra: expected a dict, got {type(extra).__name__}")
+    return Episode(
+        state_value(state, "start", float),
+        state_value(state, "end", float),
+        state_value(state, "kind", str),
+        state_value(state, "peak_g", float),
+        state_value(state, "periodic", bool),
+        state_value(state, "in_sleep", bool),
+        _plain(extra),
+    )
+
+
+def _episodes_from_state(states) -> list[Episode]:
+    if not isinstance(states, list):
+        raise ValueError(f": expected a list, got {type(states).__name__}")
+    out = []
+    for i, s in enumerate(states):
+        try:
+            out.append(_episode_from_state(s))
+        except ValueError as e:
+            raise ValueError(f"[{i}]{'' if str(e).startswith(':') else '.'}{e}") from None
+    return out
+
+
+def _plain(v):
+    """A deep copy of the notes in an episode's ``extra``, as plain Python values."""
+    if isinstance(v, dict):
+        return {str(k): _plain(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_plain(x) for x in v]
+    if isinstance(v, np.ndarray):
+        return v.copy()
+    if isinstance(v, np.generic):
+        return v.item()
+    return v

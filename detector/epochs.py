@@ -23,7 +23,7 @@ from detector.frames import FRAME_S
 from detector.posture import ShinAxis, elevation_deg
 from detector.rows import Rows
 from detector.thresholds import Scored, concat_scored, empty_scored
-from detector.vectors import median, run_starts
+from detector.vectors import median, run_starts, state_part
 
 EPOCH_S = 30.0
 EPOCH_FRAMES = round(EPOCH_S / FRAME_S)
@@ -43,11 +43,24 @@ class EpochStat:
 
 
 class EpochStage:
+    """State: the frames of the open epoch and the night's epoch history. The shin axis is shared
+    with the episode assembler and is not part of it: ``from_state`` takes the restored one."""
+
     def __init__(self, axis: ShinAxis | None = None) -> None:
         self.axis = axis if axis is not None else ShinAxis()
         self.open: Scored = empty_scored()  # the frames of the epoch still open
         # the whole night at EPOCH_S granularity: time, movement_g, angle_deg, coverage, active_frac
         self.history = Rows(5)
+
+    def state(self) -> dict:
+        return {"open": self.open.state(), "history": self.history.state()}
+
+    @classmethod
+    def from_state(cls, state: dict, axis: ShinAxis | None = None) -> EpochStage:
+        st = cls(axis)
+        st.open = state_part(state, "open", Scored.from_state)
+        st.history = state_part(state, "history", lambda s: Rows.from_state(s, 5))
+        return st
 
     def push(self, sc: Scored) -> list[EpochStat]:
         if not len(sc):

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from detector.frames import FRAME_S, Frames
-from detector.vectors import angle_rad
+from detector.vectors import angle_rad, state_array, state_item, state_part, state_value
 
 CTX = 3  # frames of context needed on each side
 MAX_FILL_S = 600.0
@@ -40,6 +40,23 @@ class Features:
 
     def take(self, sl: slice | np.ndarray) -> Features:
         return Features(self.idx[sl], self.present[sl], self.mean[sl], self.sd[sl], self.sd_perp[sl], self.tilt[sl])
+
+    def state(self) -> dict:
+        return {f: getattr(self, f).copy() for f in _FIELDS}
+
+    @classmethod
+    def from_state(cls, state: dict) -> Features:
+        f = cls(
+            state_array(state, "idx", np.int64),
+            state_array(state, "present", np.bool_),
+            state_array(state, "mean", np.float64, 3),
+            state_array(state, "sd", np.float64),
+            state_array(state, "sd_perp", np.float64),
+            state_array(state, "tilt", np.float64),
+        )
+        if len({len(getattr(f, name)) for name in _FIELDS}) != 1:
+            raise ValueError(": the arrays differ in length")
+        return f
 
     @staticmethod
     def concat(parts: list[Features]) -> Features:
@@ -92,6 +109,17 @@ class FeatureStage:
     def __init__(self) -> None:
         self.buf: Frames | None = None
         self.next_emit: int | None = None  # absolute frame index of the next frame to emit
+
+    def state(self) -> dict:
+        """The frames kept for context and not yet emitted (None between segments)."""
+        return {"buf": None if self.buf is None else self.buf.state(), "next_emit": self.next_emit}
+
+    @classmethod
+    def from_state(cls, state: dict) -> FeatureStage:
+        st = cls()
+        st.buf = None if state_item(state, "buf") is None else state_part(state, "buf", Frames.from_state)
+        st.next_emit = state_value(state, "next_emit", int, none_ok=(st.buf is None))
+        return st
 
     @staticmethod
     def _dense(fr: Frames, start: int, stop: int) -> Frames:

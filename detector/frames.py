@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from detector.vectors import run_starts
+from detector.vectors import run_starts, state_array, state_value
 
 FRAME_S = 0.1
 #: A silence longer than this between two samples is reported as a gap.
@@ -35,6 +35,22 @@ class Frames:
 
     def __len__(self) -> int:
         return len(self.idx)
+
+    def state(self) -> dict:
+        return {"idx": self.idx.copy(), "n": self.n.copy(), "s": self.s.copy(), "q": self.q.copy(), "c": self.c.copy()}
+
+    @classmethod
+    def from_state(cls, state: dict) -> Frames:
+        fr = cls(
+            state_array(state, "idx", np.int64),
+            state_array(state, "n", np.float64),
+            state_array(state, "s", np.float64, 3),
+            state_array(state, "q", np.float64, 3),
+            state_array(state, "c", np.float64, 3),
+        )
+        if not len(fr.n) == len(fr.s) == len(fr.q) == len(fr.c) == len(fr.idx):
+            raise ValueError(": the arrays differ in length")
+        return fr
 
     @staticmethod
     def concat(parts: list[Frames]) -> Frames:
@@ -91,6 +107,26 @@ class Framer:
         last = int(np.searchsorted(b, b[-1]))
         self.pend_t, self.pend_xyz = t[last:], xyz[last:]
         return _to_frames(b[:last], xyz[:last]), gaps
+
+    def state(self) -> dict:
+        """The last accepted sample time, the raw samples of the open frame, the dropped count."""
+        return {
+            "last_t": self.last_t,
+            "pend_t": self.pend_t.copy(),
+            "pend_xyz": self.pend_xyz.copy(),
+            "dropped": self.dropped,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict) -> Framer:
+        fr = cls()
+        fr.last_t = state_value(state, "last_t", float, none_ok=True)
+        fr.pend_t = state_array(state, "pend_t", np.float64)
+        fr.pend_xyz = state_array(state, "pend_xyz", np.float64, 3)
+        fr.dropped = state_value(state, "dropped", int)
+        if len(fr.pend_t) != len(fr.pend_xyz):
+            raise ValueError("pend_xyz: not as long as pend_t")
+        return fr
 
     def flush(self) -> Frames:
         b = np.floor(self.pend_t / FRAME_S).astype(np.int64)

@@ -16,6 +16,7 @@ import math
 import numpy as np
 
 from detector.rows import Rows
+from detector.vectors import state_array, state_part, state_value
 
 LYING_MAX_DEG = 25.0  # a quiet epoch this close to horizontal counts as lying
 UPRIGHT_DEG = 50.0
@@ -29,11 +30,37 @@ _SIN_LYING = math.sin(math.radians(LYING_MAX_DEG))
 
 
 class ShinAxis:
+    """State: the quiet epochs kept (``rows``), the ready epoch, how many were dropped, and the
+    few cached estimates (keyed by absolute window ends) so a restored object reuses exactly them."""
+
     def __init__(self) -> None:
         self.rows = Rows(4)  # epoch index, unit gravity x, y, z of each quiet epoch
         self.ready: int | None = None
         self.dropped = 0  # quiet epochs no longer kept
         self._cache: dict[tuple[int, int], np.ndarray] = {}
+
+    def state(self) -> dict:
+        keys = list(self._cache)
+        return {
+            "rows": self.rows.state(),
+            "ready": self.ready,
+            "dropped": self.dropped,
+            "cache_keys": np.array(keys, dtype=np.int64).reshape(-1, 2),
+            "cache_axes": np.array([self._cache[k] for k in keys], dtype=np.float64).reshape(-1, 3),
+        }
+
+    @classmethod
+    def from_state(cls, state: dict) -> ShinAxis:
+        ax = cls()
+        ax.rows = state_part(state, "rows", lambda s: Rows.from_state(s, 4))
+        ax.ready = state_value(state, "ready", int, none_ok=True)
+        ax.dropped = state_value(state, "dropped", int)
+        keys = state_array(state, "cache_keys", np.int64, 2)
+        axes = state_array(state, "cache_axes", np.float64, 3)
+        if len(keys) != len(axes):
+            raise ValueError("cache_axes: not as long as cache_keys")
+        ax._cache = {(int(lo), int(k)): a for (lo, k), a in zip(keys.tolist(), axes, strict=True)}
+        return ax
 
     @property
     def epochs(self) -> np.ndarray:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from detector.vectors import state_array
+
 
 class Rows:
     def __init__(self, width: int, capacity: int = 64) -> None:
@@ -35,6 +37,19 @@ class Rows:
 
     def __len__(self) -> int:
         return self.n
+
+    def state(self) -> dict:
+        """The rows so far (a copy; the spare capacity is not state)."""
+        return {"rows": self._a[: self.n].copy()}
+
+    @classmethod
+    def from_state(cls, state: dict, width: int) -> Rows:
+        """The table of ``state()``; its rows must be ``width`` wide."""
+        a = state_array(state, "rows", np.float64, width=width)
+        rows = cls(width, max(64, 2 * len(a)))
+        rows._a[: len(a)] = a
+        rows.n = len(a)
+        return rows
 
     def __getstate__(self) -> dict:
         return {"a": self._a[: self.n].copy(), "n": self.n}

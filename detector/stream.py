@@ -5,6 +5,10 @@ stream and returns the night: sleep window, final episodes (with ``in_sleep`` se
 leg-movement index. ``legwatch detect`` runs exactly this over a whole file in one batch, and the
 monitor over MQTT batches: the stages are aligned to absolute time and carry bounded state, so the
 episodes do not depend on where the stream was cut.
+
+``state()`` is the detector's complete state as plain data (numpy arrays, numbers, strings, None,
+and lists and dicts of them; ``"version"`` is ``STATE_VERSION``), and ``StreamDetector.from_state``
+rebuilds a detector that continues bit-identically: a checkpoint that is data, not pickled objects.
 """
 
 from __future__ import annotations
@@ -21,6 +25,10 @@ from detector.frames import Framer
 from detector.posture import ShinAxis
 from detector.rows import Rows
 from detector.thresholds import ThresholdStage
+from detector.vectors import state_array, state_part, state_value
+
+#: The layout of ``StreamDetector.state()``; bump it whenever that changes.
+STATE_VERSION = 1
 
 
 @dataclass
@@ -74,6 +82,9 @@ class Night:
 
 
 class StreamDetector:
+    """State: the stages' states (the shin axis once: two stages share it), the night's episodes
+    (rows of ``_EP_COLS``) and gaps ((k, 2) start, end), the first sample time and the sample count."""
+
     def __init__(self) -> None:
         self.framer = Framer()
         self.features = FeatureStage()
@@ -87,6 +98,57 @@ class StreamDetector:
         self.gaps: list[Gap] = []
         self.first_t: float | None = None
         self.samples = 0
+
+    def state(self) -> dict:
+        """The complete state as plain data (a snapshot: later pushes do not change it)."""
+        return {
+            "version": STATE_VERSION,
+            "framer": self.framer.state(),
+            "features": self.features.state(),
+            "thresholds": self.thresholds.state(),
+            "axis": self.axis.state(),
+            "assembler": self.assembler.state(),
+            "cramps": self.cramps.state(),
+            "periodic": self.periodic.state(),
+            "epochs": self.epochs.state(),
+            "episodes": self.episodes.state(),
+            "gaps": np.array([(g.start, g.end) for g in self.gaps], dtype=np.float64).reshape(-1, 2),
+            "first_t": self.first_t,
+            "samples": self.samples,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict) -> StreamDetector:
+        """The detector ``state()`` was taken from; ValueError for another version or a bad state."""
+        if not isinstance(state, dict):
+            raise ValueError(f"stream state: expected a dict, got {type(state).__name__}")
+        version = state.get("version")
+        if type(version) is not int or version != STATE_VERSION:
+            raise ValueError(f"stream state version {version!r} is not supported (expected {STATE_VERSION})")
+        try:
+            return cls._from_state(state)
+        except ValueError as e:
+            msg = str(e)
+            raise ValueError(f"malformed stream state: {msg.lstrip(': ') or 'invalid'}") from None
+        except (TypeError, KeyError, IndexError, AttributeError) as e:  # a check missed something
+            raise ValueError(f"malformed stream state: {type(e).__name__}: {e}") from None
+
+    @classmethod
+    def _from_state(cls, state: dict) -> StreamDetector:
+        d = cls()
+        d.framer = state_part(state, "framer", Framer.from_state)
+        d.features = state_part(state, "features", FeatureStage.from_state)
+        d.thresholds = state_part(state, "thresholds", ThresholdStage.from_state)
+        d.axis = state_part(state, "axis", ShinAxis.from_state)
+        d.assembler = state_part(state, "assembler", lambda s: EpisodeAssembler.from_state(s, d.axis))
+        d.cramps = state_part(state, "cramps", CrampGrouper.from_state)
+        d.periodic = state_part(state, "periodic", PeriodicTracker.from_state)
+        d.epochs = state_part(state, "epochs", lambda s: EpochStage.from_state(s, d.axis))
+        d.episodes = state_part(state, "episodes", lambda s: Rows.from_state(s, len(_EP_COLS)))
+        d.gaps = [Gap(a, b) for a, b in state_array(state, "gaps", np.float64, 2).tolist()]
+        d.first_t = state_value(state, "first_t", float, none_ok=True)
+        d.samples = state_value(state, "samples", int)
+        return d
 
     def push(self, t: np.ndarray, xyz: np.ndarray) -> Update:
         t = np.asarray(t, dtype=np.float64)

@@ -17,7 +17,7 @@ import numpy as np
 
 from detector.features import Features
 from detector.frames import FRAME_S
-from detector.vectors import median, median_of_few, run_starts
+from detector.vectors import median, median_of_few, run_starts, state_array, state_item, state_part
 
 BLOCK_S = 60.0
 BLOCK_FRAMES = round(BLOCK_S / FRAME_S)
@@ -42,6 +42,28 @@ class Scored:
 
     def take(self, sl: slice) -> Scored:
         return Scored(self.feats.take(sl), self.score[sl], self.active[sl], self.floor_sd[sl], self.floor_tilt[sl])
+
+    def state(self) -> dict:
+        return {
+            "feats": self.feats.state(),
+            "score": self.score.copy(),
+            "active": self.active.copy(),
+            "floor_sd": self.floor_sd.copy(),
+            "floor_tilt": self.floor_tilt.copy(),
+        }
+
+    @classmethod
+    def from_state(cls, state: dict) -> Scored:
+        sc = cls(
+            state_part(state, "feats", Features.from_state),
+            state_array(state, "score", np.float64),
+            state_array(state, "active", np.bool_),
+            state_array(state, "floor_sd", np.float64),
+            state_array(state, "floor_tilt", np.float64),
+        )
+        if not len(sc.feats) == len(sc.score) == len(sc.active) == len(sc.floor_sd) == len(sc.floor_tilt):
+            raise ValueError(": the arrays differ in length")
+        return sc
 
 
 def empty_scored() -> Scored:
@@ -70,6 +92,27 @@ class ThresholdStage:
         self.hist_sd: deque[float] = deque(maxlen=HISTORY)
         self.hist_tilt: deque[float] = deque(maxlen=HISTORY)
         self.last_floor = (0.003, 0.002)
+
+    def state(self) -> dict:
+        """The frames of the open block, the block medians of the history, the floor last used."""
+        return {
+            "pending": self.pending.state(),
+            "hist_sd": list(self.hist_sd),
+            "hist_tilt": list(self.hist_tilt),
+            "last_floor": list(self.last_floor),
+        }
+
+    @classmethod
+    def from_state(cls, state: dict) -> ThresholdStage:
+        st = cls()
+        st.pending = state_part(state, "pending", Features.from_state)
+        st.hist_sd = deque(_floats(state, "hist_sd", HISTORY), maxlen=HISTORY)
+        st.hist_tilt = deque(_floats(state, "hist_tilt", HISTORY), maxlen=HISTORY)
+        if len(st.hist_sd) != len(st.hist_tilt):
+            raise ValueError("hist_tilt: not as long as hist_sd")
+        fsd, ftilt = _floats(state, "last_floor", 2, exact=True)
+        st.last_floor = (fsd, ftilt)
+        return st
 
     def push(self, feats: Features) -> Scored:
         if not len(feats):
@@ -108,6 +151,13 @@ class ThresholdStage:
             score = np.fmax(f.sd_perp / (K_SD * floor_sd), f.tilt / (K_TILT * floor_tilt))
         active = np.nan_to_num(score, nan=0.0) > 1.0
         return Scored(f, score, active, floor_sd, floor_tilt)
+
+
+def _floats(state: dict, key: str, most: int, exact: bool = False) -> list[float]:
+    v = state_item(state, key)
+    if not isinstance(v, list) or not all(type(x) is float for x in v) or len(v) > most or (exact and len(v) != most):
+        raise ValueError(f"{key}: expected a list of {'' if exact else 'at most '}{most} floats")
+    return list(v)
 
 
 def _block_medians(x: np.ndarray, valid: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:

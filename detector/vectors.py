@@ -2,8 +2,8 @@
 per component (numpy's general functions cost more in call overhead than in arithmetic on the short
 arrays of one episode; the sums keep their order, ((x + y) + z), so results are bit-identical to
 ``np.cross`` and ``np.linalg.norm``), the median of values without NaN (as ``np.median`` gives it,
-without its NaN and masked-array checks; of a few Python floats, sorted), and where runs of equal
-keys start."""
+without its NaN and masked-array checks; of a few Python floats, sorted), where runs of equal
+keys start, and the checks the stages' ``from_state`` make on the plain-data state they are given."""
 
 from __future__ import annotations
 
@@ -37,3 +37,49 @@ def median_of_few(xs) -> float:
 def run_starts(keys: np.ndarray) -> np.ndarray:
     """Positions where a run of equal values of sorted ``keys`` (non-empty) begins."""
     return np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+
+
+# -- reading back the plain-data state of a stage (``from_state``) ----------------------------------
+# Problems are ValueErrors whose one-line message starts with the path to the bad value, e.g.
+# "buf.feats.idx: expected an int64 array of shape (n,), got float64 (5,)".
+
+
+def state_item(state, key: str):
+    """``state[key]``; ValueError when ``state`` is not a dict or lacks ``key``."""
+    if not isinstance(state, dict):
+        raise ValueError(f": expected a dict, got {type(state).__name__}")
+    if key not in state:
+        raise ValueError(f"{key}: missing")
+    return state[key]
+
+
+def state_array(state, key: str, dtype, width: int | None = None) -> np.ndarray:
+    """A copy of ``state[key]``, which must be an array of exactly ``dtype`` and of shape (n,), or
+    (n, width) when ``width`` is given."""
+    a = state_item(state, key)
+    want = "(n,)" if width is None else f"(n, {width})"
+    if not isinstance(a, np.ndarray):
+        raise ValueError(f"{key}: expected a {np.dtype(dtype)} array of shape {want}, got {type(a).__name__}")
+    if a.dtype != dtype or (a.ndim != 1 if width is None else (a.ndim != 2 or a.shape[1] != width)):
+        raise ValueError(f"{key}: expected a {np.dtype(dtype)} array of shape {want}, got {a.dtype} {a.shape}")
+    return a.copy()
+
+
+def state_value(state, key: str, kind: type, none_ok: bool = False):
+    """``state[key]``, which must be exactly of type ``kind`` (bool is no int here), or None if allowed."""
+    v = state_item(state, key)
+    if v is None and none_ok:
+        return None
+    if type(v) is not kind:
+        raise ValueError(f"{key}: expected {kind.__name__}{' or None' if none_ok else ''}, got {type(v).__name__}")
+    return v
+
+
+def state_part(state, key: str, build):
+    """``build(state[key])``, with ``key`` put in front of the path of any problem it reports."""
+    part = state_item(state, key)
+    try:
+        return build(part)
+    except ValueError as e:
+        msg = str(e)
+        raise ValueError(f"{key}{msg}" if msg.startswith((":", "[")) else f"{key}.{msg}") from None

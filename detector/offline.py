@@ -10,9 +10,6 @@ import numpy as np
 
 from detector.stream import Night, StreamDetector
 
-Detection = Night
-
-
 OFFLINE_BATCH = 1 << 17
 
 

@@ -127,9 +127,6 @@ def bh(p: Sequence[float]) -> list[float]:
     return adj.tolist()
 
 
-_bh = bh  # the earlier name
-
-
 def _spearman_ci(rho: float, n: int) -> tuple[float, float]:
     """95 % CI of Spearman's rho: Fisher z with the Bonett-Wright standard error."""
     if n <= 3 or not math.isfinite(rho):

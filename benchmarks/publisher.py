@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -42,7 +41,7 @@ def main() -> int:
     args = ap.parse_args()
 
     from legwatch.contracts import payload, topics
-    from legwatch.mqtt import connection as lwmqtt
+    from legwatch.mqtt.connection import Connection
     from legwatch.replay import batches, nominal_rate
 
     night = np.load(args.data)
@@ -62,21 +61,13 @@ def main() -> int:
             plan.append((args.start + phase + j, k, topic, data))
     plan.sort(key=lambda p: p[0])
 
-    clients = []
-    acked = [0]
-    lock = threading.Lock()
-
-    def on_publish(c, userdata, mid, reason_code, properties):
-        with lock:
-            acked[0] += 1
-
     n_clients = max(1, -(-args.count // SENSORS_PER_CLIENT))
-    for i in range(n_clients):
-        client, addr = lwmqtt.make_client(args.url, f"bench-pub-{args.first}-{i}", persistent=False)
-        client.max_inflight_messages_set(1000)
-        client.on_publish = on_publish
-        lwmqtt.connect(client, addr)
-        clients.append(client)
+    conns = [
+        Connection(args.url, f"bench-pub-{args.first}-{i}", persistent=False, max_inflight=1000)
+        for i in range(n_clients)
+    ]
+    for conn in conns:
+        conn.connect()
 
     pub_t = np.empty(len(plan))
     late = np.empty(len(plan))
@@ -84,21 +75,19 @@ def main() -> int:
         delay = due - time.monotonic()
         if delay > 0:
             time.sleep(delay)
-        clients[(k - args.first) // SENSORS_PER_CLIENT].publish(topic, data, qos=1)
+        conns[(k - args.first) // SENSORS_PER_CLIENT].publish(topic, data, qos=1)
         now = time.monotonic()
         pub_t[i] = now
         late[i] = now - due
     deadline = time.monotonic() + 60
-    while acked[0] < len(plan) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    for c in clients:
-        c.disconnect()
-        c.loop_stop()
+    unconfirmed = [conn.wait_published(max(0.0, deadline - time.monotonic())) for conn in conns]
+    for conn in conns:
+        conn.close()
     Path(args.out).write_text(
         json.dumps(
             {
                 "published": len(plan),
-                "acked": acked[0],
+                "acked": len(plan) - sum(unconfirmed),
                 "pub_t": pub_t.tolist(),
                 "late_ms_p50": float(np.median(late) * 1000) if len(late) else None,
                 "late_ms_max": float(late.max() * 1000) if len(late) else None,

@@ -2,59 +2,64 @@
 
 One ordered outbox holds sequence numbers of spooled batches and status messages, in the order the
 collector produced them. A worker thread hands at most ``window`` of them at a time to paho
-(QoS 1); a batch leaves the spool only when its PUBACK arrives (``on_publish``), so nothing the
+(QoS 1); a batch leaves the spool only when its PUBACK arrives (``on_published``), so nothing the
 broker has not confirmed is ever forgotten. While the broker is away nothing new is handed over
 (the spool, not paho's memory, holds the backlog); after a reconnect paho first re-sends what was
 in flight (same message ids) and only when all of it is acknowledged does the worker continue,
 so batches reach the broker in sequence order and none is sent twice by us (QoS 1 may still
 duplicate one whose PUBACK was lost in the outage; consumers dedup by sequence number).
 
-The client uses a fixed id and a persistent session (``legwatch.mqtt.connection.make_client``), the sensor's
-status topic as its retained ``offline`` last will, and connects in the background: an unreachable
-broker at startup is not an error (the spool fills and is sent later); a broker that *refuses* the
-connection (bad credentials, not authorised) is: :class:`legwatch.mqtt.connection.BrokerUnavailable`.
+The connection (:class:`legwatch.mqtt.connection.Connection`) has a fixed id and by default a
+persistent session, the sensor's status topic as its retained ``offline`` last will, and connects
+in the background: an unreachable broker at startup is not an error (the spool fills and is sent
+later); a broker that *refuses* the connection (bad credentials, not authorised) is:
+:class:`legwatch.mqtt.connection.BrokerUnavailable`. ``legwatch replay`` uses the same publisher
+with a connect that must succeed (``start(background=False)``) and refusals that end it
+(``retry_refused_s=None``).
 
 paho calls back on its network thread while holding its own locks, so callbacks only record
-events and wake the worker; only the worker calls ``publish``.
+events and wake the worker; only the worker publishes.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from collections import deque
-from typing import Any
+from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
-from legwatch.contracts import topics
-from legwatch.mqtt import connection as lwmqtt
-
-from .spool import Spool
+from legwatch.contracts import status, topics
+from legwatch.mqtt.connection import Connection
 
 log = logging.getLogger("legwatch.collector.mqtt")
 
-__all__ = ["Publisher", "status_payload"]
-
-#: CONNACK reason codes that retrying will not fix (MQTT 5 values; paho maps 3.1.1 codes onto them).
-REFUSALS = {0x84, 0x85, 0x86, 0x87, 0x8A, 0x8C}
+__all__ = ["BatchStore", "Publisher"]
 
 
-def status_payload(state: str, *, stamp: bool = True, **extra: Any) -> bytes:
-    """``{"state": "online"|"offline", "time": ..., ...}`` as ``legwatch replay`` publishes it."""
-    body: dict[str, Any] = {"state": state}
-    if stamp:
-        body["time"] = round(time.time(), 3)
-    body.update({k: v for k, v in extra.items() if v is not None})
-    return json.dumps(body).encode()
+class BatchStore(Protocol):
+    """What the publisher needs of a :class:`~collector.spool.Spool` (``legwatch replay`` keeps its
+    batches in memory instead)."""
+
+    directory: Any
+
+    def pending(self) -> list[int]: ...
+
+    def read(self, seq: int) -> bytes | None: ...
+
+    def ack(self, seq: int) -> None: ...
 
 
 class Publisher:
-    """Sends a :class:`~collector.spool.Spool` and status messages to the broker; see the module doc."""
+    """Sends a :class:`~collector.spool.Spool` and status messages to the broker; see the module doc.
+
+    ``retry_refused_s``: a message the broker refuses (MQTT 5 PUBACK error, e.g. not authorised)
+    is kept and tried again after this long; ``None``: nothing more is sent, and ``refused`` and
+    ``refusal`` say so (the owner gives up). ``will``: the last will's payload (default: the
+    collector's). ``logger``: where connection events are logged.
+    """
 
     def __init__(
         self,
@@ -63,31 +68,43 @@ class Publisher:
         client_id: str,
         prefix: str,
         sensor: str,
-        spool: Spool,
+        spool: BatchStore,
         protocol: int = 5,
         ca_file: str = "",
         window: int = 32,
         keepalive: int = 30,
         reconnect_min_s: float = 1.0,
         reconnect_max_s: float = 30.0,
-        retry_refused_s: float = 10.0,
+        retry_refused_s: float | None = 10.0,
+        persistent: bool = True,
+        will: bytes | None = None,
+        logger: logging.Logger | None = None,
     ) -> None:
         self.spool = spool
         self.samples_topic = topics.samples(prefix, sensor)
         self.status_topic = topics.status(prefix, sensor)
         self.window = max(1, min(int(window), 100))
-        self.keepalive = keepalive
-        self.protocol = protocol
         self.retry_refused_s = retry_refused_s
-        will = status_payload("offline", stamp=False, source="collector", reason="collector connection lost")
-        self.client, self.addr = lwmqtt.make_client(
-            url, client_id, protocol=protocol, persistent=True, ca_file=ca_file, will=(self.status_topic, will)
+        self.log = logger or log
+        if will is None:
+            will = status.will("collector", "collector connection lost", marked=False)
+        self.conn = Connection(
+            url,
+            client_id,
+            protocol=protocol,
+            persistent=persistent,
+            ca_file=ca_file,
+            will=(self.status_topic, will),
+            keepalive=keepalive,
+            reconnect_min_s=reconnect_min_s,
+            reconnect_max_s=reconnect_max_s,
+            on_connected=self._on_connected,
+            on_lost=self._on_lost,
+            on_published=self._on_published,
         )
-        self.client.reconnect_delay_set(min_delay=reconnect_min_s, max_delay=reconnect_max_s)
-        self.client.on_connect = self._on_connect
-        self.client.on_disconnect = self._on_disconnect
-        self.client.on_publish = self._on_publish
+        self.url = self.conn.url
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)  # notified when something was acknowledged
         self._outbox: deque[int | bytes] = deque(spool.pending())
         self._inflight: dict[int, int | bytes] = {}
         self._acks: deque[tuple[int, bool, str]] = deque()
@@ -96,36 +113,28 @@ class Publisher:
         self._paused_until = 0.0
         self._closing = False
         self._wake = threading.Event()
-        self._first_answer = threading.Event()
-        self._refusal: str | None = None
         self._thread = threading.Thread(target=self._run, name="legwatch-publisher", daemon=True)
         #: Counters for logs and tests.
         self.published = 0
         self.acked = 0
         self.connects = 0
+        #: messages the broker refused, and its last reason
+        self.refused = 0
+        self.refusal: str | None = None
 
     # -- lifecycle --------------------------------------------------------------------------------
 
-    def start(self, wait_s: float = 5.0) -> None:
-        """Connect in the background; wait up to ``wait_s`` for the first answer."""
-        kwargs: dict[str, Any] = {"keepalive": self.keepalive}
-        if self.protocol == 5:
-            props = Properties(PacketTypes.CONNECT)
-            props.SessionExpiryInterval = lwmqtt.SESSION_EXPIRY_S
-            kwargs["clean_start"] = False
-            kwargs["properties"] = props
-        self.client.connect_async(self.addr.host, self.addr.port, **kwargs)
-        self.client.loop_start()
+    def start(self, wait_s: float = 5.0, *, background: bool = True) -> None:
+        """Connect in the background; wait up to ``wait_s`` for the first answer.
+        ``background=False``: the broker must answer within ``wait_s`` (else ``BrokerUnavailable``)."""
+        answered = self.conn.connect(wait_s, background=background)
         self._thread.start()
-        if not self._first_answer.wait(wait_s):
-            log.warning(
+        if not answered:
+            self.log.warning(
                 "MQTT broker at %s does not answer yet; batches are spooled to %s until it does",
-                self.addr.url,
+                self.url,
                 self.spool.directory,
             )
-        elif self._refusal:
-            self.close(drain_s=0)
-            raise lwmqtt.BrokerUnavailable(f"MQTT broker at {self.addr.url} refused the connection: {self._refusal}")
 
     def close(self, drain_s: float = 5.0) -> bool:
         """Wait up to ``drain_s`` for everything to be acknowledged, then disconnect cleanly (no
@@ -136,8 +145,7 @@ class Publisher:
         self._wake.set()
         if self._thread.is_alive():
             self._thread.join(5)
-        self.client.disconnect()
-        self.client.loop_stop()
+        self.conn.close()
         return drained
 
     # -- producer side (any thread) ---------------------------------------------------------------
@@ -166,42 +174,53 @@ class Publisher:
 
     def drain(self, timeout: float) -> bool:
         """Block until the outbox is empty and everything is acknowledged, or ``timeout`` passed."""
+        return self.wait_backlog(0, timeout)
+
+    def wait_backlog(self, limit: int, timeout: float) -> bool:
+        """Block until at most ``limit`` items are unacknowledged, or ``timeout`` passed."""
         deadline = time.monotonic() + timeout
-        while self.backlog:
-            if time.monotonic() >= deadline:
-                return False
-            self._wake.set()
-            time.sleep(0.02)
+        with self._changed:
+            while len(self._outbox) + len(self._inflight) > limit:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._wake.set()
+                self._changed.wait(min(remaining, 0.1))
         return True
 
-    # -- paho callbacks (network thread): record and wake ----------------------------------------
+    # -- connection callbacks (network thread): record and wake ----------------------------------
 
-    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
-        if reason_code.is_failure:
-            if reason_code.value in REFUSALS:
-                self._refusal = str(reason_code)
-            log.warning("MQTT broker at %s refused the connection: %s", self.addr.url, reason_code)
-            self._first_answer.set()
-            return
+    def _on_connected(self, session_present: bool, first: bool) -> None:
         with self._lock:
             self._connected = True
             self._resync = bool(self._inflight)  # let paho re-send those first
             backlog = len(self._outbox) + len(self._inflight)
         self.connects += 1
-        self._refusal = None
-        log.info("connected to MQTT broker %s; %d messages to send", self.addr.url, backlog)
-        self._first_answer.set()
+        if first:
+            self.log.info("connected to MQTT broker %s; %d messages to send", self.url, backlog)
+        else:
+            self.log.warning(
+                "reconnected to MQTT broker %s; sending what it has not acknowledged (%d messages to send)",
+                self.url,
+                backlog,
+            )
         self._wake.set()
 
-    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+    def _on_lost(self, reason: Any) -> None:
         with self._lock:
-            was, self._connected = self._connected, False
+            self._connected = False
             self._resync = True
             closing = self._closing
-        if was and not closing:
-            log.warning("lost the MQTT broker at %s (%s); spooling until it returns", self.addr.url, reason_code)
+            backlog = len(self._outbox) + len(self._inflight)
+        if not closing:
+            self.log.warning(
+                "lost MQTT broker %s (%s); holding %d unacknowledged messages and reconnecting",
+                self.url,
+                reason,
+                backlog,
+            )
 
-    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+    def _on_published(self, mid: int, reason_code: Any) -> None:
         ok = not getattr(reason_code, "is_failure", False)
         with self._lock:
             self._acks.append((mid, ok, str(reason_code)))
@@ -229,13 +248,21 @@ class Publisher:
                 if item is None:
                     continue
                 if not ok:
-                    # The broker refused this one (e.g. not authorised): keep it, retry later.
+                    # The broker refused this one (e.g. not authorised): keep it; retry later, or never.
                     self._outbox.appendleft(item)
-                    self._paused_until = time.monotonic() + self.retry_refused_s
+                    self.refused += 1
+                    self.refusal = reason
+                    wait = float("inf") if self.retry_refused_s is None else self.retry_refused_s
+                    self._paused_until = time.monotonic() + wait
+                else:
+                    self.acked += 1
+                self._changed.notify_all()
             if not ok:
-                log.error("MQTT broker refused a message on %s: %s; retrying later", self.samples_topic, reason)
+                if self.retry_refused_s is not None:
+                    self.log.error(
+                        "MQTT broker refused a message on %s: %s; retrying later", self.samples_topic, reason
+                    )
                 continue
-            self.acked += 1
             if isinstance(item, int):
                 self.spool.ack(item)
 
@@ -254,15 +281,17 @@ class Publisher:
             if isinstance(item, int):
                 data = self.spool.read(item)
                 if data is None:  # dropped from a full spool meanwhile
+                    with self._changed:
+                        self._changed.notify_all()
                     continue
-                info = self.client.publish(self.samples_topic, data, qos=1)
+                info = self.conn.publish(self.samples_topic, data, qos=1)
             else:
-                info = self.client.publish(self.status_topic, item, qos=1, retain=True)
+                info = self.conn.publish(self.status_topic, item, qos=1, retain=True)
             if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
                 # NO_CONN: paho keeps the message and sends it on reconnect; anything else: retry later.
                 with self._lock:
                     self._outbox.appendleft(item)
-                log.warning("paho could not take a message (%s); retrying", mqtt.error_string(info.rc))
+                self.log.warning("paho could not take a message (%s); retrying", mqtt.error_string(info.rc))
                 time.sleep(0.1)
                 return
             with self._lock:

@@ -39,13 +39,13 @@ from typing import Any, Protocol
 
 from bleak.exc import BleakError
 
-from legwatch.contracts import payload
+from legwatch.contracts import payload, status
 from legwatch.contracts.config import Config
 
 from .gatt import HandshakeError, SensorSession
 from .pipeline import Pipeline
 from .profiles import Profile, ProfileError
-from .publisher import Publisher, status_payload
+from .publisher import Publisher
 from .spool import Spool
 
 log = logging.getLogger("legwatch.collector")
@@ -326,7 +326,7 @@ class Collector:
     def _status(self, state: str, **extra: Any) -> bytes:
         keys = ("profile", "address", "name", "battery", "rssi", "firmware", "model", "manufacturer", "rate")
         fields = {k: self.info.get(k) for k in keys}
-        return status_payload(state, source="collector", sensor=self.sensor, **fields, **extra)
+        return status.build(state, source="collector", sensor=self.sensor, **fields, **extra)
 
     async def _queue_status(self, data: bytes) -> None:
         assert self._queue is not None

@@ -160,42 +160,42 @@ def messages(prefix: str, s: Mapping, ha_prefix: str = HA_PREFIX) -> list[tuple[
     return out
 
 
-def publish_summary(client, prefix: str, s: Mapping, ha_prefix: str = HA_PREFIX, *, wait: float = 0.0) -> list:
-    """Publish retained with QoS 1 on a connected paho client; returns the ``MQTTMessageInfo``s.
+def publish_summary(conn, prefix: str, s: Mapping, ha_prefix: str = HA_PREFIX, *, wait: float = 0.0) -> list:
+    """Publish retained with QoS 1 on a :class:`legwatch.mqtt.connection.Connection` (or a connected
+    paho client); returns the ``MQTTMessageInfo``s.
 
     ``wait`` > 0: wait up to that many seconds until the broker has acknowledged every message (so a
     caller that disconnects next loses nothing); never on paho's own network thread, which would
-    block the acknowledgements it waits for.
+    block the acknowledgements it waits for. A ``Connection`` waits for everything it published.
     """
-    infos = [client.publish(topic, payload, qos=1, retain=True) for topic, payload in messages(prefix, s, ha_prefix)]
-    if wait > 0 and threading.current_thread() is not getattr(client, "_thread", None):
-        deadline = time.monotonic() + wait
-        for info in infos:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            with contextlib.suppress(RuntimeError, ValueError):  # not connected: the session keeps them
-                info.wait_for_publish(remaining)
+    infos = [conn.publish(topic, payload, qos=1, retain=True) for topic, payload in messages(prefix, s, ha_prefix)]
+    if wait > 0:
+        if hasattr(conn, "wait_published"):
+            conn.wait_published(wait)
+        elif threading.current_thread() is not getattr(conn, "_thread", None):  # a bare paho client
+            deadline = time.monotonic() + wait
+            for info in infos:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                with contextlib.suppress(RuntimeError, ValueError):  # not connected: the session keeps them
+                    info.wait_for_publish(remaining)
     return infos
 
 
 def publish_once(cfg, s: Mapping, *, timeout: float = 10.0) -> int:
     """Connect with the configured broker, publish one summary, wait until the broker has it."""
-    from legwatch.mqtt import connection as lwmqtt
+    from legwatch.mqtt.connection import BrokerUnavailable, Connection
 
-    client, addr = lwmqtt.make_client(
+    with Connection(
         cfg["mqtt.url"],
         f"legwatch-summary-{node_id(s['subject'])}"[:64],
         protocol=cfg["mqtt.protocol"],
         persistent=False,
         ca_file=cfg["mqtt.ca_file"],
-    )
-    lwmqtt.connect(client, addr, timeout=timeout)
-    try:
-        infos = publish_summary(client, cfg["mqtt.topic_prefix"], s, wait=timeout)
-        if not all(info.is_published() for info in infos):
-            raise lwmqtt.BrokerUnavailable(f"the broker at {addr.url} did not confirm the summary in time")
-    finally:
-        client.disconnect()
-        client.loop_stop()
+    ) as conn:
+        conn.connect(timeout)
+        infos = publish_summary(conn, cfg["mqtt.topic_prefix"], s)
+        if conn.wait_published(timeout):
+            raise BrokerUnavailable(f"the broker at {conn.url} did not confirm the summary in time")
     return len(infos)

@@ -1,13 +1,19 @@
-"""Publishing a recording over MQTT exactly as the collector would.
+"""Publishing a recording over MQTT exactly as the collector would: through the collector's own
+:class:`collector.publisher.Publisher`.
 
 The recording is cut into batches of about one second (and at every silence longer than one
-second), each published at QoS 1 as a binary v1 payload with consecutive sequence numbers. The
-sensor is announced online (retained, with an offline last will) and marked offline at the end.
+second), each published at QoS 1 as a binary v1 payload with consecutive sequence numbers, in
+order. The sensor is announced online (retained, with an offline last will) and marked offline at
+the end.
+
+The publisher's spool is kept in memory here (:class:`MemorySpool`): a replay needs no durability,
+as the recording is its source, and the collector's disk spool cost three to four times the CPU of
+the whole replay (it rewrites its state file after every batch, under a lock the publisher's thread
+needs for every read and acknowledgement), also on tmpfs.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -15,12 +21,15 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from legwatch.contracts import payload, topics
-from legwatch.mqtt import connection as lwmqtt
+from collector.publisher import Publisher
+from legwatch.contracts import payload, status, topics
+from legwatch.mqtt.connection import RECONNECT_MAX_S, BrokerUnavailable, PublishRefused
 
 BATCH_S = 1.0
-#: At most this many published batches wait for the broker's acknowledgement (paho keeps them).
+#: At most this many batches wait for the broker's acknowledgement (in the spool).
 MAX_UNACKED = 2000
+#: How many messages are in flight at a time (paho's and Mosquitto's usual in-flight limit).
+WINDOW = 100
 log = logging.getLogger("legwatch.replay")
 
 
@@ -54,12 +63,8 @@ def batches(t: np.ndarray, batch_s: float = BATCH_S, rate: float | None = None) 
 
 
 def status_payload(state: str, **extra) -> bytes:
-    return json.dumps({"state": state, "time": round(time.time(), 3), **extra}).encode()
-
-
-def will_payload(source: str = "replay") -> bytes:
-    """The retained ``offline`` status the broker publishes if the connection is lost."""
-    return json.dumps({"state": "offline", "will": True, "source": source, "reason": "connection lost"}).encode()
+    """A status as replay sends it (:func:`legwatch.contracts.status.build`)."""
+    return status.build(state, **extra)
 
 
 def replay(
@@ -79,132 +84,126 @@ def replay(
 ) -> int:
     """Publish a recording; returns the number of batches. Waits until the broker acknowledged all.
 
-    A broker that goes away meanwhile is waited for: paho reconnects by itself and sends again what
-    the broker had not acknowledged, in order (at most ``MAX_UNACKED`` batches wait in memory). Gives
-    up (``BrokerUnavailable``) only after ``stall_timeout`` seconds without any acknowledgement, and
-    at once (``PublishRefused``) when the broker refuses a message (MQTT 5: e.g. not authorized).
+    A broker that goes away meanwhile is waited for: the connection comes back by itself and sends
+    again what the broker had not acknowledged, in order (at most ``MAX_UNACKED`` batches wait in the
+    spool). Gives up (``BrokerUnavailable``) only after ``stall_timeout`` seconds without any
+    acknowledgement, and at once (``PublishRefused``) when the broker refuses a message (MQTT 5: e.g.
+    not authorized).
     """
     if not payload.valid_sensor_id(sensor) or sensor in topics.RESERVED:
         raise ValueError(f"bad sensor id {sensor!r}: use 1-64 of A-Z a-z 0-9 _ . - (not a reserved word)")
     order = np.argsort(t, kind="stable")
     t, xyz = t[order], xyz[order]
     rate = nominal_rate(t)
-    client, addr = lwmqtt.make_client(
-        url,
-        client_id or f"legwatch-replay-{sensor}",
+    spool = MemorySpool()
+    pub = Publisher(
+        url=url,
+        client_id=client_id or f"legwatch-replay-{sensor}",
+        prefix=prefix,
+        sensor=sensor,
+        spool=spool,
         protocol=protocol,
-        persistent=False,
         ca_file=ca_file,
-        # the last will: no "time" (the broker sends it later, maybe at its own shutdown) and marked,
-        # so the monitor waits for the publisher to come back before it ends the night
-        will=(topics.status(prefix, sensor), will_payload()),
+        window=WINDOW,
+        reconnect_max_s=RECONNECT_MAX_S,
+        retry_refused_s=None,
+        persistent=False,
+        # the last will: no "time" (the broker sends it later, maybe at its own shutdown) and
+        # marked, so the monitor waits for the publisher to come back before it ends the night
+        will=status.will("replay"),
+        logger=log,
     )
-    acked = 0
-    refused: list[tuple[int, str]] = []
-    last_ack = time.monotonic()
-    cond = threading.Condition()
-    connected = threading.Event()
-    # From a lost connection until the broker has acknowledged, on the new connection, everything
-    # sent before: no new batch. paho sends its unacknowledged messages again only once the CONNACK
-    # is in, so a batch published meanwhile would overtake them and reach the monitor out of order.
-    hold = False
+    pub.start(10.0, background=False)
+    try:
+        return _publish(pub, spool, t, xyz, rate, sensor, speed, first_seq, progress, stall_timeout)
+    finally:
+        pub.close(drain_s=0)
 
-    def on_publish(c, userdata, mid, reason_code, properties):
-        nonlocal acked, last_ack, hold
-        with cond:
-            acked += 1
-            last_ack = time.monotonic()
-            if reason_code is not None and reason_code.is_failure:
-                refused.append((mid, str(reason_code)))
-            if hold and client.is_connected() and acked >= sent:
-                hold = False
-            cond.notify_all()
 
-    def on_connect(c, userdata, flags, reason_code, properties):
-        nonlocal hold
-        if reason_code.is_failure:
-            if connected.is_set():  # the first connect raises BrokerUnavailable instead
-                log.warning("MQTT broker %s refused to reconnect: %s; trying again", addr.url, reason_code)
-            return
-        if not connected.is_set():
-            connected.set()
-            return
-        log.warning("reconnected to MQTT broker %s; sending what it has not acknowledged", addr.url)
-        with cond:
-            if acked >= sent:
-                hold = False
-                cond.notify_all()
-
-    def on_disconnect(c, userdata, flags, reason_code, properties):
-        nonlocal hold, last_ack
-        if connected.is_set() and not done:
-            with cond:
-                hold = True
-                if acked >= sent:
-                    last_ack = time.monotonic()  # the stall clock: from now
-            log.warning(
-                "lost MQTT broker %s (%s); holding %d unacknowledged batches and reconnecting",
-                addr.url,
-                reason_code,
-                sent - acked,
-            )
-
-    done = False
-    sent = 0
-    client.on_publish = on_publish
-    client.on_connect = on_connect
-    client.on_disconnect = on_disconnect
-    lwmqtt.connect(client, addr)
-
-    def check_refused() -> None:
-        if refused:
-            _, reason = refused[0]
-            raise lwmqtt.PublishRefused(
-                f"MQTT broker at {addr.url} refused {len(refused)} message(s) for sensor {sensor!r} ({reason}); "
-                f"may this user publish to {topics.samples(prefix, sensor)}?"
-            )
+def _publish(pub, spool, t, xyz, rate, sensor, speed, first_seq, progress, stall_timeout) -> int:
+    stall = _Stall(pub, stall_timeout)
 
     def wait_until(cap: int) -> None:
-        """Wait until at most ``cap`` messages are unacknowledged and the connection is good for new
-        ones; give up after a long stall."""
-        with cond:
-            while sent - acked > cap or hold:
-                check_refused()
-                if time.monotonic() - last_ack > stall_timeout:
-                    raise lwmqtt.BrokerUnavailable(
-                        f"MQTT broker at {addr.url} acknowledged nothing for {stall_timeout:.0f} s; "
-                        f"{sent - acked} messages were not delivered"
-                    )
-                cond.wait(0.5)
-            check_refused()
+        """Wait until at most ``cap`` messages are unacknowledged; give up on a refusal or a long stall."""
+        while not pub.wait_backlog(cap, 0.5) or pub.refused:
+            if pub.refused:
+                raise PublishRefused(
+                    f"MQTT broker at {pub.url} refused {pub.refused} message(s) for sensor {sensor!r} "
+                    f"({pub.refusal}); may this user publish to {pub.samples_topic}?"
+                )
+            stall.check()
 
-    try:
-        client.publish(topics.status(prefix, sensor), status_payload("online", source="replay"), qos=1, retain=True)
-        sent = 1
-        slices = list(batches(t, rate=rate))
-        wall0 = time.monotonic()
-        for i, sl in enumerate(slices):
-            if speed > 0:
-                due = wall0 + (t[sl.start] - t[0]) / speed
-                delay = due - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
-            data = payload.encode(sensor, first_seq + i, t[sl], xyz[sl], rate)
-            wait_until(MAX_UNACKED)  # bound what waits in paho's memory; nothing new while resyncing
-            with cond:
-                if sent == acked:
-                    last_ack = time.monotonic()  # the stall clock runs only while something waits
-                sent += 1
-            client.publish(topics.samples(prefix, sensor), data, qos=1)
-            if progress and (i % 200 == 0 or i == len(slices) - 1):
-                progress(i + 1, len(slices))
+    pub.add_status(status.online(source="replay"))
+    slices = list(batches(t, rate=rate))
+    wall0 = time.monotonic()
+    for i, sl in enumerate(slices):
+        if speed > 0:
+            due = wall0 + (t[sl.start] - t[0]) / speed
+            delay = due - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
         wait_until(MAX_UNACKED)
-        with cond:
-            sent += 1
-        client.publish(topics.status(prefix, sensor), status_payload("offline", source="replay"), qos=1, retain=True)
-        wait_until(0)
-        return len(slices)
-    finally:
-        done = True
-        client.disconnect()
-        client.loop_stop()
+        seq = spool.append(lambda n, sl=sl: payload.encode(sensor, first_seq + n, t[sl], xyz[sl], rate))
+        pub.add_batch(seq)
+        if progress and (i % 200 == 0 or i == len(slices) - 1):
+            progress(i + 1, len(slices))
+    wait_until(MAX_UNACKED)
+    pub.add_status(status.offline(source="replay"))
+    wait_until(0)
+    return len(slices)
+
+
+class MemorySpool:
+    """What :class:`collector.publisher.Publisher` needs of a :class:`collector.spool.Spool`, in memory:
+    batches by sequence number (from 0) until the broker acknowledged them."""
+
+    directory = "memory"
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._batches: dict[int, bytes] = {}
+        self.next_seq = 0
+
+    def append(self, build: Callable[[int], bytes]) -> int:
+        """Give the next sequence number to ``build`` and keep what it returns (one writer)."""
+        seq = self.next_seq
+        data = build(seq)
+        with self._lock:
+            self._batches[seq] = data
+            self.next_seq = seq + 1
+        return seq
+
+    def read(self, seq: int) -> bytes | None:
+        with self._lock:
+            return self._batches.get(seq)
+
+    def ack(self, seq: int) -> None:
+        with self._lock:
+            self._batches.pop(seq, None)
+
+    def pending(self) -> list[int]:
+        with self._lock:
+            return list(self._batches)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._batches)
+
+
+class _Stall:
+    """The stall clock: how long nothing was acknowledged while something waited."""
+
+    def __init__(self, pub, timeout: float) -> None:
+        self.pub, self.timeout = pub, timeout
+        self.acked = pub.acked
+        self.since = time.monotonic()
+
+    def check(self) -> None:
+        now = time.monotonic()
+        if self.pub.acked != self.acked:
+            self.acked, self.since = self.pub.acked, now
+        elif now - self.since > self.timeout:
+            raise BrokerUnavailable(
+                f"MQTT broker at {self.pub.url} acknowledged nothing for {self.timeout:.0f} s; "
+                f"{self.pub.backlog} messages were not delivered"
+            )

@@ -118,7 +118,7 @@ def main() -> int:
         "rss_end": status.get("VmRSS"),
         "stop_s": time.monotonic() - t_stop,
         "cpus": sorted(os.sched_getaffinity(0)),
-        "checkpoint_s": getattr(mon, "checkpoint_s", None),
+        "checkpoint_s": getattr(getattr(mon, "checkpointer", mon), "checkpoint_s", None),
         "pid": os.getpid(),
     }
     Path(args.out).write_text(json.dumps(out))

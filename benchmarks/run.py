@@ -11,7 +11,7 @@
 2. ``core``: reading the CSV (against ``np.loadtxt``, the reader's careful path) and the detection
    core alone (``detect_arrays`` on samples in memory), against real time.
 3. ``memory``: one ``StreamDetector`` fed a 2-hour and an 8-hour night in 1 s batches; what it
-   retains at the end (tracemalloc), its pickled size and what writing its checkpoint file costs
+   retains at the end (tracemalloc), its checkpoint size and what writing its checkpoint file costs
    (the monitor writes a few such files every 0.25 s), against the 2-hour night.
 4. ``monitor``: N simulated 52 Hz sensors (publisher processes, real time, 1 batch per sensor per
    second) through a real Mosquitto into ONE monitor process pinned to one core, for each N:
@@ -31,7 +31,6 @@ import io
 import json
 import math
 import os
-import pickle
 import platform
 import resource
 import shutil
@@ -399,7 +398,9 @@ def bench_memory(work: Path, streams: int, res: dict) -> None:
     from detector.synthetic import generate_night
     from legwatch.contracts.config import KEYS
     from legwatch.contracts.payload import quantize
-    from legwatch.monitor.service import CHECKPOINT_TICK_S as tick
+    from legwatch.monitor.checkpoint_files import encode_stream
+    from legwatch.monitor.checkpointer import CHECKPOINT_TICK_S as tick
+    from legwatch.monitor.router import SensorStream
     from legwatch.replay import batches
 
     every = KEYS["monitor.checkpoint_s"][1]  # the default: each stream saved at least this often
@@ -420,14 +421,14 @@ def bench_memory(work: Path, streams: int, res: dict) -> None:
         gc.collect()  # what the stream keeps, not garbage waiting for the collector
         cur, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
-        blob = pickle.dumps(det, protocol=pickle.HIGHEST_PROTOCOL)
-        state = len(blob)
-        ckpt_s, ckpt_bytes = _checkpoint_cost(work, blob, streams)
+        stream = SensorStream(detector=det, last_seq=len(slices) - 1, batches=len(slices))
+        state = len(encode_stream({"sensor": "s", "journal_from": 1, "stream": stream.state(), "ended": None}))
+        ckpt_s, ckpt_bytes = _checkpoint_cost(work, stream, streams)
         out[hours] = {
             "batches": len(slices),
             "retained": cur - base,
             "peak": peak - base,
-            "pickle": state,
+            "state_bytes": state,
             "episodes": len(det.episodes),
             "push_s_traced": el,
             "checkpoint_s": ckpt_s,
@@ -435,32 +436,32 @@ def bench_memory(work: Path, streams: int, res: dict) -> None:
         }
         say(
             f"  {hours:g} h night ({len(slices):,} batches): retained {kb(cur - base)}, peak {kb(peak - base)}, "
-            f"pickled state {kb(state)}, {len(det.episodes)} episodes kept; one stream's checkpoint file "
-            f"(pickle + fsync) {ckpt_s * 1e3:.1f} ms: {streams} streams every {every:g} s are "
+            f"checkpoint state {kb(state)}, {len(det.episodes)} episodes kept; one stream's checkpoint file "
+            f"(state + npz + fsync) {ckpt_s * 1e3:.1f} ms: {streams} streams every {every:g} s are "
             f"{streams / every * ckpt_s * 1e3:.0f} ms/s in ~{math.ceil(streams * tick / every)}-stream ticks "
             f"every {tick:g} s, {mb(ckpt_bytes)} on disk"
         )
     a, b = out[2.0], out[8.0]
     say(
-        f"  8 h / 2 h: retained {b['retained'] / a['retained']:.2f}x, pickled {b['pickle'] / a['pickle']:.2f}x, "
+        f"  8 h / 2 h: retained {b['retained'] / a['retained']:.2f}x, "
+        f"checkpoint state {b['state_bytes'] / a['state_bytes']:.2f}x, "
         f"peak {b['peak'] / a['peak']:.2f}x (the night is 4x longer); 500 streams at 8 h: "
         f"~{mb(500 * b['retained'])} retained"
     )
     res["memory"] = {f"{k:g}h": v for k, v in out.items()}
 
 
-def _checkpoint_cost(work: Path, blob: bytes, streams: int) -> tuple[float, int]:
-    """One stream's checkpoint as the monitor writes it (pickle, temp file, fsync, rename), median
-    of 20, and the bytes of ``streams`` such files."""
-    from legwatch.monitor.durability import Checkpoints
+def _checkpoint_cost(work: Path, stream, streams: int) -> tuple[float, int]:
+    """One stream's checkpoint as the monitor writes it (its state as data, npz, temp file, fsync,
+    rename), median of 20, and the bytes of ``streams`` such files."""
+    from legwatch.monitor.checkpoint_files import Checkpoints, encode_stream
 
-    det = pickle.loads(blob)
     ck = Checkpoints(work / "ckpt")
     times = []
     for i in range(20):
         t0 = time.perf_counter()
-        rec = {"version": 2, "sensor": f"s{i}", "journal_from": 1, "stream": det, "ended": None}
-        ck.save_stream_bytes(f"s{i}", pickle.dumps(rec, protocol=pickle.HIGHEST_PROTOCOL))
+        rec = {"sensor": f"s{i}", "journal_from": 1, "stream": stream.state(), "ended": None}
+        ck.save_stream_bytes(f"s{i}", encode_stream(rec))
         times.append(time.perf_counter() - t0)
     size = ck.stream_path("s0").stat().st_size
     shutil.rmtree(work / "ckpt")

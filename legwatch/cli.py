@@ -145,12 +145,14 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_monitor(args: argparse.Namespace) -> int:
     from legwatch.monitor.service import Monitor
+    from legwatch.morning import publish_summary
 
     cfg = _config(args)
     if not cfg["mqtt.url"]:
         raise UserError("no MQTT broker configured: set LEGWATCH_MQTT_URL or pass --mqtt-url")
     store = open_store(cfg, tolerate_down=True)
     mon = Monitor(cfg, store, exit_after_nights=args.exit_after_nights)
+    mon.on_night_stored(publish_summary, "summaries")
     log.info("monitor starting; storing to %s", "InfluxDB" if cfg["influx.url"] else cfg.data_dir)
 
     def interrupt(signum, frame) -> None:

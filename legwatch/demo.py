@@ -25,6 +25,7 @@ def run_demo(cfg: Config, *, hours: float, rate: float, seed: int, console) -> i
     from legwatch import summary
     from legwatch.errors import UserError
     from legwatch.monitor.service import Monitor
+    from legwatch.morning import publish_summary
     from legwatch.mqtt.embedded_broker import EmbeddedBroker
     from legwatch.replay import batches, replay
     from legwatch.storage import open_store
@@ -61,6 +62,7 @@ def run_demo(cfg: Config, *, hours: float, rate: float, seed: int, console) -> i
             run_cfg = Config(values=values, subjects={}, source=cfg.source)
             store = open_store(run_cfg)
             monitor = Monitor(run_cfg, store, client_id="legwatch-demo-monitor", exit_after_nights=1)
+            monitor.on_night_stored(publish_summary, "summaries")
             monitor.start()
             n_batches = sum(1 for _ in batches(night.t))
             pub = prog.add_task("replay -> MQTT", total=n_batches)

@@ -41,7 +41,7 @@ from helpers import ROOT, run_cli
 from legwatch.contracts import payload
 from legwatch.contracts.config import load_config
 from legwatch.csvio import read_csv
-from legwatch.monitor.durability import Checkpoints
+from legwatch.monitor.checkpoint_files import Checkpoints
 from legwatch.monitor.service import Monitor
 from legwatch.replay import batches, replay
 from legwatch.storage.influx import InfluxStore
@@ -232,7 +232,7 @@ def test_monitor_killed_twice_mid_night_resumes_every_stream(
         LEGWATCH_MONITOR_CHECKPOINT_S="1.5",
     )
     state = tmp_path / "data" / "monitor" / cid
-    checkpoints = Checkpoints(state)  # state.pkl, and streams/ with one file per stream
+    checkpoints = Checkpoints(state)  # state.json, and streams/ with one file per stream
 
     def mtime(path: Path) -> float:
         try:
@@ -412,8 +412,8 @@ def test_full_outbox_stops_acknowledging_and_loses_nothing(
     mon = Monitor(cfg, store, client_id=f"{prefix}-monitor", exit_after_nights=1, outbox_max_bytes=6000)
     mon.start()
     acks: list[int] = []
-    real_ack = mon.client.ack
-    mon.client.ack = lambda mid, qos: (acks.append(mid), real_ack(mid, qos))[1]
+    real_ack = mon.connection.ack
+    mon.connection.ack = lambda mid, qos, gen: (acks.append(mid), real_ack(mid, qos, gen))[1]
     t, xyz = read_csv(rec.path)
     total = len(list(batches(t)))
     publisher = threading.Thread(

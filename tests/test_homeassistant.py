@@ -22,6 +22,7 @@ from helpers import run_cli
 from legwatch import homeassistant, summary
 from legwatch.contracts.config import load_config
 from legwatch.monitor.service import Monitor
+from legwatch.morning import publish_summary
 from legwatch.replay import replay
 from legwatch.storage.schema import night_points
 from legwatch.storage.sqlite import SqliteStore
@@ -179,6 +180,7 @@ def test_monitor_publishes_the_summary_when_the_night_ends(mosquitto, tmp_path):
     )
     store = SqliteStore(tmp_path / "legwatch.sqlite")
     mon = Monitor(cfg, store, client_id=f"{prefix}-monitor", exit_after_nights=1)
+    mon.on_night_stored(publish_summary, "summaries")  # as `legwatch monitor` registers it
     night = generate_night(5, hours=1.0, rate_hz=25.0, cramps=1, gaps=0)
     mon.start()
     try:

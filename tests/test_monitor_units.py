@@ -12,9 +12,9 @@
   ``checkpoint_s``, a crash after (or in the middle of) a tick that left stream files of different
   ages resumes the same state as a monitor that never crashed, an ended night is not started again
   from older journal segments or a stream file not yet removed, a damaged stream file is reported,
-  the single ``streams.pkl`` of the earlier version is read once.
+  a checkpoint of another version (or a pickled one of before) is refused and the journal rebuilds.
 - Faults of the store (down, refusing one bad point, refusing everything), habits held with the
-  rest, bad input through ``Monitor._handle`` (Hypothesis), and a poison message in the journal.
+  rest, bad input through ``Monitor.handle`` (Hypothesis), and a poison message in the journal.
 """
 
 from __future__ import annotations
@@ -41,8 +41,13 @@ from detector.offline import detect_arrays
 from detector.synthetic import generate_night
 from legwatch.contracts import payload
 from legwatch.contracts.config import load_config
-from legwatch.monitor.durability import Checkpoints, Journal, Outbox
+from legwatch.monitor import state_file
+from legwatch.monitor.checkpoint_files import FORMAT, Checkpoints, encode_state, encode_stream
+from legwatch.monitor.journal import Journal
+from legwatch.monitor.outbox import Outbox
+from legwatch.monitor.router import Router
 from legwatch.monitor.service import Monitor
+from legwatch.morning import publish_summary
 from legwatch.replay import batches, nominal_rate, status_payload
 from legwatch.storage import Point, StoreError, StoreUnavailable
 from legwatch.storage.schema import episode_from_point
@@ -100,11 +105,11 @@ def test_journal_append_is_all_or_nothing(tmp_path: Path, monkeypatch: pytest.Mo
 def test_checkpoints_are_atomic_and_a_damaged_one_is_reported(tmp_path: Path, caplog) -> None:
     c = Checkpoints(tmp_path)
     assert c.load() is None and c.load_streams() == {}
-    c.save({"version": 2, "journal_from": 3})
-    assert c.load() == {"version": 2, "journal_from": 3}
+    c.save_bytes(encode_state({"journal_from": 3}))
+    assert c.load()["journal_from"] == 3
     odd, long = "../shin x.ü", "s" * 400  # any topic level: the file stays in its folder, names stay distinct
     for sensor in (odd, long, "b", "B"):
-        c.save_stream_bytes(sensor, pickle.dumps({"sensor": sensor, "journal_from": 3, "stream": sensor.upper()}))
+        c.save_stream_bytes(sensor, encode_stream({"sensor": sensor, "journal_from": 3, "stream": sensor.upper()}))
     c.sync_streams()
     assert {p.parent for p in c.streams_folder.iterdir()} == {c.streams_folder}
     assert len(list(c.streams_folder.iterdir())) == 4 and all(len(p.name) < 200 for p in c.streams_folder.iterdir())
@@ -120,7 +125,7 @@ def test_checkpoints_are_atomic_and_a_damaged_one_is_reported(tmp_path: Path, ca
     assert "cannot be read" in caplog.text
     caplog.clear()
     c.stream_path("b").write_bytes(b"\x80\x05garbage")
-    c.stream_path("B").write_bytes(pickle.dumps({"sensor": "b", "journal_from": 3}))  # not the file of "b"
+    c.stream_path("B").write_bytes(encode_stream({"sensor": "b", "journal_from": 3}))  # not the file of "b"
     assert set(c.load_streams()) == {odd, long}
     assert caplog.text.count("cannot be read") == 2
     c.remove_streams_except([odd])
@@ -157,28 +162,35 @@ class Crash(BaseException):
     """The monitor process dies here (nothing in the monitor catches a BaseException)."""
 
 
-class FakeClient:
-    """Stands in for paho: records acknowledgements and publications."""
+class FakeConnection:
+    """Stands in for ``legwatch.mqtt.connection.Connection`` (tested against the real broker in
+    test_mqtt_connection.py): records acknowledgements and publications."""
+
+    generation = 0
 
     def __init__(self) -> None:
         self.acked: set[int] = set()
         self.published: list[tuple[str, bytes | str]] = []
         self.ack_hook = None
 
-    def ack(self, mid: int, qos: int) -> None:
+    def ack(self, mid: int, qos: int, generation: int) -> None:
         if self.ack_hook:
             self.ack_hook()
-        self.acked.add(mid)
+        if generation == self.generation:
+            self.acked.add(mid)
 
-    def disconnect(self) -> None:
-        pass
-
-    def loop_stop(self) -> None:
-        pass
-
-    def publish(self, topic, body, qos=0, retain=False):
+    def publish(self, topic, body, qos=1, retain=False):
         self.published.append((topic, body))
         return SimpleNamespace(wait_for_publish=lambda *a, **k: True, is_published=lambda: True, mid=0, rc=0)
+
+    def publish_wait(self, topic, body, qos=1, retain=False, timeout=10.0) -> None:
+        self.published.append((topic, body))
+
+    def wait_published(self, timeout: float) -> int:
+        return 0
+
+    def close(self) -> None:
+        pass
 
 
 def config(tmp_path: Path, **extra: str):
@@ -249,10 +261,10 @@ def run_with_crashes(tmp_path: Path, msgs, crash_plan: list[tuple[str, int]], se
     while True:
         monitors += 1
         assert monitors < 20
-        client = FakeClient()
+        client = FakeConnection()
         client.acked = acked
         mon = Monitor(config(tmp_path), store, client_id="crashy", checkpoint_s=3600)
-        mon.client = client
+        mon.connection = client
         step, after = plan.pop(0) if plan else ("", 0)
         calls = Counter()
 
@@ -286,9 +298,10 @@ def run_with_crashes(tmp_path: Path, msgs, crash_plan: list[tuple[str, int]], se
             maybe_crash("store")
             return _real(points)
 
-        mon.store = SimpleNamespace(write=store_write, query=store.query, ping=store.ping, close=store.close)
+        fake = SimpleNamespace(write=store_write, query=store.query, ping=store.ping, close=store.close)
+        mon.store = mon.delivery.store = fake
         try:
-            mon._restore()
+            mon.restore()
             queue = broker.redeliver(acked)
             n = 0
             while True:
@@ -298,11 +311,11 @@ def run_with_crashes(tmp_path: Path, msgs, crash_plan: list[tuple[str, int]], se
                         break
                 take = queue[: rng.randint(1, 40)]
                 queue = queue[len(take) :]
-                mon._process([(0.0, mon._generation, m) for m in take])
+                mon.handle([(0.0, mon.connection.generation, m) for m in take])
                 n += 1
                 if n % checkpoint_every == 0:
                     with mon.lock:  # a tick that saves every stream, one (the oldest), or only the global state
-                        mon._checkpoint(streams=rng.choice([None, 1, 0]))
+                        mon.checkpointer.tick(streams=rng.choice([None, 1, 0]))
             mon.stop()
             return store, mon
         except Crash:
@@ -403,15 +416,13 @@ def three_nights():
 
 def test_a_checkpoint_tick_saves_only_a_few_of_many_streams(tmp_path: Path) -> None:
     clock = Clock()
-    mon = Monitor(config(tmp_path), SqliteStore(":memory:"), client_id="tick", checkpoint_s=10)
-    mon._clock = clock
-    mon._last_checkpoint = clock()
-    mon.client = FakeClient()
+    mon = Monitor(config(tmp_path), SqliteStore(":memory:"), client_id="tick", checkpoint_s=10, clock=clock)
+    mon.connection = FakeConnection()
     for second in many_sensors(60, 3):
-        mon._process(second)
+        mon.handle(second)
     clock.t += 0.25
-    mon._maybe_checkpoint()
-    mon._ckpt_jobs.join()
+    mon.checkpointer.maybe_tick()
+    mon.checkpointer.wait_written()
     files = mon.checkpoints.load_streams()
     bound = math.ceil(60 * 0.25 / (0.8 * 10))  # every stream within 0.8 checkpoint_s
     assert 1 <= len(files) == mon.stats["streams_checkpointed"] <= bound
@@ -421,7 +432,7 @@ def test_a_checkpoint_tick_saves_only_a_few_of_many_streams(tmp_path: Path) -> N
     assert {b[0] for s, b in saved["bases"].items() if s not in files} == {"absent"}
     assert all(b[1] < saved["journal_from"] for s, b in saved["bases"].items() if s not in files)
     clock.t += 0.1
-    mon._maybe_checkpoint()  # not a tick yet
+    mon.checkpointer.maybe_tick()  # not a tick yet
     assert mon.stats["checkpoints"] == 1
     mon.stop()  # stopping saves every stream
     assert len(mon.checkpoints.load_streams()) == 60
@@ -430,10 +441,8 @@ def test_a_checkpoint_tick_saves_only_a_few_of_many_streams(tmp_path: Path) -> N
 def test_every_stream_is_checkpointed_within_checkpoint_s(tmp_path: Path) -> None:
     clock = Clock()
     n, checkpoint_s = 40, 4.0
-    mon = Monitor(config(tmp_path), SqliteStore(":memory:"), client_id="spread", checkpoint_s=checkpoint_s)
-    mon._clock = clock
-    mon._last_checkpoint = clock()
-    mon.client = FakeClient()
+    mon = Monitor(config(tmp_path), SqliteStore(":memory:"), client_id="spread", checkpoint_s=checkpoint_s, clock=clock)
+    mon.connection = FakeConnection()
     seconds = many_sensors(n, 30)
     saved_at: dict[str, list[float]] = {}
     born: dict[str, float] = {}
@@ -441,14 +450,14 @@ def test_every_stream_is_checkpointed_within_checkpoint_s(tmp_path: Path) -> Non
     for step in range(4 * len(seconds)):
         clock.t += 0.25
         if step % 4 == 0:  # one batch of every sensor per second: every stream always has news
-            mon._process(seconds[step // 4])
+            mon.handle(seconds[step // 4])
             for s in mon.streams:
                 born.setdefault(s, clock.t)
         before = mon.stats["streams_checkpointed"]
-        mon._maybe_checkpoint()
-        mon._ckpt_jobs.join()
+        mon.checkpointer.maybe_tick()
+        mon.checkpointer.wait_written()
         per_tick.append(mon.stats["streams_checkpointed"] - before)
-        for s, b in mon._bases.items():
+        for s, b in mon.checkpointer.bases.items():
             if b == ("file", mon.journal.segment, mon.journal.segment):  # saved by this tick
                 saved_at.setdefault(s, []).append(clock.t)
     assert set(saved_at) == set(born) and len(born) == n
@@ -458,15 +467,15 @@ def test_every_stream_is_checkpointed_within_checkpoint_s(tmp_path: Path) -> Non
     assert max(per_tick) <= math.ceil(n * 0.25 / (0.8 * checkpoint_s)), per_tick
     # journal segments that no stream needs any more are gone
     assert len(mon.journal.segments()) <= checkpoint_s / 0.25 + 2
-    assert min(mon.journal.segments()) == mon.journal_from
+    assert min(mon.journal.segments()) == mon.checkpointer.journal_from
     # half the sensors go quiet: their files stay their state, and pin no journal segment
     quiet = many_sensors(n // 2, 60)
     for step in range(4 * 3 * int(checkpoint_s)):
         clock.t += 0.25
         if step % 4 == 0:
-            mon._process(quiet[30 + step // 4])
-        mon._maybe_checkpoint()
-        mon._ckpt_jobs.join()
+            mon.handle(quiet[30 + step // 4])
+        mon.checkpointer.maybe_tick()
+        mon.checkpointer.wait_written()
     assert len(mon.journal.segments()) <= checkpoint_s / 0.25 + 2
     mon.stop()
 
@@ -480,17 +489,17 @@ def test_restart_after_uneven_checkpoints_equals_a_monitor_that_never_crashed(
     ref_store, store = SqliteStore(tmp_path / "ref.sqlite"), SqliteStore(tmp_path / "s.sqlite")
     ref = Monitor(config(tmp_path / "ref"), ref_store, client_id="ref", checkpoint_s=3600)
     mon = Monitor(config(tmp_path / "c"), store, client_id="c", checkpoint_s=3600)
-    ref.client, mon.client = FakeClient(), FakeClient()
+    ref.connection, mon.connection = FakeConnection(), FakeConnection()
 
     def feed(ms: list) -> None:
         for i in range(0, len(ms), 25):
-            ref._process([(0.0, 0, m) for m in ms[i : i + 25]])
-            mon._process([(0.0, 0, m) for m in ms[i : i + 25]])
+            ref.handle([(0.0, 0, m) for m in ms[i : i + 25]])
+            mon.handle([(0.0, 0, m) for m in ms[i : i + 25]])
 
     for i in range(0, cut, 25):
         feed(msgs[i : min(i + 25, cut)])
         with mon.lock:
-            mon._checkpoint(streams=1)  # one stream per tick: the others' files are older
+            mon.checkpointer.tick(streams=1)  # one stream per tick: the others' files are older
     files = mon.checkpoints.load_streams()
     assert len({f["journal_from"] for f in files.values()}) == 3, "the three files should be of different ticks"
     if how == "after-a-tick":
@@ -503,13 +512,13 @@ def test_restart_after_uneven_checkpoints_equals_a_monitor_that_never_crashed(
 
         mon.checkpoints.save_bytes = die
         with pytest.raises(Crash), mon.lock:
-            mon._checkpoint(streams=1)
+            mon.checkpointer.tick(streams=1)
         newest = max(f["journal_from"] for f in mon.checkpoints.load_streams().values())
         assert newest > mon.checkpoints.load()["journal_from"]
     crash(mon)
     mon2 = Monitor(config(tmp_path / "c"), store, client_id="c", checkpoint_s=3600)
-    mon2.client = FakeClient()
-    mon2._restore()
+    mon2.connection = FakeConnection()
+    mon2.restore()
     assert set(mon2.streams) == set(ref.streams) == set(three_nights)
     for s, want in ref.streams.items():
         got = mon2.streams[s]
@@ -521,8 +530,8 @@ def test_restart_after_uneven_checkpoints_equals_a_monitor_that_never_crashed(
     # the rest of the night: the same episodes and nights as the monitor that never crashed
     rest = msgs[cut:]
     for i in range(0, len(rest), 25):
-        ref._process([(0.0, 0, m) for m in rest[i : i + 25]])
-        mon2._process([(0.0, 0, m) for m in rest[i : i + 25]])
+        ref.handle([(0.0, 0, m) for m in rest[i : i + 25]])
+        mon2.handle([(0.0, 0, m) for m in rest[i : i + 25]])
     assert not mon2.streams and len(mon2.nights) == 3
     for s in three_nights:
         assert stored(store, s) == stored(ref_store, s) != []
@@ -538,9 +547,8 @@ def test_an_ended_night_is_not_started_again_from_older_segments(tmp_path: Path,
     take that file, nor replay shin-b's old messages."""
     cfg = config(tmp_path, LEGWATCH_MONITOR_WILL_GRACE_S="0.2")
     store = SqliteStore(tmp_path / "s.sqlite")
-    mon = Monitor(cfg, store, client_id="ended", checkpoint_s=3600)
-    mon.client = FakeClient()
-    mon._clock = Clock()  # frozen: each tick saves exactly what the test says
+    mon = Monitor(cfg, store, client_id="ended", checkpoint_s=3600, clock=Clock())  # frozen: ticks save what we say
+    mon.connection = FakeConnection()
     a, b = delivered(three_nights["shin-a"][:-1]), delivered(three_nights["shin-b"][:-1], 100000)
     online_again = delivered([(f"{PREFIX}/shin-b/status", status_payload("online"))], 90000)
     will = SimpleNamespace(
@@ -549,33 +557,33 @@ def test_an_ended_night_is_not_started_again_from_older_segments(tmp_path: Path,
 
     def feed(ms: list) -> None:
         for i in range(0, len(ms), 20):
-            mon._process([(0.0, 0, m) for m in ms[i : i + 20]])
+            mon.handle([(0.0, 0, m) for m in ms[i : i + 20]])
 
     feed(interleave(a[:200], b[:200]))
     with mon.lock:
-        mon._checkpoint()  # both streams saved
+        mon.checkpointer.tick()  # both streams saved
     first = mon.journal.segment
     feed(interleave(a[200:300], online_again + b[200:300]))
     with mon.lock:
-        mon._checkpoint(streams=0)  # neither saved again: both replay from `first`
+        mon.checkpointer.tick(streams=0)  # neither saved again: both replay from `first`
     stale = mon.checkpoints.stream_path("shin-b").read_bytes()
     feed([will])
     time.sleep(0.3)
-    mon._end_abandoned_nights()
+    mon.end_abandoned_nights()
     assert "shin-b" not in mon.streams and "shin-b" in mon.ended and len(mon.nights) == 1
     assert not mon.checkpoints.stream_path("shin-b").exists()
-    assert mon.journal_from == first
+    assert mon.checkpointer.journal_from == first
     old = [seg for seg, topic, _ in mon.journal.replay(0) if topic.startswith(f"{PREFIX}/shin-b/")]
     assert old and min(old) == first, "the journal should still hold shin-b's messages"
     mon.checkpoints.stream_path("shin-b").write_bytes(stale)  # its removal had not reached the disk
     crash(mon)
     mon2 = Monitor(cfg, store, client_id="ended", checkpoint_s=3600)
-    mon2.client = FakeClient()
-    mon2._restore()
+    mon2.connection = FakeConnection()
+    mon2.restore()
     assert set(mon2.streams) == {"shin-a"} and "shin-b" in mon2.ended and not mon2.nights
     assert mon2.streams["shin-a"].last_seq == 298 and not mon2.rejected
     assert not mon2.checkpoints.stream_path("shin-b").exists()
-    mon2._process([(0.0, 0, m) for m in b[250:260]])  # the broker delivers some again: stale
+    mon2.handle([(0.0, 0, m) for m in b[250:260]])  # the broker delivers some again: stale
     assert "shin-b" not in mon2.streams and mon2.stats["stale"] == 10
     mon2.stop()
     store.close()
@@ -584,44 +592,62 @@ def test_an_ended_night_is_not_started_again_from_older_segments(tmp_path: Path,
 def test_a_damaged_stream_file_is_reported_and_the_restart_goes_on(tmp_path: Path, three_nights, caplog) -> None:
     store = SqliteStore(tmp_path / "s.sqlite")
     mon = Monitor(config(tmp_path), store, client_id="damaged", checkpoint_s=3600)
-    mon.client = FakeClient()
+    mon.connection = FakeConnection()
     msgs = delivered(interleave(three_nights["shin-a"], three_nights["shin-b"]))
     for i in range(0, 400, 20):
-        mon._process([(0.0, 0, m) for m in msgs[i : i + 20]])
+        mon.handle([(0.0, 0, m) for m in msgs[i : i + 20]])
         if i == 200:
             with mon.lock:
-                mon._checkpoint()
+                mon.checkpointer.tick()
     b_seq = mon.streams["shin-b"].last_seq
     crash(mon)
     mon.checkpoints.stream_path("shin-a").write_bytes(b"\x80\x05garbage")
     mon2 = Monitor(config(tmp_path), store, client_id="damaged", checkpoint_s=3600)
-    mon2._restore()
+    mon2.restore()
     assert "cannot be read" in caplog.text and "shin-a is missing" in caplog.text
     assert mon2.streams["shin-b"].last_seq == b_seq
     mon2.stop()
     store.close()
 
 
-def test_a_checkpoint_of_an_earlier_version_is_read_once(tmp_path: Path, three_nights) -> None:
-    """``streams.pkl`` (every stream in one file) of the version before per-stream files."""
+@pytest.mark.parametrize("how", ["another-version", "pickled-files-of-before"])
+def test_a_checkpoint_of_another_version_is_refused_and_the_journal_rebuilds(
+    tmp_path: Path, three_nights, caplog, how: str
+) -> None:
+    """No checkpoint of another version is read, and nothing is ever unpickled: the stream is
+    rebuilt from what the journal holds, with one log line saying why."""
     store = SqliteStore(tmp_path / "s.sqlite")
-    mon = Monitor(config(tmp_path), store, client_id="legacy", checkpoint_s=3600)
+    mon = Monitor(config(tmp_path), store, client_id="version", checkpoint_s=3600)
+    mon.connection = FakeConnection()
     msgs = delivered(interleave(three_nights["shin-a"], three_nights["shin-b"]))
     for i in range(0, 300, 20):
-        mon._process([(0.0, 0, m) for m in msgs[i : i + 20]])
-    nxt = mon.journal.rotate()
-    legacy = {"version": 1, "streams": mon.streams, "ended": {"gone": (5, 1.7e9)}, "journal_from": nxt}
-    mon.checkpoints.legacy_path.write_bytes(pickle.dumps(legacy))
-    mon.journal.drop_before(nxt)
-    for i in range(300, 340, 20):
-        mon._process([(0.0, 0, m) for m in msgs[i : i + 20]])
+        mon.handle([(0.0, 0, m) for m in msgs[i : i + 20]])
     seqs = {s: st.last_seq for s, st in mon.streams.items()}
-    crash(mon)
-    mon2 = Monitor(config(tmp_path), store, client_id="legacy", checkpoint_s=3600)
-    mon2._restore()
-    assert {s: st.last_seq for s, st in mon2.streams.items()} == seqs and mon2.ended == {"gone": (5, 1.7e9)}
-    assert not mon2.checkpoints.legacy_path.exists() and set(mon2.checkpoints.load_streams()) == set(seqs)
-    assert not mon2.rejected
+    crash(mon)  # no checkpoint was ever written: the journal holds everything
+    if how == "another-version":
+        (tmp_path / "data/monitor/version/state.json").write_text(json.dumps({"format": FORMAT, "version": 99}))
+        rec = {"sensor": "shin-a", "journal_from": 1, "stream": {"junk": 1}}
+        blob = state_file.dumps(rec, kind="stream", version=99)
+        Checkpoints(tmp_path / "data/monitor/version").stream_path("shin-a").write_bytes(blob)
+    else:
+        planted = tmp_path / "planted"
+
+        class Trap:
+            def __reduce__(self):
+                return (os.mkdir, (str(planted),))  # what unpickling a foreign file could do
+
+        (tmp_path / "data/monitor/version/state.pkl").write_bytes(pickle.dumps({"bases": Trap()}))
+        (tmp_path / "data/monitor/version/streams/s-shin-a.pkl").write_bytes(pickle.dumps(Trap()))
+    caplog.clear()
+    mon2 = Monitor(config(tmp_path), store, client_id="version", checkpoint_s=3600)
+    mon2.restore()
+    if how == "another-version":
+        assert "is of version 99, this monitor reads version" in caplog.text
+        assert "version 99" in caplog.text and "rebuilt from the journal" in caplog.text
+    else:
+        assert not planted.exists() and "a checkpoint of an earlier version" in caplog.text
+    assert {s: st.last_seq for s, st in mon2.streams.items()} == seqs and not mon2.rejected
+    assert set(mon2.checkpoints.load_streams()) == set(seqs)
     mon2.stop()
     store.close()
 
@@ -652,21 +678,21 @@ def test_redelivery_after_the_night_ended_starts_no_phantom_stream(tmp_path: Pat
     msgs, offline = short_night
     store = SqliteStore(tmp_path / "store.sqlite")
     mon = Monitor(config(tmp_path), store, client_id="phantom", checkpoint_s=3600)
-    mon.client = FakeClient()
+    mon.connection = FakeConnection()
     wire = delivered(msgs)
     for i in range(0, len(wire), 50):
-        mon._process([(0.0, 0, m) for m in wire[i : i + 50]])
+        mon.handle([(0.0, 0, m) for m in wire[i : i + 50]])
     mon.stop()
     before = stored(store, "shin-crash")
     assert before == sorted(key(e) for e in offline)
     mon2 = Monitor(config(tmp_path), store, client_id="phantom", checkpoint_s=3600)
-    mon2.client = FakeClient()
-    mon2._restore()
-    mon2._process([(0.0, 0, m) for m in wire[-30:]])
+    mon2.connection = FakeConnection()
+    mon2.restore()
+    mon2.handle([(0.0, 0, m) for m in wire[-30:]])
     assert not mon2.streams and mon2.stats["stale"] == 29 and not mon2.rejected
     assert stored(store, "shin-crash") == before
     # a new "online" announces new data: the same recording replayed again is taken (and overwrites)
-    mon2._process([(0.0, 0, m) for m in wire[:200]])
+    mon2.handle([(0.0, 0, m) for m in wire[:200]])
     assert "shin-crash" in mon2.streams and mon2.stats["batches"] == 199
     mon2.stop()
     store.close()
@@ -675,14 +701,14 @@ def test_redelivery_after_the_night_ended_starts_no_phantom_stream(tmp_path: Pat
 def test_redelivered_duplicates_are_not_dead_lettered_but_real_ones_are(tmp_path: Path, short_night) -> None:
     msgs, _ = short_night
     mon = Monitor(config(tmp_path), SqliteStore(":memory:"), client_id="dups")
-    mon.client = FakeClient()
+    mon.connection = FakeConnection()
     wire = delivered(msgs[:10])
-    mon._process([(0.0, 0, m) for m in wire])
+    mon.handle([(0.0, 0, m) for m in wire])
     again = SimpleNamespace(**{**vars(wire[5]), "dup": True})
-    mon._process([(0.0, 0, again), (0.0, 0, wire[9]), (0.0, 0, wire[3])])
+    mon.handle([(0.0, 0, again), (0.0, 0, wire[9]), (0.0, 0, wire[3])])
     assert mon.stats["redelivered"] == 1
     assert mon.rejected == Counter({"duplicate": 1, "out_of_order": 1})
-    dead = [json.loads(b) for t, b in mon.client.published if t.startswith(f"{PREFIX}/deadletter/")]
+    dead = [json.loads(b) for t, b in mon.connection.published if t.startswith(f"{PREFIX}/deadletter/")]
     assert sorted(d["reason"] for d in dead) == ["duplicate", "out_of_order"]
     assert all(d["topic"] == f"{PREFIX}/shin-crash/samples" for d in dead)
     mon.stop()
@@ -691,11 +717,11 @@ def test_redelivered_duplicates_are_not_dead_lettered_but_real_ones_are(tmp_path
 def test_acks_only_on_the_connection_that_delivered(tmp_path: Path, short_night) -> None:
     msgs, _ = short_night
     mon = Monitor(config(tmp_path), SqliteStore(":memory:"), client_id="gen")
-    mon.client = FakeClient()
+    mon.connection = FakeConnection()
     m = delivered(msgs[:3])
-    mon._generation = 2
-    mon._process([(0.0, 1, m[0]), (0.0, 2, m[1]), (0.0, 2, m[2])])
-    assert mon.client.acked == {2, 3}  # m[0] came on the previous connection: the broker sends it again
+    mon.connection.generation = 2
+    mon.handle([(0.0, 1, m[0]), (0.0, 2, m[1]), (0.0, 2, m[2])])
+    assert mon.connection.acked == {2, 3}  # m[0] came on the previous connection: the broker sends it again
     mon.stop()
 
 
@@ -739,24 +765,25 @@ def test_store_down_results_and_habits_wait_in_the_outbox(tmp_path: Path, short_
     msgs, offline = short_night
     store = ScriptedStore(tmp_path / "s.sqlite")
     mon = Monitor(config(tmp_path), store, client_id="down", exit_after_nights=1)
-    mon.client = FakeClient()
+    mon.on_night_stored(publish_summary, "summaries")
+    mon.connection = FakeConnection()
     store.mode = "down"
     wire = delivered(msgs)
     for i in range(0, len(wire) - 1, 100):
-        mon._process([(0.0, 0, m) for m in wire[i : i + 100]])
+        mon.handle([(0.0, 0, m) for m in wire[i : i + 100]])
     habit = SimpleNamespace(
         topic=f"{PREFIX}/habits", payload=b'{"habit": "water", "value": 0.5}', qos=1, retain=False, mid=9999
     )
     queries = store.queries
-    mon._process([(0.0, 0, habit), (0.0, 0, wire[-1])])
+    mon.handle([(0.0, 0, habit), (0.0, 0, wire[-1])])
     assert store.queries == queries, "the worker asked a store it knows to be down"
     assert mon.stats["habits"] == 1 and len(mon.outbox) > 5 and mon.nights
-    assert mon.client.acked == {m.mid for m in wire} | {9999}  # consumption went on: all acknowledged
-    assert mon._summaries_due and not mon.done.is_set()  # the summary and the exit wait for the store
+    assert mon.connection.acked == {m.mid for m in wire} | {9999}  # consumption went on: all acknowledged
+    assert mon.hooks.due and not mon.done.is_set()  # the summary and the exit wait for the store
     store.mode = "ok"
     while len(mon.outbox):
-        mon._drain_once()
-    mon._idle()
+        mon.delivery.drain_once()
+    mon.housekeeping()
     assert mon.done.wait(30) and mon.stats["summaries"] == 1
     assert stored(store.inner, "shin-crash") == sorted(key(e) for e in offline)
     (h,) = store.inner.query("habit")
@@ -770,15 +797,13 @@ def test_one_bad_point_is_dropped_and_a_refusing_store_loses_nothing(tmp_path: P
     good = [Point("gap", {"subject": "me", "sensor": "s"}, {"duration_s": float(i)}, 1.7e9 + i) for i in range(3)]
     bad = Point("activity", {"subject": "me", "sensor": "s"}, {"movement_g": 1.0}, 1.7e9)
     store.mode = "auth"
-    mon.pending_points = [*good[:2], bad]
-    assert mon._flush_pending() and len(mon.outbox) == 1
-    mon.pending_points = [good[2]]
-    assert mon._flush_pending() and len(mon.outbox) == 2
+    assert mon.delivery.deliver([*good[:2], bad]) and len(mon.outbox) == 1
+    assert mon.delivery.deliver([good[2]]) and len(mon.outbox) == 2
     with pytest.raises(StoreUnavailable):  # refused as a whole: kept, retried with backoff
-        mon._drain_once()
+        mon.delivery.drain_once()
     assert len(mon.outbox) == 2
     store.mode = "bad:activity"
-    mon._drain_once()
+    mon.delivery.drain_once()
     assert not len(mon.outbox) and mon.stats["points_refused"] == 1
     assert sorted(p.fields["duration_s"] for p in store.inner.query("gap")) == [0.0, 1.0, 2.0]
     mon.stop()
@@ -792,26 +817,26 @@ def test_stop_with_unstored_results_keeps_the_journal(tmp_path: Path, short_nigh
     store = ScriptedStore(tmp_path / "s.sqlite")
     store.mode = "down"
     mon = Monitor(config(tmp_path), store, client_id="full", outbox_max_bytes=3000)
-    mon.client = FakeClient()
+    mon.connection = FakeConnection()
     wire = delivered(msgs)
     mon.stop_event.set()  # stopping: a full outbox makes _process give up instead of waiting
     done = 0
     while not mon.outbox.full():
-        mon._process([(0.0, 0, m) for m in wire[done : done + 100]])
+        mon.handle([(0.0, 0, m) for m in wire[done : done + 100]])
         done += 100
-    mon._process([(0.0, 0, m) for m in wire[done : done + 100]])
-    assert mon.pending_points and not (mon.client.acked & {m.mid for m in wire[done : done + 100]})
+    mon.handle([(0.0, 0, m) for m in wire[done : done + 100]])
+    assert mon.pending and not (mon.connection.acked & {m.mid for m in wire[done : done + 100]})
     mon.stop_event.clear()
     mon.stop()
     store.mode = "ok"
     mon2 = Monitor(config(tmp_path), store, client_id="full")
-    mon2.client = FakeClient()
-    mon2._restore()
-    rest = [SimpleNamespace(**{**vars(m), "dup": m.mid not in mon.client.acked}) for m in wire[done:]]
+    mon2.connection = FakeConnection()
+    mon2.restore()
+    rest = [SimpleNamespace(**{**vars(m), "dup": m.mid not in mon.connection.acked}) for m in wire[done:]]
     for i in range(0, len(rest), 100):
-        mon2._process([(0.0, 0, m) for m in rest[i : i + 100]])
+        mon2.handle([(0.0, 0, m) for m in rest[i : i + 100]])
     while len(mon2.outbox):
-        mon2._drain_once()
+        mon2.delivery.drain_once()
     assert stored(store.inner, "shin-crash") == sorted(key(e) for e in offline)
     mon2.stop()
     store.close()
@@ -821,22 +846,22 @@ def test_a_poison_message_in_the_journal_does_not_stop_the_restart(tmp_path: Pat
     msgs, _ = short_night
     store = SqliteStore(":memory:")
     mon = Monitor(config(tmp_path), store, client_id="poison", checkpoint_s=3600)
-    mon.client = FakeClient()
+    mon.connection = FakeConnection()
     m = delivered(msgs[:5])
-    mon._process([(0.0, 0, x) for x in m])
+    mon.handle([(0.0, 0, x) for x in m])
     mon.journal.close()
     boom = {"n": 0}
-    real = Monitor._samples
+    real = Router._samples
 
-    def explode_once(self, sensor, msg):
+    def explode_once(self, sensor, msg, out):
         boom["n"] += 1
         if boom["n"] == 2:
             raise RuntimeError("a bug that only this message triggers")
-        return real(self, sensor, msg)
+        return real(self, sensor, msg, out)
 
-    monkeypatch.setattr(Monitor, "_samples", explode_once)
+    monkeypatch.setattr(Router, "_samples", explode_once)
     mon2 = Monitor(config(tmp_path), store, client_id="poison")
-    mon2._restore()
+    mon2.restore()
     assert mon2.streams["shin-crash"].batches == 3
     mon2.stop()
 
@@ -877,7 +902,7 @@ def _mutations() -> st.SearchStrategy[bytes]:
 def fuzz_monitor(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("fuzz")
     mon = Monitor(config(tmp), SqliteStore(tmp / "s.sqlite"), client_id="fuzz")
-    mon.client = FakeClient()
+    mon.connection = FakeConnection()
     yield mon
     mon.stop()
 
@@ -892,14 +917,14 @@ def test_random_payloads_never_break_the_monitor(fuzz_monitor: Monitor, data: by
     mon = fuzz_monitor
     msg = SimpleNamespace(topic=f"{PREFIX}/{leaf}", payload=data, qos=1, retain=retain, dup=False, mid=1)
     before = sum(mon.rejected.values()) + mon.stats["batches"] + mon.stats["habits"] + mon.stats["redelivered"]
-    published = len(mon.client.published)
-    mon._process([(0.0, 0, msg)])  # must not raise, must acknowledge
-    assert 1 in mon.client.acked
-    mon.client.acked.clear()
+    published = len(mon.connection.published)
+    mon.handle([(0.0, 0, msg)])  # must not raise, must acknowledge
+    assert 1 in mon.connection.acked
+    mon.connection.acked.clear()
     after = sum(mon.rejected.values()) + mon.stats["batches"] + mon.stats["habits"] + mon.stats["redelivered"]
     if after > before and mon.stats["batches"] + mon.stats["habits"] == 0:
         # set aside: exactly once on the dead-letter topic
-        dead = [t for t, _ in mon.client.published[published:] if "/deadletter/" in t]
+        dead = [t for t, _ in mon.connection.published[published:] if "/deadletter/" in t]
         assert len(dead) == 1
     assert "internal" not in mon.rejected, "a payload raised inside the monitor"
 
@@ -910,7 +935,7 @@ def test_interleaved_garbage_changes_nothing(tmp_path: Path, short_night) -> Non
     msgs, offline = short_night
     store = SqliteStore(tmp_path / "s.sqlite")
     mon = Monitor(config(tmp_path), store, client_id="garbage")
-    mon.client = FakeClient()
+    mon.connection = FakeConnection()
     good = delivered(msgs)
     real = msgs[5][1]
     other = payload.encode("someone-else", 1, 1.7e9 + np.arange(5) / 26, np.zeros((5, 3)), 26.0)
@@ -943,13 +968,13 @@ def test_interleaved_garbage_changes_nothing(tmp_path: Path, short_night) -> Non
                 batch.append(SimpleNamespace(topic=topic, payload=data, qos=1, retain=False, dup=False, mid=mid))
                 expected[kind] += 1
         if len(batch) >= 30:
-            mon._process([(0.0, 0, x) for x in batch])
+            mon.handle([(0.0, 0, x) for x in batch])
             batch = []
-    mon._process([(0.0, 0, x) for x in batch])
+    mon.handle([(0.0, 0, x) for x in batch])
     assert mon.rejected == expected
     assert stored(store, "shin-crash") == sorted(key(e) for e in offline)
-    assert len(mon.client.acked) == len(good) + sum(expected.values())
-    dead = Counter(json.loads(b)["reason"] for t, b in mon.client.published if "/deadletter/" in t)
+    assert len(mon.connection.acked) == len(good) + sum(expected.values())
+    dead = Counter(json.loads(b)["reason"] for t, b in mon.connection.published if "/deadletter/" in t)
     assert dead == expected
     mon.stop()
     store.close()
@@ -962,7 +987,7 @@ def test_a_last_will_ends_the_night_only_if_the_publisher_stays_away(tmp_path: P
     msgs, _ = short_night
     store = SqliteStore(tmp_path / "s.sqlite")
     mon = Monitor(config(tmp_path, LEGWATCH_MONITOR_WILL_GRACE_S="0.3"), store, client_id="will")
-    mon.client = FakeClient()
+    mon.connection = FakeConnection()
     wire = delivered(msgs)
     status = f"{PREFIX}/shin-crash/status"
     will = SimpleNamespace(
@@ -981,16 +1006,16 @@ def test_a_last_will_ends_the_night_only_if_the_publisher_stays_away(tmp_path: P
         dup=False,
         mid=90002,
     )
-    mon._process([(0.0, 0, m) for m in wire[:300]])
-    mon._process([(0.0, 0, will)])
-    mon._idle()
+    mon.handle([(0.0, 0, m) for m in wire[:300]])
+    mon.handle([(0.0, 0, will)])
+    mon.housekeeping()
     assert "shin-crash" in mon.streams and mon.streams["shin-crash"].will_since is not None and not mon.nights
-    mon._process([(0.0, 0, m) for m in wire[300:600]])  # the publisher is back: same stream
+    mon.handle([(0.0, 0, m) for m in wire[300:600]])  # the publisher is back: same stream
     assert mon.streams["shin-crash"].will_since is None and mon.stats["batches"] == 599 and not mon.rejected
-    mon._process([(0.0, 0, replay_will)])
+    mon.handle([(0.0, 0, replay_will)])
     time.sleep(0.4)
     checkpoints = mon.stats["checkpoints"]
-    mon._idle()
+    mon.housekeeping()
     assert not mon.streams and len(mon.nights) == 1 and mon.stats["checkpoints"] == checkpoints + 1
     assert store.query("night", tags={"sensor": "shin-crash"})
     mon.stop()

@@ -1,6 +1,13 @@
-"""legwatch: the command line, configuration, wire payload, storage, habits, summary and correlation.
+"""legwatch: watching a sleeping person's legs, from the wire contracts up to the command line.
 
-May import ``detector`` (the signal core) and ``collector`` (only from the CLI's collect/scan/decode).
+Subpackages are the layers below the application, each importing only those below it:
+``contracts`` (wire payload, topics, status messages, configuration), ``mqtt`` (the one MQTT
+connection wrapper, the demo's embedded broker), ``storage`` (InfluxDB and SQLite behind one
+interface, the InfluxDB schema), ``monitor`` (the detector service). The modules at this level are
+the application: ``cli`` (every ``legwatch`` command), ``demo``, ``replay``, ``habits`` (the habit
+rules; the monitor uses them), ``summary``, ``correlate``, ``homeassistant``, ``morning`` (what
+runs once a night is stored), ``csvio``. They may import everything below, ``detector`` and
+``collector``; nothing below imports them (tests/test_layers.py checks the whole graph).
 """
 
 __version__ = "0.1.0"

@@ -1,4 +1,4 @@
-"""Collector building blocks without radio or broker: clock mapping, the spool, batching."""
+"""Collector building blocks without radio or broker: clock mapping, the spool, batching, status messages."""
 
 from __future__ import annotations
 
@@ -344,3 +344,34 @@ def test_pipeline_splits_where_times_stray_from_the_grid() -> None:
     for b in out:
         payload.decode(payload.encode("s", 0, b[0], b[1], b[2], b[3]))  # every batch encodes
     assert len(out) >= 3
+
+
+# -- status messages (legwatch.contracts.status) ----------------------------------------------------
+
+
+def test_status_messages_keep_their_wire_form_and_parse_back() -> None:
+    from legwatch.contracts import status
+
+    online = status.build("online", source="collector", sensor="shin-left", battery=None, rssi=-61, link="connected")
+    doc = json.loads(online)
+    assert list(doc) == ["state", "time", "source", "sensor", "rssi", "link"]  # None left out, time second
+    assert doc["state"] == "online" and abs(doc["time"] - round(doc["time"], 3)) < 1e-9
+    assert status.will("collector", "collector connection lost", marked=False) == (
+        b'{"state": "offline", "source": "collector", "reason": "collector connection lost"}'
+    )
+    assert (
+        status.will("replay") == b'{"state": "offline", "will": true, "source": "replay", "reason": "connection lost"}'
+    )
+    parsed = status.parse(online)
+    assert parsed.online and not parsed.is_will and parsed.time == doc["time"] and parsed.fields["rssi"] == -61
+    assert status.parse(status.will("collector", marked=False)).is_will  # no time: a will
+    assert status.parse(status.will("replay")).is_will
+    assert not status.parse(status.offline(source="replay")).is_will
+    assert status.parse(b'{"state": "sleeping"}').state == "sleeping"  # a future state: read, not refused
+    for bad, message in [
+        (b"[1]", "status is not a JSON object"),
+        (b"\xff", "status is not a JSON object"),
+        (b'{"state": 1}', 'status needs "state": "online" or "offline"'),
+    ]:
+        with pytest.raises(status.StatusError, match=message):
+            status.parse(bad)

@@ -14,10 +14,8 @@ A night with too little data publishes ``null`` for its counts; Home Assistant s
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
-import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -161,25 +159,16 @@ def messages(prefix: str, s: Mapping, ha_prefix: str = HA_PREFIX) -> list[tuple[
 
 
 def publish_summary(conn, prefix: str, s: Mapping, ha_prefix: str = HA_PREFIX, *, wait: float = 0.0) -> list:
-    """Publish retained with QoS 1 on a :class:`legwatch.mqtt.connection.Connection` (or a connected
-    paho client); returns the ``MQTTMessageInfo``s.
+    """Publish retained with QoS 1 on a :class:`legwatch.mqtt.connection.Connection`; returns the
+    ``MQTTMessageInfo``s.
 
-    ``wait`` > 0: wait up to that many seconds until the broker has acknowledged every message (so a
-    caller that disconnects next loses nothing); never on paho's own network thread, which would
-    block the acknowledgements it waits for. A ``Connection`` waits for everything it published.
+    ``wait`` > 0: wait up to that many seconds until the broker has acknowledged everything the
+    connection published (so a caller that disconnects next loses nothing); on paho's own network
+    thread it does not wait, which would block the acknowledgements it waits for.
     """
     infos = [conn.publish(topic, payload, qos=1, retain=True) for topic, payload in messages(prefix, s, ha_prefix)]
     if wait > 0:
-        if hasattr(conn, "wait_published"):
-            conn.wait_published(wait)
-        elif threading.current_thread() is not getattr(conn, "_thread", None):  # a bare paho client
-            deadline = time.monotonic() + wait
-            for info in infos:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                with contextlib.suppress(RuntimeError, ValueError):  # not connected: the session keeps them
-                    info.wait_for_publish(remaining)
+        conn.wait_published(wait)
     return infos
 
 

@@ -319,9 +319,7 @@ def test_ack_only_on_the_connection_that_delivered(mosquitto, conns) -> None:
         return client
 
     topic = f"{unique('t')}/g"
-    conn = open_conn(
-        conns, mosquitto.url, unique("acks"), manual_ack=True, client_factory=factory, reconnect_min_s=0.2
-    )
+    conn = open_conn(conns, mosquitto.url, unique("acks"), manual_ack=True, client_factory=factory, reconnect_min_s=0.2)
     inbox = Inbox(conn)
     conn.subscribe([topic])
     conn.connect()

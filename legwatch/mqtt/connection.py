@@ -49,9 +49,7 @@ __all__ = [
     "BrokerUnavailable",
     "Connection",
     "PublishRefused",
-    "connect",
-    "make_client",
-    "subscriptions",
+    "paho_client",
 ]
 
 log = logging.getLogger(__name__)
@@ -155,7 +153,7 @@ def _connect_kwargs(protocol: int, persistent: bool, receive_maximum: int, keepa
     return kwargs
 
 
-def subscriptions(topics: list[str], protocol: int = 5, qos: int = 1) -> list[tuple[str, object]]:
+def _subscribe_args(topics: list[str], protocol: int = 5, qos: int = 1) -> list[tuple[str, object]]:
     """``client.subscribe`` arguments. MQTT 5: retained messages only when the subscription is new
     (retain handling 1), so resubscribing after a reconnect does not deliver them again."""
     if protocol == 5:
@@ -500,7 +498,7 @@ class Connection:
         return m
 
     def _subscribe(self, filters: list[str]) -> None:
-        rc, mid = self.client.subscribe(subscriptions(filters, self.protocol, self._qos))
+        rc, mid = self.client.subscribe(_subscribe_args(filters, self.protocol, self._qos))
         if rc == mqtt.MQTT_ERR_SUCCESS and mid is not None:
             self._acks_pending.add(mid)
             self._sub_pending[mid] = filters
@@ -672,77 +670,3 @@ class Connection:
             if gone and self._remembered is not None:
                 self._remembered.set(self._remembered.filters - (gone - set(self._wanted)))
             self._sub_lock.notify_all()
-
-
-# -- the monitor's helpers, until it moves onto Connection ---------------------------------------------
-
-
-def make_client(
-    url: str,
-    client_id: str,
-    *,
-    protocol: int = 5,
-    persistent: bool = True,
-    manual_ack: bool = False,
-    ca_file: str = "",
-    will: tuple[str, bytes] | None = None,
-    receive_maximum: int = 0,
-) -> tuple[mqtt.Client, BrokerAddress]:
-    """A paho client for ``url`` (not yet connected; see ``connect``). Prefer :class:`Connection`."""
-    addr = BrokerAddress.parse(url)
-    client = paho_client(client_id, protocol=protocol, persistent=persistent, manual_ack=manual_ack)
-    _configure(
-        client, addr, ca_file=ca_file, will=will, max_inflight=100, reconnect_min_s=1, reconnect_max_s=RECONNECT_MAX_S
-    )
-    client.user_data_set(
-        {"addr": addr, "persistent": persistent, "protocol": protocol, "receive_maximum": receive_maximum}
-    )
-    return client, addr
-
-
-def connect(client: mqtt.Client, addr: BrokerAddress, *, timeout: float = 10.0, keepalive: int = 30) -> None:
-    """Connect a ``make_client`` client and start its network thread; raise BrokerUnavailable if no
-    CONNACK in ``timeout``. Prefer :class:`Connection`."""
-    ud = client.user_data_get() or {}
-    done = threading.Event()
-    result: dict = {}
-    prev = client.on_connect
-
-    def on_connect(c, userdata, flags, reason_code, properties):
-        result["rc"] = reason_code
-        done.set()
-        if prev:
-            prev(c, userdata, flags, reason_code, properties)
-
-    prev_disconnect = client.on_disconnect
-
-    def on_disconnect(c, userdata, flags, reason_code, properties):
-        if not done.is_set():  # closed before any CONNACK: not an MQTT listener for this scheme?
-            result["closed"] = reason_code
-            done.set()
-        elif prev_disconnect:
-            prev_disconnect(c, userdata, flags, reason_code, properties)
-
-    client.on_connect = on_connect
-    client.on_disconnect = on_disconnect
-    kwargs = _connect_kwargs(ud.get("protocol", 5), ud.get("persistent", True), ud.get("receive_maximum", 0), keepalive)
-    try:
-        client.connect(addr.host, addr.port, **kwargs)
-    except (OSError, ValueError) as exc:
-        raise BrokerUnavailable(f"cannot reach MQTT broker at {addr.url}: {exc}") from None
-    client.loop_start()
-    if not done.wait(timeout):
-        client.loop_stop()
-        raise BrokerUnavailable(f"no answer from MQTT broker at {addr.url} within {timeout:.0f} s")
-    client.on_connect = prev
-    client.on_disconnect = prev_disconnect
-    if "rc" not in result:
-        client.loop_stop()
-        hint = "; it may expect TLS (mqtts://)" if not addr.tls else ""
-        raise BrokerUnavailable(f"MQTT broker at {addr.url} closed the connection without answering{hint}")
-    rc = result["rc"]
-    if rc.is_failure:
-        client.loop_stop()
-        client.disconnect()
-        raise BrokerUnavailable(f"MQTT broker at {addr.url} refused the connection: {rc}")
-    log.info("connected to MQTT broker %s as %s", addr.url, client._client_id.decode())

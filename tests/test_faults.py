@@ -253,7 +253,7 @@ def test_monitor_killed_twice_mid_night_resumes_every_stream(
     first.kill()
     saved = checkpoints.load_streams()
     assert set(saved) == set(NIGHTS), "killed before both streams had started"
-    assert all(s["stream"].last_seq > 20 for s in saved.values())
+    assert all(s["stream"]["last_seq"] > 20 for s in saved.values())
     assert checkpoints.load() is not None
     assert all(r.proc.poll() is None for r in replays), "the nights were over before the first kill"
 

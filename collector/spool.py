@@ -41,6 +41,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from legwatch.files import write_atomic
+
 log = logging.getLogger("legwatch.collector.spool")
 
 __all__ = ["Spool", "current_boot_id"]
@@ -163,19 +165,7 @@ class Spool:
         self._write_file(self.directory / STATE, json.dumps(state).encode(), sync=sync)
 
     def _write_file(self, path: Path, data: bytes, *, sync: bool) -> None:
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            if sync:
-                fh.flush()
-                os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        if sync:
-            fd = os.open(self.directory, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+        write_atomic(path, data, sync=sync, sync_dir=sync)
 
     # -- use --------------------------------------------------------------------------------------
 

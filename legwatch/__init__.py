@@ -1,7 +1,8 @@
 """legwatch: watching a sleeping person's legs, from the wire contracts up to the command line.
 
 Subpackages are the layers below the application, each importing only those below it:
-``contracts`` (wire payload, topics, status messages, configuration), ``mqtt`` (the one MQTT
+``contracts`` (wire payload, topics, status messages, configuration) with ``files`` (atomic
+file replacement), ``mqtt`` (the one MQTT
 connection wrapper, the demo's embedded broker), ``storage`` (InfluxDB and SQLite behind one
 interface, the InfluxDB schema), ``monitor`` (the detector service). The modules at this level are
 the application: ``cli`` (every ``legwatch`` command), ``demo``, ``replay``, ``habits`` (the habit

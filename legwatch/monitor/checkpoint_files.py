@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from legwatch.files import fsync_dir, write_atomic
 from legwatch.monitor import state_file
-from legwatch.monitor.files import fsync_dir, write_atomic
 
 log = logging.getLogger("legwatch.monitor")
 #: The version of both files; another one is refused (and the journal rebuilds the streams).

@@ -14,7 +14,7 @@ import struct
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from legwatch.monitor.files import fsync_dir
+from legwatch.files import fsync_dir
 
 log = logging.getLogger("legwatch.monitor")
 _REC = struct.Struct("<IH")  # payload length, topic length

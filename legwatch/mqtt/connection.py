@@ -41,6 +41,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from legwatch.contracts.config import ConfigError, redact_url
+from legwatch.files import write_atomic
 
 __all__ = [
     "RECONNECT_MAX_S",
@@ -169,22 +170,6 @@ def _matching_filter(topic_filter: str) -> str:
     return topic_filter
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Temp file, fsync, rename, fsync the directory: the file is the old one or the new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class _RememberedFilters:
     """The filters the broker may hold in this client's persistent session, kept in ``state_dir``
     (a small JSON file, replaced atomically) so that a later run knows what to unsubscribe."""
@@ -214,7 +199,8 @@ class _RememberedFilters:
         self.filters = set(filters)
         doc = {"client_id": self.client_id, "filters": sorted(filters)}
         try:
-            _write_atomically(self.path, json.dumps(doc).encode())
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(self.path, json.dumps(doc).encode(), sync_dir=True)
         except OSError as exc:
             log.warning("cannot write %s (%s); a later run may not know these subscriptions", self.path, exc)
 

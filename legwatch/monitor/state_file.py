@@ -1,13 +1,16 @@
 """State files: a nested plain-data state (such as ``StreamDetector.state()``) as bytes, and back.
 
-The format is an uncompressed ``.npz`` (a zip archive as ``np.savez`` writes it): every numpy array
-of the state is one ``.npy`` member, and one member ``meta.json`` holds everything else::
+The format is an uncompressed ``.npz`` (a zip archive as ``np.savez`` writes it): the arrays of the
+state, flattened and concatenated per dtype, are one ``.npy`` member each (a few members, not one
+per array: a zip member costs more than the bytes of a small array), and one member ``meta.json``
+holds everything else::
 
     {"format": "legwatch-state", "kind": "<kind>", "version": <int>, "state": <tree>}
 
 In the tree, dicts, lists, strings, ints, finite floats, booleans and None are themselves (JSON
 writes a float as its shortest repr, which reads back to the same double, and an int of any size
-exactly); an array is ``{"$array": "<member>"}`` and a float that is not finite is
+exactly); an array is ``{"$array": ["<member>", <offset>, [<shape>]]}`` (its elements start at
+``offset`` in that member) and a float that is not finite is
 ``{"$float": "nan" | "inf" | "-inf"}``. Dict keys are strings and never start with ``$``. Tuples,
 numpy scalars and arrays of Python objects are refused: the state must already be plain data.
 
@@ -46,12 +49,15 @@ def dumps(state: dict, *, kind: str, version: int) -> bytes:
         raise TypeError(f"version must be an int, got {version!r}")
     if not isinstance(state, dict):
         raise TypeError(f"state must be a dict, got {type(state).__name__}")
-    arrays: dict[str, np.ndarray] = {}
-    tree = _encode(state, arrays, "state")
+    arrays: dict[str, list] = {}
+    try:
+        tree = _encode(state, arrays)
+    except _NotPlain as e:
+        raise TypeError(f"state{''.join(reversed(e.path))}: {e.what}") from None
     meta = {"format": FORMAT, "kind": kind, "version": version, "state": tree}
     text = json.dumps(meta, allow_nan=False, separators=(",", ":"), ensure_ascii=True)
     buf = io.BytesIO()
-    np.savez(buf, **arrays)
+    np.savez(buf, **{_member(dt): np.concatenate([a.ravel() for a in parts]) for dt, (parts, _) in arrays.items()})
     with zipfile.ZipFile(buf, "a") as zf:
         zf.writestr(META, text)
     return buf.getvalue()
@@ -80,11 +86,13 @@ def loads(blob: bytes, *, kind: str, version: int) -> dict:
                 raise StateFileError(f"state file has version {found!r}, expected version {version}")
             if "state" not in meta:
                 raise StateFileError(f"damaged state file: {META} holds no state")
-            members = {name for name in npz.files if name != META}
+            members = {name: npz[name] for name in npz.files if name != META}
+            if any(not isinstance(a, np.ndarray) or a.ndim != 1 for a in members.values()):
+                raise StateFileError("damaged state file: a member is not a flat array")
             used: set[str] = set()
-            state = _decode(meta["state"], npz, members, used)
-            if members - used:
-                raise StateFileError(f"damaged state file: members {sorted(members - used)} are not referenced")
+            state = _decode(meta["state"], members, used)
+            if set(members) - used:
+                raise StateFileError(f"damaged state file: members {sorted(set(members) - used)} are not referenced")
     except StateFileError:
         raise
     except Exception as e:  # zipfile.BadZipFile, a damaged .npy header, a truncated member, ...
@@ -108,53 +116,87 @@ def _meta(raw: bytes) -> dict:
     return meta
 
 
-def _encode(v, arrays: dict[str, np.ndarray], path: str):
-    if v is None or isinstance(v, bool | str):
+def _member(dtype: str) -> str:
+    """The member name of the arrays of one dtype (``<f8`` -> ``f8``, ``|b1`` -> ``b1``)."""
+    return dtype.lstrip("<>|=")
+
+
+class _NotPlain(TypeError):
+    """Raised inside ``_encode``; the path to the value is collected on the way out."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(what)
+        self.what = what
+        self.path: list[str] = []
+
+
+def _encode(v, arrays: dict[str, list]):
+    """``v`` as JSON-able data; its arrays are appended to ``arrays`` (dtype -> [parts, elements])."""
+    t = type(v)
+    if v is None or t is bool or t is str or t is int:
         return v
-    if isinstance(v, int) and not isinstance(v, np.generic):
-        return int(v)
-    if isinstance(v, float) and not isinstance(v, np.generic):
-        v = float(v)
+    if t is float:
         return v if math.isfinite(v) else {"$float": repr(v)}
-    if isinstance(v, np.ndarray):
-        if v.dtype.hasobject:
-            raise TypeError(f"{path}: arrays of Python objects are not plain data")
-        name = f"a{len(arrays)}"
-        arrays[name] = v
-        return {"$array": name}
-    if isinstance(v, list):
-        return [_encode(x, arrays, f"{path}[{i}]") for i, x in enumerate(v)]
-    if isinstance(v, dict):
+    if t is dict:
         out = {}
         for k, x in v.items():
-            if not isinstance(k, str) or k.startswith("$"):
-                raise TypeError(f"{path}: key {k!r} is not a string that does not start with '$'")
-            out[k] = _encode(x, arrays, f"{path}.{k}")
+            if type(k) is not str or k.startswith("$"):
+                raise _NotPlain(f"key {k!r} is not a string that does not start with '$'")
+            try:
+                out[k] = _encode(x, arrays)
+            except _NotPlain as e:
+                e.path.append(f".{k}")
+                raise
         return out
-    raise TypeError(f"{path}: {type(v).__name__} is not plain data")
+    if t is list:
+        items = []
+        for i, x in enumerate(v):
+            try:
+                items.append(_encode(x, arrays))
+            except _NotPlain as e:
+                e.path.append(f"[{i}]")
+                raise
+        return items
+    if t is np.ndarray:
+        if v.dtype.kind not in "biuf":
+            raise _NotPlain(f"arrays of dtype {v.dtype} are not plain numbers")
+        dt = v.dtype.newbyteorder("<").str if v.dtype.byteorder == ">" else v.dtype.str
+        slot = arrays.get(dt)
+        if slot is None:
+            slot = arrays[dt] = [[], 0]
+        offset = slot[1]
+        slot[0].append(v.astype(dt, copy=False))
+        slot[1] += v.size
+        return {"$array": [_member(dt), offset, list(v.shape)]}
+    raise _NotPlain(f"{t.__name__} is not plain data")
 
 
-def _decode(v, npz, members: set[str], used: set[str]):
+def _decode(v, members: dict[str, np.ndarray], used: set[str]):
     if isinstance(v, list):
-        return [_decode(x, npz, members, used) for x in v]
+        return [_decode(x, members, used) for x in v]
     if not isinstance(v, dict):
         return v
     if len(v) == 1 and "$array" in v:
-        name = v["$array"]
-        if not isinstance(name, str) or name not in members or name in used:
-            raise StateFileError(f"damaged state file: bad array reference {name!r}")
+        ref = v["$array"]
+        try:
+            name, offset, shape = ref
+            flat = members[name]
+            size = math.prod(shape)
+            if type(offset) is not int or offset < 0 or any(type(n) is not int or n < 0 for n in shape):
+                raise ValueError
+            if offset + size > flat.size:
+                raise ValueError
+        except (KeyError, TypeError, ValueError):
+            raise StateFileError(f"damaged state file: bad array reference {ref!r}") from None
         used.add(name)
-        a = npz[name]
-        if not isinstance(a, np.ndarray):
-            raise StateFileError(f"damaged state file: member {name!r} is not an array")
-        return a
+        return flat[offset : offset + size].reshape(shape).copy()
     if len(v) == 1 and "$float" in v:
         if v["$float"] not in _NONFINITE:
             raise StateFileError(f"damaged state file: bad float {v['$float']!r}")
         return _NONFINITE[v["$float"]]
     if any(k.startswith("$") for k in v):
         raise StateFileError(f"damaged state file: unknown tag in {sorted(v)}")
-    return {k: _decode(x, npz, members, used) for k, x in v.items()}
+    return {k: _decode(x, members, used) for k, x in v.items()}
 
 
 def _one_line(e: BaseException) -> str:

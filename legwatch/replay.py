@@ -62,11 +62,6 @@ def batches(t: np.ndarray, batch_s: float = BATCH_S, rate: float | None = None) 
             start += k
 
 
-def status_payload(state: str, **extra) -> bytes:
-    """A status as replay sends it (:func:`legwatch.contracts.status.build`)."""
-    return status.build(state, **extra)
-
-
 def replay(
     t: np.ndarray,
     xyz: np.ndarray,

@@ -39,7 +39,7 @@ from hypothesis import strategies as st
 
 from detector.offline import detect_arrays
 from detector.synthetic import generate_night
-from legwatch.contracts import payload
+from legwatch.contracts import payload, status
 from legwatch.contracts.config import load_config
 from legwatch.monitor import state_file
 from legwatch.monitor.checkpoint_files import FORMAT, Checkpoints, encode_state, encode_stream
@@ -48,7 +48,7 @@ from legwatch.monitor.outbox import Outbox
 from legwatch.monitor.router import Router
 from legwatch.monitor.service import Monitor
 from legwatch.morning import publish_summary
-from legwatch.replay import batches, nominal_rate, status_payload
+from legwatch.replay import batches, nominal_rate
 from legwatch.storage import Point, StoreError, StoreUnavailable
 from legwatch.storage.schema import episode_from_point
 from legwatch.storage.sqlite import SqliteStore
@@ -206,12 +206,12 @@ def night_messages(seed: int, hours: float, rate: float, sensor: str) -> tuple[l
     order = np.argsort(t, kind="stable")
     t, xyz = t[order], xyz[order]
     r = nominal_rate(t)
-    msgs = [(f"{PREFIX}/{sensor}/status", status_payload("online"))]
+    msgs = [(f"{PREFIX}/{sensor}/status", status.online())]
     msgs += [
         (f"{PREFIX}/{sensor}/samples", payload.encode(sensor, i, t[sl], xyz[sl], r))
         for i, sl in enumerate(batches(t, rate=r))
     ]
-    msgs.append((f"{PREFIX}/{sensor}/status", status_payload("offline")))
+    msgs.append((f"{PREFIX}/{sensor}/status", status.offline()))
     return msgs, detect_arrays(t, xyz).episodes
 
 
@@ -550,7 +550,7 @@ def test_an_ended_night_is_not_started_again_from_older_segments(tmp_path: Path,
     mon = Monitor(cfg, store, client_id="ended", checkpoint_s=3600, clock=Clock())  # frozen: ticks save what we say
     mon.connection = FakeConnection()
     a, b = delivered(three_nights["shin-a"][:-1]), delivered(three_nights["shin-b"][:-1], 100000)
-    online_again = delivered([(f"{PREFIX}/shin-b/status", status_payload("online"))], 90000)
+    online_again = delivered([(f"{PREFIX}/shin-b/status", status.online())], 90000)
     will = SimpleNamespace(
         topic=f"{PREFIX}/shin-b/status", payload=b'{"state": "offline"}', qos=1, retain=True, dup=False, mid=90001
     )

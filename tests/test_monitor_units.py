@@ -1026,3 +1026,36 @@ def test_json_nested_too_deeply_is_a_payload_error_not_a_crash() -> None:
     with pytest.raises(payload.PayloadError) as exc:
         payload.decode(b'{"samples": ' + b"[" * 5000)
     assert exc.value.kind == "malformed"
+
+
+def test_a_new_night_started_by_later_batches_is_checkpointed_with_its_ended_entry(tmp_path: Path, short_night) -> None:
+    """Batches with later sequence numbers after a night ended (no ``online`` in between) start a
+    new stream while the last night's entry in ``ended`` stays: both go into the checkpoint."""
+    msgs, _ = short_night
+    store = SqliteStore(tmp_path / "s.sqlite")
+    mon = Monitor(config(tmp_path), store, client_id="again", checkpoint_s=3600)
+    mon.connection = FakeConnection()
+    wire = delivered(msgs)
+    for i in range(0, len(wire), 100):
+        mon.handle([(0.0, 0, m) for m in wire[i : i + 100]])
+    assert not mon.streams and "shin-crash" in mon.ended
+    seq, end = mon.ended["shin-crash"]
+    later = [
+        (
+            f"{PREFIX}/shin-crash/samples",
+            payload.encode(
+                "shin-crash", seq + 1 + k, end + 60 + k + np.arange(26) / 26.0, np.tile([0.0, 0.0, 1.0], (26, 1)), 26.0
+            ),
+        )
+        for k in range(3)
+    ]
+    mon.handle([(0.0, 0, m) for m in delivered(later, 50000)])
+    assert mon.streams["shin-crash"].last_seq == seq + 3 and mon.ended["shin-crash"] == (seq, end)
+    with mon.lock:
+        mon.checkpointer.tick()
+    crash(mon)
+    mon2 = Monitor(config(tmp_path), store, client_id="again", checkpoint_s=3600)
+    mon2.restore()
+    assert mon2.streams["shin-crash"].last_seq == seq + 3 and mon2.ended["shin-crash"] == (seq, end)
+    mon2.stop()
+    store.close()

@@ -155,7 +155,13 @@ class Checkpointer:
                 and (len(files) >= streams or time.perf_counter() - t0 > CHECKPOINT_BUDGET_S)
             ):
                 break
-            rec = {"sensor": s, "journal_from": nxt, "stream": live[s].state(), "ended": ended_now.get(s)}
+            ended_s = ended_now.get(s)  # a new night may start before the last one's entry goes
+            rec = {
+                "sensor": s,
+                "journal_from": nxt,
+                "stream": live[s].state(),
+                "ended": None if ended_s is None else list(ended_s),
+            }
             files.append((s, encode_stream(rec)))
             bases[s] = ("file", nxt, nxt)
             self._dirty.pop(s, None)

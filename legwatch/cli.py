@@ -10,6 +10,7 @@ import argparse
 import io
 import json
 import logging
+import os
 import re
 import signal
 import sys
@@ -53,6 +54,17 @@ def _console():
 def _sensor_from_path(path: str) -> str:
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(path).stem).strip("-.") or "sensor"
     return stem[:64]
+
+
+def _check_sensor_id(sensor: str, *, from_file: bool) -> None:
+    from legwatch.contracts import payload, topics
+
+    said = f"the file name gives sensor id {sensor!r}" if from_file else f"--sensor {sensor!r}"
+    if sensor in topics.RESERVED:
+        hint = "; pass --sensor NAME" if from_file else ""
+        raise UserError(f"{said}, a reserved word ({', '.join(sorted(topics.RESERVED))}){hint}")
+    if not payload.valid_sensor_id(sensor):
+        raise UserError(f"{said}: a sensor id is 1-64 of A-Z a-z 0-9 _ . -")
 
 
 def _read_recording(path: str):
@@ -127,8 +139,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
         raise UserError("--speed must be >= 0 (0: as fast as the broker takes it)")
     if not cfg["mqtt.url"]:
         raise UserError("no MQTT broker configured: set LEGWATCH_MQTT_URL or pass --mqtt-url")
-    t, xyz = _read_recording(args.file)
     sensor = args.sensor or _sensor_from_path(args.file)
+    _check_sensor_id(sensor, from_file=not args.sensor)
+    t, xyz = _read_recording(args.file)
     n = replay(
         t,
         xyz,
@@ -639,7 +652,13 @@ def main(argv: list[str] | None = None) -> int:
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return code
+    except BrokenPipeError:
+        # the reader went away (`legwatch detect ... | head`): nothing more to write, nothing to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except Exception as exc:
         # Error classes are looked up when one is raised, in the modules the command loaded (an
         # error cannot come from a module never imported): `detect` stays free of paho and rich.

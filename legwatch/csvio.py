@@ -52,7 +52,7 @@ def read_csv(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
 
 def _read(p: Path, raw: bytes | mmap.mmap) -> tuple[np.ndarray, np.ndarray]:
     cut = raw.find(b"\n")
-    first, offset = (raw, len(raw)) if cut < 0 else (raw[:cut], cut + 1)
+    first, offset = (raw[:], len(raw)) if cut < 0 else (raw[:cut], cut + 1)  # bytes, also of an mmap
     try:
         header = tuple(c.strip() for c in first.decode("utf-8-sig").strip().split(","))
     except UnicodeDecodeError:

@@ -102,3 +102,68 @@ def test_decode_cli():
     assert out["samples"][1] == pytest.approx([-0.020, 0.017, 1.008])
     p = run_cli("decode", "polar", "zz")
     assert p.returncode == 2 and p.stderr.strip().count("\n") == 0
+
+
+def _one_line_error(p, command: str) -> str:
+    assert p.returncode == 2, p.stderr
+    assert "Traceback" not in p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"legwatch {command}: error: "), p.stderr
+    return lines[0]
+
+
+def test_a_csv_of_only_a_header_without_newline_is_a_one_line_error(tmp_path):
+    f = tmp_path / "one.csv"
+    f.write_bytes(b"timestamp,ax,ay,az")  # no newline: the file is mapped, not read
+    assert "no data rows" in _one_line_error(run_cli("detect", str(f)), "detect")
+
+
+@pytest.mark.parametrize("where", ["a-file", "under-a-file", "cannot-be-made"])
+def test_a_data_dir_that_cannot_be_a_folder_is_a_one_line_error(tmp_path, where):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("x")
+    data_dir = {
+        "a-file": blocker,
+        "under-a-file": blocker / "sub",
+        "cannot-be-made": "/proc/legwatch-test/data",
+    }[where]
+    line = _one_line_error(run_cli("log", "water", "0.5", "--data-dir", str(data_dir)), "log")
+    assert f"data_dir {data_dir}" in line
+    assert blocker.read_text() == "x"  # nothing changed
+
+
+@pytest.mark.parametrize(
+    ("name", "flags", "says"),
+    [
+        ("night.csv", ["--sensor", "bad id!"], "a sensor id is 1-64 of"),
+        ("habits.csv", [], "the file name gives sensor id 'habits', a reserved word"),
+        ("night.csv", ["--sensor", "summary"], "--sensor 'summary', a reserved word"),
+    ],
+)
+def test_replay_refuses_a_bad_sensor_id_before_anything_else(tmp_path, name, flags, says):
+    f = tmp_path / name
+    f.write_text("timestamp,ax,ay,az\n1700000000.0,0,0,1\n1700000000.02,0,0,1\n")
+    p = run_cli("replay", str(f), *flags, "--mqtt-url", "mqtt://127.0.0.1:1")  # no broker is needed to refuse
+    assert says in _one_line_error(p, "replay")
+
+
+def test_output_into_a_pipe_that_closes_early_is_no_traceback(tmp_path):
+    import subprocess
+    import sys
+
+    from detector.synthetic import generate_night
+    from helpers import ROOT
+
+    night = generate_night(3, hours=1.0, rate_hz=26.0)
+    f = tmp_path / "night.csv"
+    with open(f, "w") as fh:
+        fh.write("timestamp,ax,ay,az\n")
+        for t, (x, y, z) in zip(night.t, night.xyz, strict=True):
+            fh.write(f"{t:.4f},{x:.5f},{y:.5f},{z:.5f}\n")
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+    for fmt in ("text", "json"):
+        # `true` leaves at once, long before detect writes: every write meets a closed pipe
+        cmd = f"{sys.executable} -m legwatch detect {f} --format {fmt} | true; echo ${{PIPESTATUS[0]}}"
+        p = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, env=env, cwd=ROOT)
+        assert p.stdout.strip() == "1", (p.stdout, p.stderr)
+        assert p.stderr == "", p.stderr

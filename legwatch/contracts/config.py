@@ -142,6 +142,18 @@ class Config:
     def data_dir(self) -> Path:
         return Path(self.values["data_dir"] or _default_data_dir())
 
+    def make_dir(self, *parts: str) -> Path:
+        """``data_dir`` (or a folder in it), created if missing; ``ConfigError`` in one line when it
+        cannot be (a file in the way, no permission, a parent that does not exist and cannot)."""
+        path = self.data_dir.joinpath(*parts)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise ConfigError(f"data_dir {self.data_dir}: a file is in the way of folder {path}") from None
+        except OSError as exc:
+            raise ConfigError(f"data_dir {self.data_dir}: cannot create {path}: {exc.strerror}") from None
+        return path
+
     def subject_for(self, sensor: str) -> str:
         return self.subjects.get(sensor, self.values["subject"])
 

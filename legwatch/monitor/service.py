@@ -92,7 +92,7 @@ class Monitor:
             checkpoint_s = float(cfg.values.get("monitor.checkpoint_s", 10.0))
         if outbox_max_bytes is None:
             outbox_max_bytes = int(float(cfg.values.get("monitor.outbox_max_mb", 256.0)) * 1024 * 1024)
-        self.state_dir = cfg.data_dir / "monitor" / self.client_id
+        self.state_dir = cfg.make_dir("monitor", self.client_id)
         self.journal = Journal(self.state_dir / "journal")
         self.checkpoints = Checkpoints(self.state_dir)
         self.outbox = Outbox(self.state_dir / "outbox.sqlite", max_bytes=outbox_max_bytes)

@@ -47,4 +47,4 @@ def open_store(cfg: Config, *, tolerate_down: bool = False) -> Store:
         return store
     from legwatch.storage.sqlite import SqliteStore
 
-    return SqliteStore(cfg.data_dir / "legwatch.sqlite")
+    return SqliteStore(cfg.make_dir() / "legwatch.sqlite")

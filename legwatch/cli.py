@@ -388,6 +388,19 @@ def cmd_correlate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    from legwatch import readiness
+
+    cfg = _config(args)
+    checks = readiness.run(cfg)
+    if args.format == "json":
+        json.dump(readiness.report(checks), sys.stdout)
+        sys.stdout.write("\n")
+    else:
+        readiness.render_text(checks, _console())
+    return 0 if readiness.ready(checks) else 1
+
+
 def cmd_decode(args: argparse.Namespace) -> int:
     from collector.profiles.decode import decode_hex
 
@@ -568,6 +581,16 @@ def build_parser() -> argparse.ArgumentParser:
         default="episodes",
         help="what to count per night (default episodes)",
     )
+
+    sp = add(
+        "status",
+        cmd_status,
+        "check before bed that tonight will work: config, broker, store, Bluetooth, sensors, monitor",
+        "Check the configuration, the MQTT broker, the store, a Bluetooth adapter, each sensor's retained "
+        "status (and the last night stored for it) and whether the monitor is storing data; one row each "
+        "(ok, warn or fail) with what to do. Stores no data. Exit status 1 when a check fails.",
+    )
+    sp.add_argument("--format", choices=("text", "json"), default="text", help="output format (default text)")
 
     sp = add("scan", cmd_scan, "list nearby Bluetooth LE sensors that a device profile recognises")
     sp.add_argument("--timeout", type=float, default=8.0, help="seconds to scan (default 8)")

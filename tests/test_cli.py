@@ -18,6 +18,7 @@ SUBCOMMANDS = [
     "summary",
     "correlate",
     "decode",
+    "status",
 ]
 
 

@@ -439,7 +439,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from legwatch.demo import run_demo
 
     cfg = _config(args)
-    return run_demo(cfg, hours=args.hours, rate=args.rate, seed=args.seed, console=_console())
+    return run_demo(cfg, hours=args.hours, rate=args.rate, seed=args.seed, console=_console(), subject=args.subject)
 
 
 # --- parser -----------------------------------------------------------------------------------
@@ -644,9 +644,9 @@ def build_parser() -> argparse.ArgumentParser:
         "the whole pipeline on one machine: simulated night -> MQTT -> monitor -> summary",
         "Simulate a night of a shin-worn sensor, publish it through an MQTT broker (an embedded one unless "
         "LEGWATCH_MQTT_URL is set) into the monitor, store the results (a temporary SQLite store unless "
-        "LEGWATCH_INFLUX_URL is set) and print the morning summary.",
+        "LEGWATCH_INFLUX_URL is set; kept in --data-dir DIR when given) and print the morning summary.",
     )
-    sp.add_argument("--hours", type=float, default=8.0, help="length of the simulated night (default 8)")
+    sp.add_argument("--hours", type=float, default=8.0, help="length of the simulated night, 3-16 (default 8)")
     sp.add_argument("--rate", type=float, default=52.0, help="sample rate in Hz (default 52)")
     sp.add_argument("--seed", type=int, default=7, help="random seed of the simulated night")
     return p

@@ -2,12 +2,14 @@
 
 A simulated night (the labelled generator in ``detector.synthetic``) is published by the real
 replay code over MQTT (an embedded amqtt broker unless one is configured) into the real monitor,
-which stores into SQLite in a temporary folder (or the configured InfluxDB); then the morning
-summary is read back from the store and printed, beside what the simulation planted.
+which stores into SQLite in a temporary folder (or, with ``--data-dir`` / ``LEGWATCH_DATA_DIR``, into
+that directory's store, which is kept; or the configured InfluxDB); then the morning summary is read
+back from the store and printed, beside what the simulation planted.
 """
 
 from __future__ import annotations
 
+import shlex
 import tempfile
 import time
 from collections import Counter
@@ -16,9 +18,17 @@ from legwatch.contracts.config import Config
 
 SENSOR = "demo-shin"
 SUBJECT = "demo"
+#: The shortest night that has a sleep window: the simulated night starts with lying awake in bed and the
+#: detector needs 30 min of rest. Measured: ``legwatch demo --hours H --rate 25`` finds none at 0.5, 1, 1.5
+#: and 2 h; offline detection of the same simulated nights finds 62 of 125 min of sleep at 2.5 h (seed 7,
+#: the default) and a sleep window close to the planted one at 3 h for seeds 1-14.
+MIN_HOURS = 3.0
+MAX_HOURS = 16.0
 
 
-def run_demo(cfg: Config, *, hours: float, rate: float, seed: int, console) -> int:
+def run_demo(cfg: Config, *, hours: float, rate: float, seed: int, console, subject: str | None = None) -> int:
+    """Run the demo; ``subject`` (``--subject``) defaults to ``SUBJECT``. With a configured ``data_dir``
+    (``--data-dir`` or ``LEGWATCH_DATA_DIR``) the results go into that directory's store and stay."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from detector.synthetic import generate_night
@@ -30,17 +40,28 @@ def run_demo(cfg: Config, *, hours: float, rate: float, seed: int, console) -> i
     from legwatch.replay import batches, replay
     from legwatch.storage import open_store
 
-    if not 0.5 <= hours <= 16:
-        raise UserError("--hours must be between 0.5 and 16")
+    if not hours >= MIN_HOURS:
+        raise UserError(
+            f"--hours {hours:g} is too short for a sleep window (the simulated night starts awake in bed): "
+            f"use --hours {MIN_HOURS:g} or more"
+        )
+    if hours > MAX_HOURS:
+        raise UserError(f"--hours must be at most {MAX_HOURS:g}")
     if not 20 <= rate <= 250:
         raise UserError("--rate must be between 20 and 250 Hz")
     t_start = time.monotonic()
     broker = None
     url, protocol = cfg["mqtt.url"], cfg["mqtt.protocol"]
+    subject = subject or SUBJECT
+    influx = bool(cfg["influx.url"])
+    keep_dir = cfg.values["data_dir"] and not influx  # the store stays for `legwatch summary --data-dir`
+    if keep_dir:
+        cfg.make_dir()  # a data_dir that cannot be made: one line, before anything runs
     tmp = tempfile.TemporaryDirectory(prefix="legwatch-demo-")
     values = dict(cfg.values)
-    values.update({"subject": SUBJECT, "monitor.sensors": SENSOR})
-    values["data_dir"] = tmp.name  # the demo's store (unless InfluxDB is configured) and monitor state
+    values.update({"subject": subject, "monitor.sensors": SENSOR})
+    values["data_dir"] = tmp.name  # the monitor's state (and the store unless kept or InfluxDB is configured)
+    store_values = dict(values, data_dir=cfg.values["data_dir"] if keep_dir else tmp.name)
     try:
         with Progress(
             TextColumn("{task.description:<34}"),
@@ -60,7 +81,7 @@ def run_demo(cfg: Config, *, hours: float, rate: float, seed: int, console) -> i
                 prog.update(task, completed=1)
             values.update({"mqtt.url": url, "mqtt.protocol": protocol})
             run_cfg = Config(values=values, subjects={}, source=cfg.source)
-            store = open_store(run_cfg)
+            store = open_store(Config(values=store_values, subjects={}, source=cfg.source))
             monitor = Monitor(run_cfg, store, client_id="legwatch-demo-monitor", exit_after_nights=1)
             monitor.on_night_stored(publish_summary, "summaries")
             monitor.start()
@@ -91,8 +112,11 @@ def run_demo(cfg: Config, *, hours: float, rate: float, seed: int, console) -> i
                 if time.monotonic() > deadline:
                     raise RuntimeError("the monitor did not finish the night within 10 minutes")
             prog.update(det, completed=n_batches)
-        s = summary.build(store, SUBJECT)
-        summary.render_text(s, console)
+        s = summary.build(store, subject)
+        if keep_dir:
+            summary.render_text(s, console)
+        else:
+            summary.render_text(s, console, more_hint="run the demo with --data-dir DIR to keep them")
         truth = Counter(e.kind for e in night.episodes() if night.sleep_start <= e.start < night.sleep_end)
         console.print(
             "[dim]Planted by the simulation during sleep: "
@@ -100,8 +124,22 @@ def run_demo(cfg: Config, *, hours: float, rate: float, seed: int, console) -> i
             + f". Pipeline time {time.monotonic() - t_start:.1f} s; "
             + f"{monitor.stats['samples']} samples in {monitor.stats['batches']} MQTT batches.[/dim]"
         )
-        if cfg["influx.url"]:
-            console.print(f"Results were written to InfluxDB under subject {SUBJECT!r}.")
+        if influx:
+            console.print(f"Results were written to InfluxDB under subject {subject!r}.")
+        elif keep_dir:
+            cmd = f"legwatch summary --data-dir {shlex.quote(str(cfg.data_dir))} --subject {shlex.quote(subject)}"
+            console.print(
+                f"Stored in {cfg.data_dir}; read it again with `{cmd} --format json` (or --format html --output FILE).",
+                markup=False,
+                highlight=False,
+            )
+        else:
+            console.print(
+                "The store was temporary and is gone; to keep it for `legwatch summary --format json|html`, "
+                "run `legwatch demo --data-dir DIR`.",
+                markup=False,
+                highlight=False,
+            )
         store.close()
         return 0
     finally:

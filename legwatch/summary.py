@@ -335,12 +335,32 @@ def habit_text(h: Mapping) -> str:
     return text + (f" — {h['note']}" if h.get("note") else "")
 
 
-def render_text(s: dict, console) -> None:
-    """The summary for the terminal (rich)."""
+def headline(s: Mapping) -> str | None:
+    """The result in one line (sleep window, counts, longest contraction, PLM index), or None when the
+    night has too little data."""
+    if not s["enough_data"]:
+        return None
+    sw, c = s["sleep_window"], s["counts"]
+    one = {"contraction": "contraction (cramp)", "leg_movement": "leg movement", "twitch": "twitch"}
+    counts = ", ".join(f"{c[k]} {one[k] if c[k] == 1 else KIND_LABELS[k]}" for k in one)
+    lc = s["longest_contraction"]
+    longest = f"longest contraction {_dur(lc['duration_s'])} at {_hm(lc['start'])}" if lc else "no contraction"
+    pi = s["plm_index"]
+    plm = "—" if pi is None else f"{pi:.1f}/h"
+    return (
+        f"In short: asleep {_hm(sw['start'])[:5]}–{_hm(sw['end'])[:5]} ({sw['hours']:.1f} h); {counts}; {longest}; "
+        f"periodic-movement index {plm} (clinical threshold > {PLM_CLINICAL:.0f}/h)"
+    )
+
+
+def render_text(s: dict, console, *, more_hint: str = "use --format json or --format html") -> None:
+    """The summary for the terminal (rich); ``more_hint``: where to see the episodes beyond the first 40."""
     from rich.table import Table
 
     sw = s["sleep_window"]
     console.print(f"[bold]legwatch — night of {s['night_of']}[/bold] ({s['subject']}, sensor {s['sensor']})")
+    if (line := headline(s)) is not None:
+        console.print(f"[bold]{line}[/bold]")
     rec = s["recording"]
     console.print(f"Recording: {_hm(rec['start'])} – {_hm(rec['end'])} ({rec['hours']:.1f} h)")
     if sw["start"] is not None:
@@ -369,8 +389,8 @@ def render_text(s: dict, console) -> None:
         pi = s["plm_index"]
         console.print(
             f"Periodic leg movements: {s['periodic_count']}"
-            + (f", index {pi:.1f}/h of sleep" if pi is not None else "")
-            + (f" (above the clinical {PLM_CLINICAL:.0f}/h)" if s["plm_above_clinical"] else "")
+            + (f", index {pi:.1f}/h of sleep (clinical threshold > {PLM_CLINICAL:.0f}/h)" if pi is not None else "")
+            + (": above it" if s["plm_above_clinical"] else "")
         )
         lc = s["longest_contraction"]
         if lc:
@@ -400,7 +420,7 @@ def render_text(s: dict, console) -> None:
             et.add_row(_hm(e["start"]), e["kind"], f"{e['duration_s']:.1f}", f"{e['peak_g']:.3f}", periodic)
         console.print(et)
         if len(s["episodes"]) > len(shown):
-            console.print(f"… and {len(s['episodes']) - len(shown)} more (use --format json or --format html)")
+            console.print(f"… and {len(s['episodes']) - len(shown)} more ({more_hint})")
     if s["habits"]:
         console.print("Habits the evening before (noon to sleep onset):")
         for h in s["habits"]:

@@ -129,8 +129,9 @@ def broker_check(
     sensor's status (or the reason it could not be read); ``None`` when not connected."""
     url = cfg["mqtt.url"]
     if not url:
+        # the collector and the monitor both need one: nothing reaches the store overnight without it
         return Check(
-            "broker", WARN, "no broker configured: set LEGWATCH_MQTT_URL", "set LEGWATCH_MQTT_URL or mqtt.url"
+            "broker", FAIL, "no broker configured: set LEGWATCH_MQTT_URL", "set LEGWATCH_MQTT_URL or mqtt.url"
         ), None
     from legwatch.contracts import status as status_msg
     from legwatch.contracts import topics

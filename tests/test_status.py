@@ -76,11 +76,11 @@ def test_text_table_fits_80_columns(mosquitto, tmp_path):
         assert word in p.stdout
 
 
-def test_no_broker_configured_is_a_warning(tmp_path):
+def test_no_broker_configured_is_not_ready(tmp_path):
     code, doc, _ = _status_json(_env(tmp_path / "data"))
-    assert code == 0
+    assert code == 1 and doc["ready"] is False
     broker = _by_name(doc)["broker"]
-    assert broker["state"] == "warn"
+    assert broker["state"] == "fail"
     assert broker["detail"] == "no broker configured: set LEGWATCH_MQTT_URL"
 
 
@@ -175,7 +175,8 @@ def test_a_bad_config_key_exits_2_in_one_line(tmp_path):
 def test_influxdb_store(influxdb, tmp_path):
     db = f"test_status_{uuid.uuid4().hex[:8]}"
     code, doc, _ = _status_json(_env(tmp_path / "data", LEGWATCH_INFLUX_URL=influxdb.url, LEGWATCH_INFLUX_DB=db))
-    assert code == 0
+    assert code == 1
+    assert [c["name"] for c in doc["checks"] if c["state"] == "fail"] == ["broker"]  # none configured here
     store = _by_name(doc)["store"]
     assert store["state"] == "ok" and "InfluxDB" in store["detail"]
 

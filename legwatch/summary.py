@@ -146,8 +146,7 @@ class NightRecords:
     points; ``habits``: the ``habit`` points of the evening before (``evening_window`` of sleep
     onset, or of the recording's start without a sleep window), ``habits_during``: those from then
     to the end of the recording; ``earlier_nights``: the subject's ``night`` points of the 90 days
-    before (the comparison takes the last usable ones); ``activity``: the night's ``activity``
-    points, when fetched with ``activity=True`` (the summary itself does not use them).
+    before (the comparison takes the last usable ones).
     """
 
     subject: str
@@ -157,7 +156,6 @@ class NightRecords:
     habits: Sequence[Point] = ()
     habits_during: Sequence[Point] = ()
     earlier_nights: Sequence[Point] = ()
-    activity: Sequence[Point] = ()
 
     @property
     def sensor(self) -> str:
@@ -186,11 +184,9 @@ def fetch(
     *,
     sensor: str = "",
     start: float | None = None,
-    activity: bool = False,
 ) -> NightRecords:
     """What the summary of a night needs from the store (the night chosen as ``find_night`` does);
-    ``activity``: also the night's activity epochs (for the timeline plot). SummaryError when there
-    is no such night."""
+    SummaryError when there is no such night."""
     n = find_night(store, subject, night, sensor=sensor, start=start)
     rec = NightRecords(subject, n)
     s, e = rec.start, rec.end
@@ -203,7 +199,6 @@ def fetch(
         habits=store.query("habit", start=h0, end=h1, tags={"subject": subject}),
         habits_during=store.query("habit", start=h1, end=e + 1, tags={"subject": subject}),
         earlier_nights=store.query("night", start=s - 90 * 86400, end=s - 1, tags={"subject": subject}),
-        activity=store.query("activity", start=s - 60, end=e + 60, tags=tags) if activity else (),
     )
 
 
@@ -298,18 +293,13 @@ def build(
     return compose(fetch(store, subject, night, sensor=sensor, start=start))
 
 
-def activity_series(points: Sequence[Point]) -> list[tuple[float, float]]:
-    """(epoch start, movement in g) of ``activity`` points, for the timeline plot."""
-    return [(p.time, float(p.fields.get("movement_g", 0.0))) for p in points]
-
-
 def activity(store: Store, s: Mapping) -> list[tuple[float, float]]:
     """(epoch start, movement in g) of the summarised night, for the timeline plot."""
     rec = s["recording"]
     pts = store.query(
         "activity", start=rec["start"] - 60, end=rec["end"] + 60, tags={"subject": s["subject"], "sensor": s["sensor"]}
     )
-    return activity_series(pts)
+    return [(p.time, float(p.fields.get("movement_g", 0.0))) for p in pts]
 
 
 # --- terminal ----------------------------------------------------------------------------------

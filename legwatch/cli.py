@@ -31,9 +31,10 @@ log = logging.getLogger("legwatch")
 
 
 def _config(args: argparse.Namespace) -> Config:
+    from legwatch.contracts import localtime
     from legwatch.contracts.config import load_config  # (not imported by commands that need no config)
 
-    return load_config(
+    cfg = load_config(
         args.config,
         overrides={
             "mqtt.url": args.mqtt_url,
@@ -43,6 +44,8 @@ def _config(args: argparse.Namespace) -> Config:
             "data_dir": args.data_dir,
         },
     )
+    localtime.use(cfg["timezone"])  # every time shown (and typed) from here on is in this zone
+    return cfg
 
 
 def _console():
@@ -265,17 +268,38 @@ def cmd_log(args: argparse.Namespace) -> int:
         print(f"{', '.join(MEDICATION_ALIASES):29s} shorthand for `medication <name>`")
         print(f"{'any other name':29s} a custom habit (default value 1, unit as given)")
         return 0
+    from legwatch import habit_log, habit_names
+    from legwatch.contracts import localtime
+
     cfg = _config(args)
+    if args.habit == "undo":
+        store = open_store(cfg)
+        try:
+            gone = habit_log.undo(store, cfg["subject"])
+        finally:
+            store.close()
+        print(f"removed the last entry logged for {cfg['subject']!r}: {habit_log.describe(gone)}")
+        return 0
     entry = make_entry(args.habit, args.value, unit=args.unit, at=args.at, note=args.note, intensity=args.intensity)
     store = open_store(cfg)
     try:
+        new_habit = entry.habit not in KNOWN and entry.habit not in MEDICATION_ALIASES
+        if new_habit:
+            names = habit_names.stored_habits(store, cfg["subject"])
+            new_habit = entry.habit not in names
+            hint = None if args.new else habit_names.suggest(args.habit, args.value, names)
+            if hint is not None:
+                raise UserError(hint.message())
         e = store_entry(store, cfg["subject"], entry)
     finally:
         store.close()
-    from legwatch.summary import _local
-
     amount = f"{e.value:g} {e.unit}".strip()
-    print(f"logged {e.label()}: {amount} at {_local(e.time):%Y-%m-%d %H:%M:%S} for {cfg['subject']!r}")
+    print(
+        f"logged {e.label()}: {amount} at {localtime.local(e.time):%Y-%m-%d %H:%M:%S %Z} for {cfg['subject']!r}"
+        f" (id {habit_log.entry_id(e.habit, int(round(e.time * 1000)))}; `legwatch log undo` removes it)"
+    )
+    if new_habit:
+        print(f"{e.habit!r} is a new custom habit (`legwatch log list` shows the known ones)")
     return 0
 
 
@@ -399,6 +423,99 @@ def cmd_status(args: argparse.Namespace) -> int:
     else:
         readiness.render_text(checks, _console())
     return 0 if readiness.ready(checks) else 1
+
+
+def cmd_nights(args: argparse.Namespace) -> int:
+    from legwatch import nights
+
+    cfg = _config(args)
+    store = open_store(cfg)
+    try:
+        found = nights.stored(store, cfg["subject"], since=args.since, until=args.until)
+        items = nights.rows(store, cfg["subject"], found)
+    finally:
+        store.close()
+    if args.format == "json":
+        json.dump({"subject": cfg["subject"], "timezone": _zone_name(), "nights": items}, sys.stdout)
+        sys.stdout.write("\n")
+    else:
+        nights.render_text(items, _console(), subject=cfg["subject"])
+    return 0
+
+
+def _zone_name() -> str:
+    from legwatch.contracts import localtime
+
+    return localtime.name() or localtime.label()
+
+
+def _confirm(question: str, yes: bool) -> bool:
+    """``--yes``, or the person's answer on a terminal; without either, a one-line refusal."""
+    if yes:
+        return True
+    if not sys.stdin.isatty():
+        raise UserError("not a terminal to ask on: add --yes to delete without asking")
+    try:
+        answer = input(f"{question} [y/N] ")
+    except EOFError:
+        answer = ""
+    return answer.strip().lower() in ("y", "yes")
+
+
+def cmd_nights_delete(args: argparse.Namespace) -> int:
+    from legwatch import nights
+
+    cfg = _config(args)
+    store = open_store(cfg)
+    try:
+        found = nights.find(store, cfg["subject"], args.night, args.sensor or "")
+        counts = nights.points_to_delete(store, cfg["subject"], found)
+        what = "; ".join(nights.describe(n) for n in found)
+        detail = ", ".join(f"{n} {m}" for m, n in counts.items())
+        if not _confirm(f"delete the night of {what} for {cfg['subject']!r} ({detail} points)?", args.yes):
+            print("nothing deleted")
+            return 1
+        nights.delete(store, cfg["subject"], found)
+        where = _store_name(store)
+    finally:
+        store.close()
+    print(f"deleted the night of {what} for {cfg['subject']!r} from {where}: {detail} points")
+    return 0
+
+
+def cmd_habits(args: argparse.Namespace) -> int:
+    from legwatch import habit_log
+
+    cfg = _config(args)
+    store = open_store(cfg)
+    try:
+        pts = habit_log.entries(store, cfg["subject"], since=args.since, until=args.until, habit=args.habit)
+    finally:
+        store.close()
+    if args.format == "json":
+        doc = {"subject": cfg["subject"], "timezone": _zone_name(), "entries": [habit_log.as_dict(p) for p in pts]}
+        json.dump(doc, sys.stdout)
+        sys.stdout.write("\n")
+        return 0
+    span = f"from {args.since}" if args.since else f"of the last {habit_log.DEFAULT_DAYS} days (--since DATE for more)"
+    span += f" to {args.until}" if args.until else ""
+    which = f"{args.habit} entries" if args.habit else "Habit entries"
+    habit_log.render_text(pts, _console(), heading=f"{which} {span} for {cfg['subject']!r}")
+    return 0
+
+
+def cmd_habits_delete(args: argparse.Namespace) -> int:
+    from legwatch import habit_log
+
+    cfg = _config(args)
+    store = open_store(cfg)
+    try:
+        p = habit_log.find(store, cfg["subject"], args.id)
+        habit_log.remove(store, cfg["subject"], p)
+    finally:
+        store.close()
+    print(f"deleted {habit_log.describe(p)} for {cfg['subject']!r}")
+    return 0
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
@@ -525,7 +642,9 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_log,
         "log a habit: water, caffeine, alcohol, exercise, stretching, medication, heat, cold…",
         "Log one habit entry. `legwatch log list` shows the known habits with units and defaults; "
-        "any other name is a custom habit. Examples: `legwatch log water 500ml`, `legwatch log exercise 45 "
+        "`legwatch log undo` removes the entry logged last. Any other name is a custom habit; a name close to a "
+        "known one (coffee, magnesium, a typo) is refused with the command to use instead, unless --new. "
+        "Examples: `legwatch log water 500ml`, `legwatch log exercise 45 "
         "--intensity hard --at 18:00`, `legwatch log medication statin --at 21:00`, `legwatch log stretching 10 "
         "--at 'yesterday 22:15'`. Amounts are stored in each habit's own unit (500ml of water as 0.5 l).",
     )
@@ -537,6 +656,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--at", metavar="TIME", help="when: 21:30, 'yesterday 18:00' or ISO 8601 (default now)")
     sp.add_argument("--intensity", metavar="LEVEL", help="exercise intensity: light, moderate or hard")
     sp.add_argument("--note", metavar="TEXT", help="free text, one line")
+    sp.add_argument(
+        "--new",
+        action="store_true",
+        help="make a new custom habit even when the name is close to a known one (otherwise refused with a suggestion)",
+    )
 
     sp = add(
         "import-habits",
@@ -591,6 +715,52 @@ def build_parser() -> argparse.ArgumentParser:
         "(ok, warn or fail) with what to do. Stores no data. Exit status 1 when a check fails.",
     )
     sp.add_argument("--format", choices=("text", "json"), default="text", help="output format (default text)")
+
+    sp = add(
+        "nights",
+        cmd_nights,
+        "the stored nights with counts and coverage; `nights delete NIGHT` removes one",
+        "List the stored nights (date of the evening, sensor, recording times in the configured time zone, "
+        "sleep hours, episodes and cramps during sleep, data coverage %, gaps). `legwatch nights delete NIGHT` "
+        "removes a night's points from the store.",
+    )
+    sp.add_argument("--since", metavar="DATE", help="only nights from the evening of DATE (YYYY-MM-DD)")
+    sp.add_argument("--until", metavar="DATE", help="only nights up to the evening of DATE (YYYY-MM-DD)")
+    sp.add_argument("--format", choices=("text", "json"), default="text", help="output format (default text)")
+    nsub = sp.add_subparsers(dest="action", metavar="ACTION")
+    dp = nsub.add_parser(
+        "delete",
+        parents=[common],
+        help="delete one night's points (asks first; --yes to skip)",
+        description="Delete the night starting on the evening of NIGHT (YYYY-MM-DD): its night, episode, "
+        "activity and gap points, from InfluxDB or SQLite. Habits stay. Asks on a terminal; --yes does not ask.",
+    )
+    dp.add_argument("night", metavar="NIGHT", help="the date of the evening the night started (YYYY-MM-DD)")
+    dp.add_argument("--sensor", help="only this sensor's recording of that night")
+    dp.add_argument("-y", "--yes", action="store_true", help="delete without asking")
+    dp.set_defaults(func=cmd_nights_delete)
+
+    sp = add(
+        "habits",
+        cmd_habits,
+        "the logged habit entries with their IDs; `habits delete ID` removes one",
+        "List habit entries (last 30 days unless --since) with an ID each, the time in the configured time zone, "
+        "the amount with its unit and the note. `legwatch habits delete ID` removes one entry; "
+        "`legwatch log undo` removes the one logged last.",
+    )
+    sp.add_argument("--since", metavar="DATE", help="entries from DATE (YYYY-MM-DD; default 30 days ago)")
+    sp.add_argument("--until", metavar="DATE", help="entries up to and including DATE (YYYY-MM-DD)")
+    sp.add_argument("--habit", metavar="NAME", help="only this habit")
+    sp.add_argument("--format", choices=("text", "json"), default="text", help="output format (default text)")
+    hsub = sp.add_subparsers(dest="action", metavar="ACTION")
+    dp = hsub.add_parser(
+        "delete",
+        parents=[common],
+        help="delete one habit entry by its ID",
+        description="Delete the habit entry with ID (8 hex digits, as `legwatch habits` shows) from the store.",
+    )
+    dp.add_argument("id", metavar="ID")
+    dp.set_defaults(func=cmd_habits_delete)
 
     sp = add("scan", cmd_scan, "list nearby Bluetooth LE sensors that a device profile recognises")
     sp.add_argument("--timeout", type=float, default=8.0, help="seconds to scan (default 8)")

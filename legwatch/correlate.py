@@ -29,6 +29,7 @@ from datetime import datetime
 import numpy as np
 from scipy import stats
 
+from legwatch.contracts import localtime
 from legwatch.habits import evening_window
 from legwatch.storage import Store
 from legwatch.summary import data_check, night_date
@@ -71,7 +72,8 @@ def table(store: Store, subject: str, since: str | None = None, outcome: str = "
     start = None
     if since:
         try:
-            start = datetime.strptime(since, "%Y-%m-%d").astimezone().replace(hour=12).timestamp()
+            day = localtime.localize(datetime.strptime(since, "%Y-%m-%d"))
+            start = day.replace(hour=12).timestamp()
         except ValueError:
             raise CorrelateError(f"--since must be a date like 2026-01-05, got {since!r}") from None
     nights = store.query("night", start=start, tags={"subject": subject})

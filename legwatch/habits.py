@@ -19,10 +19,12 @@ from __future__ import annotations
 import json
 import math
 import re
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from legwatch.contracts import localtime
 from legwatch.storage import Point, Store, tags_match
 
 # --- what can be logged ------------------------------------------------------------------------
@@ -123,7 +125,7 @@ class HabitEntry:
 
 
 def _now(now: datetime | None) -> datetime:
-    return (now or datetime.now()).astimezone()
+    return localtime.now() if now is None else now.astimezone(localtime.zone())
 
 
 def parse_time(text: str | float | None, now: datetime | None = None, *, relative: bool = True) -> float:
@@ -180,14 +182,12 @@ def _parse_text_time(text: str, nowdt: datetime, relative: bool) -> float:
         dt = datetime.fromisoformat(text.strip())
     except ValueError:
         raise HabitError(f"at: cannot read {text!r}; {_AT_HELP}") from None
-    if dt.tzinfo is None:
-        dt = dt.astimezone()
-    return dt.timestamp()
+    return localtime.localize(dt).timestamp()
 
 
 def evening_window(onset: float) -> tuple[float, float]:
     """The habits that belong to a night: from the last local noon before sleep onset to onset."""
-    d = datetime.fromtimestamp(onset).astimezone()
+    d = localtime.local(onset)
     noon = d.replace(hour=12, minute=0, second=0, microsecond=0)
     if noon.timestamp() >= onset:
         noon = (d - timedelta(days=1)).replace(hour=12, minute=0, second=0, microsecond=0)
@@ -240,6 +240,17 @@ def _intensity(h: str, intensity: str | None) -> str:
     return word
 
 
+def _unit_hint(spec: HabitSpec, number: float) -> str:
+    """``; did you mean 500ml?`` for a bare number that is plausible in a smaller unit of the habit
+    (of those, the one that makes it nearest the habit's usual amount: ``50`` water is ``50cl``)."""
+    fits = [
+        (abs(math.log(number * factor / spec.default)), unit)
+        for unit, factor in (spec.units or {}).items()
+        if 0.001 <= factor < 1 and unit not in ("s", "m") and 0 < number * factor <= spec.max_value
+    ]
+    return f"; did you mean {number:g}{min(fits)[1]}?" if fits else ""
+
+
 def make_entry(
     habit: str,
     value: str | float | None = None,
@@ -285,7 +296,8 @@ def make_entry(
             raise HabitError(f"{h}: unknown unit {u!r}; use one of {', '.join(spec.units)}")
         v, u = v * factor, spec.unit
     if spec is not None and u == spec.unit and v > spec.max_value:
-        raise HabitError(f"{h}: {v:g} {spec.unit} is implausibly large (max {spec.max_value:g})")
+        hint = _unit_hint(spec, number) if number is not None and given_unit is None else ""
+        raise HabitError(f"{h}: {v:g} {spec.unit} is implausibly large (max {spec.max_value:g}){hint}")
     if note is not None and (not isinstance(note, str) or len(note) > 500 or any(c in note for c in "\n\r")):
         raise HabitError(f"{h}: note must be one line of at most 500 characters")
     note = (note or "").strip()
@@ -499,16 +511,23 @@ def to_write(placed: Sequence[Placed]) -> list[Point]:
 
 
 def store_entries(
-    store: Store, items: Sequence[tuple[str, HabitEntry]], *, skip_identical: bool = False
+    store: Store,
+    items: Sequence[tuple[str, HabitEntry]],
+    *,
+    skip_identical: bool = False,
+    logged: float | None = None,
 ) -> list[tuple[str, HabitEntry, bool]]:
     """Write entries in one ``store.write`` (all or nothing); returns (subject, entry, written).
+    Each point also gets ``logged``, when it was stored (Unix s, default now: what ``legwatch log
+    undo`` goes by).
 
     ``fetch_existing``, ``place_entries`` (the rule: a taken millisecond moves an entry on 1 ms, an
     ``id`` already stored in the two days around it is not written again, ``skip_identical``), then
     one write of ``to_write``.
     """
     placed = place_entries(items, fetch_existing(store, items), skip_identical=skip_identical)
-    store.write(to_write(placed))
+    logged = round(time.time(), 3) if logged is None else logged
+    store.write([replace(p, fields={**p.fields, "logged": float(logged)}) for p in to_write(placed)])
     return [(p.subject, p.entry, p.written) for p in placed]
 
 

@@ -22,9 +22,10 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from legwatch.contracts import localtime
 
 if TYPE_CHECKING:
     from legwatch.contracts.config import Config
@@ -76,7 +77,7 @@ def _one_line(text: object) -> str:
 
 def _when(ts: float, now: float) -> str:
     """``2026-12-01 22:41 (12 min ago)`` in local time."""
-    stamp = datetime.fromtimestamp(ts).astimezone().strftime("%Y-%m-%d %H:%M")
+    stamp = localtime.local(ts).strftime("%Y-%m-%d %H:%M %Z")
     ago = now - ts
     if ago < -60:
         rel = "in the future: check the clocks"
@@ -115,7 +116,11 @@ def config_check(cfg: Config) -> Check:
             f"data_dir {folder} is not writable by this user",
             "fix its permissions, or point data_dir (LEGWATCH_DATA_DIR) elsewhere",
         )
-    return Check("configuration", OK, f"from {where}; subject {cfg['subject']!r}; data in {folder}")
+    return Check(
+        "configuration",
+        OK,
+        f"from {where}; subject {cfg['subject']!r}; data in {folder}; times in {localtime.label()}",
+    )
 
 
 def broker_check(

@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from detector.events import KINDS_COUNTED
+from legwatch.contracts import localtime
 from legwatch.habits import evening_window
 from legwatch.storage import Point, Store
 from legwatch.storage.schema import episode_from_point
@@ -40,7 +41,7 @@ class SummaryError(LookupError):
 
 
 def _local(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts).astimezone()
+    return localtime.local(ts)  # the configured time zone (``timezone``), else the system's
 
 
 def _iso(ts: float | None) -> str | None:
@@ -79,7 +80,7 @@ def find_night(
         return pts[-1]
     if night:
         try:
-            day = datetime.strptime(night, "%Y-%m-%d").astimezone()
+            day = localtime.localize(datetime.strptime(night, "%Y-%m-%d"))
         except ValueError:
             raise SummaryError(f"--night must be a date like 2026-01-05, got {night!r}") from None
         start = day.replace(hour=12).timestamp()

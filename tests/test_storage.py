@@ -533,3 +533,43 @@ def test_bad_influx_urls_are_refused_without_echoing_them(url: str) -> None:
     with pytest.raises(StoreError) as info:
         InfluxStore(url, "db")
     assert SECRET_PASSWORD not in str(info.value)
+
+
+# -- delete (nights delete, habits delete, log undo) ------------------------------------------------
+
+
+def test_delete_removes_only_the_named_points(store: Store) -> None:
+    mine = {"subject": "ann", "sensor": "shin"}
+    store.write(
+        [
+            Point("episode", {**mine, "kind": "twitch"}, {"duration_s": 0.2}, T0 + 10),
+            Point("episode", {**mine, "kind": "contraction"}, {"duration_s": 30.0}, T0 + 20.5),
+            Point("episode", {**mine, "kind": "twitch"}, {"duration_s": 0.3}, T0 + 100),  # at end: kept
+            Point("episode", {"subject": "bob", "sensor": "shin", "kind": "twitch"}, {"duration_s": 0.2}, T0 + 11),
+            Point("gap", mine, {"duration_s": 5.0}, T0 + 12),  # another measurement: kept
+        ]
+    )
+    store.delete("episode", start=T0, end=T0 + 100, tags=mine)
+    left = store.query("episode")
+    assert [(p.tags["subject"], p.time_ms) for p in left] == [
+        ("bob", int((T0 + 11) * 1000)),
+        ("ann", int((T0 + 100) * 1000)),
+    ]
+    assert len(store.query("gap")) == 1
+    # one exact millisecond, by habit tag
+    store.write(
+        [
+            Point("habit", {"subject": "ann", "habit": "water"}, {"value": 0.5}, T0 + 1.234),
+            Point("habit", {"subject": "ann", "habit": "water"}, {"value": 0.25}, T0 + 1.235),
+        ]
+    )
+    store.delete("habit", start=T0 + 1.234, end=T0 + 1.235, tags={"subject": "ann", "habit": "water"})
+    assert [p.fields["value"] for p in store.query("habit")] == [0.25]
+
+
+def test_delete_needs_tags_with_values(store: Store) -> None:
+    store.write([Point("habit", {"subject": "ann", "habit": "water"}, {"value": 0.5}, T0)])
+    for tags in ({}, {"subject": ""}):
+        with pytest.raises(StoreError, match="names at least one tag"):
+            store.delete("habit", start=T0 - 1, end=T0 + 1, tags=tags)
+    assert len(store.query("habit")) == 1

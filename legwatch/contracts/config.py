@@ -31,6 +31,12 @@ def _default_data_dir() -> str:
 KEYS: dict[str, tuple[type, Any, str | None, str]] = {
     "subject": (str, "me", "LEGWATCH_SUBJECT", "whose legs: the InfluxDB 'subject' tag"),
     "data_dir": (str, "", "LEGWATCH_DATA_DIR", "where the embedded SQLite store, checkpoints and spool live"),
+    "timezone": (
+        str,
+        "",
+        "LEGWATCH_TIMEZONE",
+        "time zone of every time shown and typed, an IANA name (Europe/Berlin, UTC); empty: the system's",
+    ),
     "mqtt.url": (str, "", "LEGWATCH_MQTT_URL", "broker, e.g. mqtt://user:pass@host:1883 or mqtts://…"),
     "mqtt.topic_prefix": (str, "legwatch", "LEGWATCH_MQTT_TOPIC_PREFIX", "root of every legwatch topic"),
     "mqtt.client_id": (str, "", "LEGWATCH_MQTT_CLIENT_ID", "fixed client id (default: legwatch-<role>)"),
@@ -197,6 +203,13 @@ def _validate(values: dict[str, Any]) -> None:
             raise ConfigError(f"influx.url must look like http://host:8086, got {redact_url(url)!r}")
     if values["mqtt.protocol"] not in (3, 5):
         raise ConfigError(f"mqtt.protocol must be 5 or 3, got {values['mqtt.protocol']!r}")
+    if values["timezone"]:
+        from legwatch.contracts.localtime import TimeZoneError, parse_zone
+
+        try:
+            parse_zone(values["timezone"])
+        except TimeZoneError as exc:
+            raise ConfigError(f"timezone: {exc}") from None
     if not values["subject"] or any(c in values["subject"] for c in "+#/"):
         raise ConfigError(f"subject must be a non-empty name without + # /, got {values['subject']!r}")
 

@@ -41,6 +41,14 @@ class Point:
         return self._ms
 
 
+def check_delete_tags(tags: Mapping[str, str]) -> dict[str, str]:
+    """The tags of a ``delete``: at least one, none empty (``StoreError`` otherwise)."""
+    wanted = dict(tags)
+    if not wanted or not all(wanted.values()):
+        raise StoreError("a delete names at least one tag, each with a value")
+    return wanted
+
+
 def tags_match(tags: Mapping[str, str], wanted: Mapping[str, str] | None) -> bool:
     """Whether a point's ``tags`` include ``wanted``; a wanted empty value means "no such tag"."""
     return all(tags.get(k, "") == v for k, v in (wanted or {}).items())
@@ -62,6 +70,17 @@ class Store(Protocol):
     ) -> list[Point]:
         """Points of one measurement with start <= time < end whose tags include ``tags``, by time."""
         ...
+
+    def delete(
+        self,
+        measurement: str,
+        *,
+        start: float,
+        end: float,
+        tags: Mapping[str, str],
+    ) -> None:
+        """Remove the points of one measurement with start <= time < end whose tags include ``tags``
+        (every value non-empty: deleting is always narrowed to a subject, a sensor, a habit)."""
 
     def ping(self) -> None:
         """Raise ``StoreUnavailable`` when the store cannot be reached."""

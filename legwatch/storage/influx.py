@@ -22,7 +22,7 @@ import urllib.request
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from legwatch.storage.base import FieldValue, Point, StoreError, StoreUnavailable, tags_match
+from legwatch.storage.base import FieldValue, Point, StoreError, StoreUnavailable, check_delete_tags, tags_match
 from legwatch.storage.lineprotocol import point_sort_key, to_line, to_ms
 
 __all__ = ["WRITE_CHUNK_LINES", "InfluxStore", "quote_ident", "quote_string"]
@@ -290,6 +290,25 @@ class InfluxStore:
             if fields:
                 points.append(Point(name, dict(tags), fields, row[time_index] / 1000.0))
         return points
+
+    def delete_statement(self, measurement: str, *, start: float, end: float, tags: Mapping[str, str]) -> str:
+        """The InfluxQL ``delete`` runs (``DELETE`` takes tags and a time range, InfluxDB 1.x and 3)."""
+        wanted = check_delete_tags(tags)
+        conditions = [f"{quote_ident(k)} = {quote_string(v)}" for k, v in sorted(wanted.items())]
+        conditions += [f"time >= {to_ms(start)}ms", f"time < {to_ms(end)}ms"]
+        return f"DELETE FROM {quote_ident(measurement)} WHERE {' AND '.join(conditions)}"
+
+    def delete(
+        self,
+        measurement: str,
+        *,
+        start: float,
+        end: float,
+        tags: Mapping[str, str],
+    ) -> None:
+        """Remove the points of one measurement with start <= time < end whose tags include ``tags``
+        (InfluxQL ``DELETE``, by POST; InfluxDB 2.x's 1.x endpoints do not serve it and say so)."""
+        self._query_docs(self.delete_statement(measurement, start=start, end=end, tags=tags), method="POST")
 
     def raw_query(self, q: str) -> dict[str, Any]:
         """Run InfluxQL on this database and return the parsed JSON (times as epoch ms).

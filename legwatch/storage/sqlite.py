@@ -15,7 +15,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from legwatch.storage.base import FieldValue, Point, StoreError, StoreUnavailable, tags_match
+from legwatch.storage.base import FieldValue, Point, StoreError, StoreUnavailable, check_delete_tags, tags_match
 from legwatch.storage.lineprotocol import normalise, point_sort_key, to_ms
 
 __all__ = ["SqliteStore"]
@@ -147,6 +147,38 @@ class SqliteStore:
                 points.append(Point(measurement, point_tags, fields, time_ms / 1000.0))
         points.sort(key=point_sort_key)
         return points
+
+    def delete(
+        self,
+        measurement: str,
+        *,
+        start: float,
+        end: float,
+        tags: Mapping[str, str],
+    ) -> None:
+        """Remove the points of one measurement with start <= time < end whose tags include ``tags``,
+        in one transaction."""
+        wanted = check_delete_tags(tags)
+        select = "SELECT tagset, time_ms FROM points WHERE measurement = ? AND time_ms >= ? AND time_ms < ?"
+        args = (measurement, to_ms(start), to_ms(end))
+        with self._lock:
+            conn = self._connection()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    keys = [
+                        (measurement, tagset, time_ms)
+                        for tagset, time_ms in conn.execute(select, args).fetchall()
+                        if tags_match(json.loads(tagset), wanted)
+                    ]
+                    conn.executemany("DELETE FROM points WHERE measurement = ? AND tagset = ? AND time_ms = ?", keys)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise _error(exc, self.path) from None
 
     def ping(self) -> None:
         with self._lock:

@@ -103,23 +103,40 @@ def cmd_detect(args: argparse.Namespace) -> int:
         json.dump(result, sys.stdout)
         sys.stdout.write("\n")
         return 0
+    from rich import box
     from rich.table import Table
 
+    from legwatch.contracts import localtime
     from legwatch.summary import _hm
 
+    _config(args)  # the configured time zone
     con = _console()
     sw = night.sleep_window
     con.print(f"[bold]{args.file}[/bold]: {night.samples} samples")
+    if night.start is not None:
+        day = localtime.local(night.start)
+        con.print(
+            f"Recording: {day:%Y-%m-%d} {_hm(night.start)} – {_hm(night.end)}; times in {localtime.label(night.start)}"
+        )
     con.print(f"Sleep window: {_hm(sw[0])} – {_hm(sw[1])}" if sw else "Sleep window: not found")
     counts = result["counts"]
     con.print("Counts: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "no episodes"))
     if night.plm_index is not None:
-        con.print(f"Periodic leg-movement index: {night.plm_index:.1f}/h of sleep")
+        con.print(f"Periodic leg-movement index: {night.plm_index:.1f}/h of sleep (clinical threshold > 15/h)")
     if night.gaps:
         con.print(f"Gaps: {len(night.gaps)} ({sum(g.duration_s for g in night.gaps):.0f} s without data)")
-    table = Table()
-    for col in ("start", "end", "kind", "duration s", "peak g", "periodic", "in sleep"):
-        table.add_column(col)
+    zone = localtime.short(night.start) if night.start is not None else "local"
+    table = Table(box=box.SIMPLE_HEAD, collapse_padding=True)
+    for col, justify in (
+        (f"start\n({zone})", "left"),
+        (f"end\n({zone})", "left"),
+        ("kind", "left"),
+        ("duration\n(s)", "right"),
+        ("peak\n(g)", "right"),
+        ("periodic", "left"),
+        ("in\nsleep", "left"),
+    ):
+        table.add_column(col, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     for e in night.episodes:
         table.add_row(
             _hm(e.start),

@@ -89,6 +89,10 @@ def table(store: Store, subject: str, since: str | None = None, outcome: str = "
     times = np.array([h.time for h in habits])
     rows = []
     names: set[str] = set()
+    units: dict[str, str] = {}
+    for h in habits:
+        for key in _habit_keys(h.tags.get("habit", "?"), h.fields):
+            units.setdefault(key, str(h.fields.get("unit", "")))
     field = OUTCOMES[outcome]
     for date, pts in sorted(by_date.items()):
         onset = min(float(p.fields["sleep_start"]) for p in pts)
@@ -112,7 +116,12 @@ def table(store: Store, subject: str, since: str | None = None, outcome: str = "
             }
         )
     rows = [r for r in rows if math.isfinite(r["outcome"])]
-    return {"rows": rows, "habits": sorted(names), "skipped": skipped}
+    return {
+        "rows": rows,
+        "habits": sorted(names),
+        "units": {k: units.get(k, "") for k in sorted(names)},
+        "skipped": skipped,
+    }
 
 
 def bh(p: Sequence[float]) -> list[float]:
@@ -231,7 +240,7 @@ def build(store: Store, subject: str, since: str | None = None, seed: int = 0, o
         what = f"nights after {r['label']}" if r["test"] == "mann-whitney" else f"more {r['label']}"
         if q < ALPHA:
             r["finding"] = direction
-            r["verdict"] = f"{what}: {direction} {outcome}, likely a real link in your data (q={q:.3f})"
+            r["verdict"] = f"{what}: {direction} {outcome}, likely a real link in your data (q{_qfmt(q)})"
         elif r["p"] < ALPHA:
             r["finding"] = f"hint_{direction}"
             r["verdict"] = (
@@ -253,6 +262,8 @@ def build(store: Store, subject: str, since: str | None = None, seed: int = 0, o
         "enough_nights": len(rows) >= MIN_NIGHTS,
         "since": since,
         "rows": rows,
+        "units": t["units"],
+        "timezone": localtime.name() or localtime.label(),
         "skipped": t["skipped"],
         "habits": results,
         "method": "Habits from the noon before sleep onset to sleep onset belong to that night. Yes/no habits: "
@@ -271,8 +282,69 @@ def _pfmt(p: float) -> str:
     return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
+def _qfmt(q: float) -> str:
+    """``=0.012`` or ``<0.001`` (never ``=0.000``)."""
+    return "<0.001" if q < 0.001 else f"={q:.3f}"
+
+
+UNIT_WORDS = {"l": "l", "mg": "mg", "min": "min", "h": "h", "dose": "doses", "drinks": "drinks"}
+
+
+def _header(name: str, unit: str) -> str:
+    label = _label(name)
+    return f"{label}\n({UNIT_WORDS.get(unit, unit)})" if unit else label
+
+
+def _chunks(widths: Sequence[int], room: int) -> list[list[int]]:
+    """Split column indices into groups whose widths (each + 2 of padding) fit in ``room``."""
+    groups: list[list[int]] = [[]]
+    used = 0
+    for i, w in enumerate(widths):
+        if groups[-1] and used + w + 2 > room:
+            groups.append([])
+            used = 0
+        groups[-1].append(i)
+        used += w + 2
+    return [g for g in groups if g]
+
+
+def _night_tables(report: Mapping, width: int) -> list:
+    """The per-night table, split into several (each repeating the night and outcome) so that every
+    date and habit name shows in full within ``width`` columns."""
+    from rich import box
+    from rich.table import Table
+
+    names = sorted({k for r in report["rows"] for k in r["habits"]})
+    units = report.get("units", {})
+    headers = [_header(n, units.get(n, "")) for n in names]
+    cells = [[f"{r['habits'][n]:g}" if n in r["habits"] else "·" for n in names] for r in report["rows"]]
+    widths = [
+        max([*(len(word) for word in h.replace("\n", " ").split()), *(len(row[i]) for row in cells)])
+        for i, h in enumerate(headers)
+    ]
+    outcome = report["outcome"].replace("_", " ")
+    fixed = 10 + 2 + max(len(outcome), 4) + 2 + 2
+    groups = _chunks(widths, max(width - fixed, 12)) if names else [[]]
+    tables = []
+    for g, idx in enumerate(groups, start=1):
+        title = "Nights and the habits of the evening before"
+        if len(groups) > 1:
+            title += f" ({g} of {len(groups)})"
+        t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
+        t.add_column("night", no_wrap=True, min_width=10)
+        t.add_column(outcome, justify="right", no_wrap=True)
+        for i in idx:
+            t.add_column(headers[i], justify="right", min_width=widths[i], max_width=max(widths[i], 14))
+        for r, row in zip(report["rows"], cells, strict=True):
+            t.add_row(r["night"], f"{r['outcome']:g}", *(row[i] for i in idx))
+        tables.append(t)
+    return tables
+
+
 def render_text(report: dict, console) -> None:
-    """The report for the terminal (rich): the per-night table, then one row per habit."""
+    """The report for the terminal (rich) within the console's width (80 columns fit): the per-night
+    table (split when there are many habits), then one row per habit."""
+    from rich import box
     from rich.table import Table
 
     console.print(
@@ -286,22 +358,19 @@ def render_text(report: dict, console) -> None:
             f"[yellow]Only {report['nights']} night(s): at least {report['min_nights']} are needed before any habit "
             "can be judged. Keep wearing the sensor and logging.[/yellow]"
         )
-    names = sorted({k for r in report["rows"] for k in r["habits"]})
     if report["rows"]:
-        nt = Table(title="Nights and the habits of the evening before")
-        nt.add_column("night")
-        nt.add_column(report["outcome"], justify="right")
-        for name in names:
-            nt.add_column(_label(name), justify="right")
-        for r in report["rows"]:
-            cells = [f"{r['habits'][n]:g}" if n in r["habits"] else "·" for n in names]
-            nt.add_row(r["night"], f"{r['outcome']:g}", *cells)
-        console.print(nt)
-    t = Table(title="Habits and your nights")
-    for col, justify in (("habit", "left"), ("nights with/without", "right"), ("effect [95% CI]", "left")):
-        t.add_column(col, justify=justify)  # type: ignore[arg-type]
-    t.add_column("p", justify="right")
-    t.add_column("q", justify="right")
+        for nt in _night_tables(report, console.width):
+            console.print(nt)
+        zone = report.get("timezone") or localtime.label()
+        console.print(
+            f"[dim]A night is the date of its evening ({zone}); habits count from the noon before sleep onset.[/dim]"
+        )
+    t = Table(title="Habits and your nights", title_justify="left", box=box.SIMPLE_HEAD, collapse_padding=True)
+    t.add_column("habit", overflow="fold", min_width=8)
+    t.add_column("nights\nwith/without", justify="right", no_wrap=True)
+    t.add_column("effect [95% CI]", no_wrap=True)
+    t.add_column("p", justify="right", no_wrap=True)
+    t.add_column("q", justify="right", no_wrap=True)
     for r in report["habits"]:
         nights = f"{r['nights_with']}/{r['nights_without']}"
         if r["test"]:

@@ -13,7 +13,7 @@ from html import escape
 
 import numpy as np
 
-from legwatch.correlate import _label, notable
+from legwatch.correlate import _label, _pfmt, _qfmt, notable
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:66rem;
@@ -54,7 +54,7 @@ def habit_plot_png(report: Mapping, r: Mapping) -> bytes:
         ax.set_xticks([0, 1], [f"without\n({int((groups == 0).sum())} nights)", f"with\n({int(groups.sum())} nights)"])
         ax.set_xlim(-0.5, 1.5)
     ax.set_ylabel(f"{report['outcome']} per night")
-    ax.set_title(f"{r['label']}: q = {r['q']:.3f}", fontsize=10)
+    ax.set_title(f"{r['label']}: q {_qfmt(r['q']).replace('=', '= ').replace('<', '< ')}", fontsize=10)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90)
     plt.close(fig)
@@ -84,7 +84,7 @@ def render_html(report: Mapping) -> str:
         cls = r["finding"] if r["finding"] in ("more", "fewer") else ""
         if r["test"]:
             cells = f"<td>{escape(r['test'])}</td><td>{escape(r['effect_text'])}</td>"
-            cells += f"<td class=n>{r['p']:.3f}</td><td class=n>{r['q']:.3f}</td>"
+            cells += f"<td class=n>{_pfmt(r['p'])}</td><td class=n>{_pfmt(r['q'])}</td>"
         else:
             cells = "<td>—</td><td>—</td><td>—</td><td>—</td>"
         out.append(

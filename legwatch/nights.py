@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from legwatch.contracts import localtime
 from legwatch.errors import UserError
 from legwatch.storage import Point, Store
-from legwatch.summary import data_check, night_date
+from legwatch.summary import data_check, night_date, percent
 
 #: What a night is made of besides its ``night`` point (all tagged subject and sensor).
 MEASUREMENTS = ("episode", "activity", "gap")
@@ -84,14 +84,6 @@ def rows(store: Store, subject: str, nights: Sequence[Point]) -> list[dict]:
         count = sum(1 for g in gaps if g.tags.get("sensor", "") == sensor and t0 <= g.time < t1)
         out.append(row(n, count))
     return out
-
-
-def percent(fraction: float | None) -> str:
-    """Coverage as text, never rounded up to 100 % while something is missing (99.96 -> 99.9)."""
-    if fraction is None:
-        return "—"
-    tenths = int(fraction * 1000 + 1e-9) / 10  # truncate: a night with gaps is never "100.0"
-    return f"{tenths:.1f}"
 
 
 def render_text(items: Sequence[Mapping], console, *, subject: str) -> None:

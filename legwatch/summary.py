@@ -244,6 +244,7 @@ def compose(records: NightRecords) -> dict:
             "start_iso": _iso(sleep_start),  # type: ignore[arg-type]
             "end_iso": _iso(sleep_end),  # type: ignore[arg-type]
         },
+        "timezone": localtime.name() or localtime.label(start),
         "coverage": round(coverage, 4),
         "gaps": [
             {
@@ -310,6 +311,13 @@ def _hm(ts: float | None) -> str:
     return "—" if ts is None else _local(ts).strftime("%H:%M:%S")
 
 
+def percent(fraction: float | None) -> str:
+    """A coverage as text with one decimal, truncated so that a night with gaps never reads 100.0."""
+    if fraction is None:
+        return "—"
+    return f"{int(fraction * 1000 + 1e-9) / 10:.1f}"
+
+
 def _dur(seconds: float) -> str:
     if seconds < 60:
         return f"{seconds:.0f} s"
@@ -353,13 +361,16 @@ def render_text(s: dict, console, *, more_hint: str = "use --format json or --fo
     if (line := headline(s)) is not None:
         console.print(f"[bold]{line}[/bold]")
     rec = s["recording"]
-    console.print(f"Recording: {_hm(rec['start'])} – {_hm(rec['end'])} ({rec['hours']:.1f} h)")
+    console.print(
+        f"Recording: {_local(rec['start']):%Y-%m-%d} {_hm(rec['start'])} – {_hm(rec['end'])} ({rec['hours']:.1f} h); "
+        f"times in {localtime.label(rec['start'])}"
+    )
     if sw["start"] is not None:
         console.print(f"Sleep window: {_hm(sw['start'])} – {_hm(sw['end'])} ({sw['hours']:.1f} h)")
     else:
         console.print("Sleep window: not found in the data")
     gap_text = f", {len(s['gaps'])} gap(s), {_dur(s['gaps_total_s'])} without data" if s["gaps"] else ", no gaps"
-    console.print(f"Data coverage: {s['coverage'] * 100:.1f}%{gap_text}")
+    console.print(f"Data coverage: {percent(s['coverage'])}%{gap_text}")
     for g in s["gaps"][:10]:
         console.print(f"  gap {_hm(g['start'])} – {_hm(g['end'])} ({_dur(g['duration_s'])} without data)")
     if not s["enough_data"]:

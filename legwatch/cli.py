@@ -232,8 +232,9 @@ def _write_output(path: str, text: str) -> None:
 def cmd_import(args: argparse.Namespace) -> int:
     from detector.events import KINDS_COUNTED
     from detector.offline import detect_arrays
+    from legwatch.contracts import localtime
     from legwatch.storage.schema import night_points
-    from legwatch.summary import _hm, data_check, night_date
+    from legwatch.summary import _hm, data_check, night_date, percent
 
     cfg = _config(args)
     t, xyz = _read_recording(args.file)
@@ -258,9 +259,10 @@ def cmd_import(args: argparse.Namespace) -> int:
     f = night_pt.fields
     sw = night.sleep_window
     print(
-        f"  night of {night_date(night_pt.time)}: recording {_hm(night.start)} – {_hm(night.end)}, "
+        f"  night of {night_date(night_pt.time)}: recording {_hm(night.start)} – {_hm(night.end)} "
+        f"{localtime.short(night.start)}, "
         + (f"sleep {_hm(sw[0])} – {_hm(sw[1])} ({f['sleep_h']:.1f} h)" if sw else "no sleep window found")
-        + f", coverage {f['coverage'] * 100:.1f}%, {len(night.gaps)} gap(s)"
+        + f", coverage {percent(f['coverage'])}%, {len(night.gaps)} gap(s)"
     )
     in_sleep = {k: int(f[f"{k}_count"]) for k in KINDS_COUNTED}
     outside = sum(1 for e in night.episodes if e.counted and not e.in_sleep)

@@ -581,10 +581,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # --- parser -----------------------------------------------------------------------------------
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from collector.profiles import profile_names
-
-    common = argparse.ArgumentParser(add_help=False)
+def _common_options(*, nested: bool = False) -> argparse.ArgumentParser:
+    """The configuration flags every command takes. ``nested`` (the ``delete`` under ``nights`` and
+    ``habits``): flags not given leave no default behind, so ``legwatch nights --subject ann delete
+    DATE`` keeps the --subject given before ``delete``."""
+    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS if nested else None)
     g = common.add_argument_group("configuration (flags override LEGWATCH_* variables, which override the file)")
     g.add_argument("--config", metavar="FILE", help="TOML configuration file (or LEGWATCH_CONFIG)")
     g.add_argument("--mqtt-url", metavar="URL", help="MQTT broker, e.g. mqtt://user:pass@host:1883")
@@ -592,7 +593,20 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--influx-db", metavar="DB", help="InfluxDB database or bucket (default legwatch)")
     g.add_argument("--subject", help="whose legs (default 'me')")
     g.add_argument("--data-dir", metavar="DIR", help="where the SQLite store, checkpoints and spool live")
-    g.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    g.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=argparse.SUPPRESS if nested else 0,
+        help="more log output (-vv for debug)",
+    )
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from collector.profiles import profile_names
+
+    common = _common_options()
 
     p = argparse.ArgumentParser(
         prog="legwatch",
@@ -749,7 +763,7 @@ def build_parser() -> argparse.ArgumentParser:
     nsub = sp.add_subparsers(dest="action", metavar="ACTION")
     dp = nsub.add_parser(
         "delete",
-        parents=[common],
+        parents=[_common_options(nested=True)],
         help="delete one night's points (asks first; --yes to skip)",
         description="Delete the night starting on the evening of NIGHT (YYYY-MM-DD): its night, episode, "
         "activity and gap points, from InfluxDB or SQLite. Habits stay. Asks on a terminal; --yes does not ask.",
@@ -774,7 +788,7 @@ def build_parser() -> argparse.ArgumentParser:
     hsub = sp.add_subparsers(dest="action", metavar="ACTION")
     dp = hsub.add_parser(
         "delete",
-        parents=[common],
+        parents=[_common_options(nested=True)],
         help="delete one habit entry by its ID",
         description="Delete the habit entry with ID (8 hex digits, as `legwatch habits` shows) from the store.",
     )

@@ -320,7 +320,7 @@ def entry_from_message(
 
     ``{"subject": "me", "habit": "water", "value": 0.5, "unit": "l", "at": "21:30", "note": "…",
     "intensity": "hard", "id": "…"}``: only ``habit`` is required; ``at`` as ``legwatch log --at``
-    takes it (times of day are the monitor's local time) or Unix seconds; ``id`` (optional, a client's
+    takes it (times of day are in the monitor's configured time zone) or Unix seconds; ``id`` (optional, a client's
     message id) makes a redelivered message harmless.
     """
     if isinstance(payload, Mapping):

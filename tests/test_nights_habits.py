@@ -126,6 +126,12 @@ def test_nights_list_and_delete(backend) -> None:
     assert len(store.query("habit", tags={"subject": "ann"})) == 1  # habits stay
     doc = json.loads(run_cli("nights", "--format", "json", env=env, check=True).stdout)
     assert [r["night"] for r in doc["nights"]] == ["2026-01-05"]
+    # flags before `delete` count as much as after it
+    p = run_cli("nights", "--subject", "bob", "delete", "2026-01-05", "--yes", env=env, check=True)
+    assert "for 'bob'" in p.stdout
+    assert (
+        store.query("night", tags={"subject": "bob"}) == [] and len(store.query("night", tags={"subject": "ann"})) == 1
+    )
 
 
 def _run_on_terminal(args: list[str], env: dict[str, str], answer: bytes) -> tuple[int, str]:

@@ -307,7 +307,8 @@ class InfluxStore:
         tags: Mapping[str, str],
     ) -> None:
         """Remove the points of one measurement with start <= time < end whose tags include ``tags``
-        (InfluxQL ``DELETE``, by POST; InfluxDB 2.x's 1.x endpoints do not serve it and say so)."""
+        (InfluxQL ``DELETE``, by POST; tested on 1.x. A server that refuses it, as InfluxDB 2.x's
+        read-oriented 1.x ``/query`` may, raises ``StoreError`` with its message, nothing deleted)."""
         self._query_docs(self.delete_statement(measurement, start=start, end=end, tags=tags), method="POST")
 
     def raw_query(self, q: str) -> dict[str, Any]:

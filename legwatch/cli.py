@@ -516,8 +516,12 @@ def cmd_habits(args: argparse.Namespace) -> int:
         json.dump(doc, sys.stdout)
         sys.stdout.write("\n")
         return 0
-    span = f"from {args.since}" if args.since else f"of the last {habit_log.DEFAULT_DAYS} days (--since DATE for more)"
-    span += f" to {args.until}" if args.until else ""
+    if args.since:
+        span = f"from {args.since}" + (f" to {args.until}" if args.until else "")
+    elif args.until:
+        span = f"up to {args.until}"
+    else:
+        span = f"of the last {habit_log.DEFAULT_DAYS} days (--since DATE for more)"
     which = f"{args.habit} entries" if args.habit else "Habit entries"
     habit_log.render_text(pts, _console(), heading=f"{which} {span} for {cfg['subject']!r}")
     return 0

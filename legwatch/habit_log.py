@@ -41,18 +41,19 @@ def _day(text: str, flag: str) -> datetime:
         raise UserError(f"{flag} must be a date like 2026-01-05, got {text!r}") from None
 
 
-def window(since: str | None, until: str | None, *, days: int = DEFAULT_DAYS) -> tuple[float, float | None]:
-    """(start, end) in Unix seconds: from the start of ``since`` (default: ``days`` days ago) to the
-    end of ``until`` (inclusive; default: no end)."""
+def window(since: str | None, until: str | None, *, days: int = DEFAULT_DAYS) -> tuple[float | None, float | None]:
+    """(start, end) in Unix seconds: from the start of ``since`` to the end of ``until`` (inclusive).
+    Neither given: the last ``days`` days; only ``until``: everything up to it."""
+    start: float | None = None
     if since:
         start = _day(since, "--since").timestamp()
-    else:
-        start = (localtime.now() - timedelta(days=days)).replace(hour=0, minute=0, second=0, microsecond=0)
-        start = start.timestamp()
+    elif not until:
+        midnight = (localtime.now() - timedelta(days=days)).replace(hour=0, minute=0, second=0, microsecond=0)
+        start = midnight.timestamp()
     end = None
     if until:
         end = (_day(until, "--until") + timedelta(days=1)).timestamp()
-        if end <= start:
+        if start is not None and end <= start:
             raise UserError(f"--until {until} is before --since {since}")
     return start, end
 

@@ -76,7 +76,7 @@ def _one_line(text: object) -> str:
 
 
 def _when(ts: float, now: float) -> str:
-    """``2026-12-01 22:41 (12 min ago)`` in local time."""
+    """``2026-12-01 22:41 CET (12 min ago)`` in the configured time zone."""
     stamp = localtime.local(ts).strftime("%Y-%m-%d %H:%M %Z")
     ago = now - ts
     if ago < -60:

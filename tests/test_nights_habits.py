@@ -205,6 +205,9 @@ def test_habits_list_delete_and_undo(backend) -> None:
         run_cli("habits", "--since", "2026-01-01", "--until", "2026-01-04", "--format", "json", env=env).stdout
     )
     assert upto["entries"] == []
+    upto = json.loads(run_cli("habits", "--until", "2026-01-05", "--format", "json", env=env).stdout)
+    assert len(upto["entries"]) == 3  # only --until: everything up to the end of that day
+    _one_line_error(run_cli("habits", "--since", "2026-01-06", "--until", "2026-01-05", env=env), "before --since")
 
     text = run_cli("habits", "--since", "2026-01-05", env=env, check=True).stdout
     _widths_fit(text)

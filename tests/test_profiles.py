@@ -638,11 +638,27 @@ def test_witmotion_resolve_characteristics_by_16bit_part() -> None:
     )
 
 
+def wit_one(data: bytes) -> Decoded:
+    """One notification through a decoder that holds nothing back (as ``decode_hex`` does; a stream
+    holds its first packets until the next header shows the WT901's 20-byte layout)."""
+    decoder = wit.WitMotionDecoder()
+    decoder.flush()
+    return decoder.feed(data)
+
+
+def test_witmotion_holds_the_first_packet_until_the_layout_shows() -> None:
+    first, second = wit_packet([1, 2, 3, 0, 0, 0, 0, 0, 0]), wit_packet([4, 5, 6, 0, 0, 0, 0, 0, 0])
+    decoder = wit.WitMotionDecoder()
+    assert len(decoder.feed(first)) == 0
+    assert len(decoder.feed(second[:2])) == 0
+    assert (decoder.feed(second[2:]).samples * 32768 / 16).tolist() == [[1, 2, 3], [4, 5, 6]]
+
+
 def test_witmotion_sample_packet() -> None:
     # Sample packet quoted in sensor-protocols.md (third-party): 55 61 77 02 A8 FE 92 FE ...
     # -> 0.308, -0.168, -0.179 g; cross-checked against the official processData formula.
     packet = h("55 61 77 02 A8 FE 92 FE") + bytes(12)
-    decoded = wit.WitMotionDecoder().feed(packet)
+    decoded = wit_one(packet)
     assert decoded.timestamps is None
     np.testing.assert_allclose(decoded.samples[0], official_process_data(packet))
     np.testing.assert_allclose(np.round(decoded.samples[0], 3), [0.308, -0.168, -0.179])
@@ -650,7 +666,7 @@ def test_witmotion_sample_packet() -> None:
 
 def test_witmotion_gyro_angles_exposed() -> None:
     packet = wit_packet([0, 0, 2048, 16384, -16384, 0, 16384, 0, -32768])
-    decoded = wit.WitMotionDecoder().feed(packet)
+    decoded = wit_one(packet)
     np.testing.assert_allclose(decoded.samples, [[0, 0, 1.0]])
     np.testing.assert_allclose(decoded.extras["gyro_dps"], [[1000, -1000, 0]])
     np.testing.assert_allclose(decoded.extras["angle_deg"], [[90, 0, -180]])
@@ -695,6 +711,7 @@ def test_witmotion_resync_recovers_every_packet_in_order(case: tuple[list, bytes
     decoder = wit.WitMotionDecoder()
     bounds = [0, *cuts, len(stream)]
     parts = [decoder.feed(stream[a:b]) for a, b in itertools.pairwise(bounds)]
+    parts.append(decoder.flush())  # packets held back until the stream showed its 20-byte layout
     got = np.concatenate([p.samples for p in parts])
     np.testing.assert_allclose(got, np.asarray(triples, dtype=np.float64) * 16 / 32768)
     assert decoder.pending_bytes < 20

@@ -304,6 +304,7 @@ class Collector:
                 await asyncio.wait_for(client.disconnect(), 5.0)
             assert self._queue is not None
             if session is not None:
+                self.stats["duplicates"] += session.duplicates
                 self._queue.put_nowait(("end_segment", session))
             if streaming_since is not None:
                 await self._link_down(reason)
@@ -345,7 +346,7 @@ class Collector:
         fields = {k: self.info.get(k) for k in keys}
         fields[status.BATTERY_PCT] = self.info.get("battery")
         fields[status.RSSI_DBM] = self.info.get("rssi")
-        fields[status.CONNECTED] = state == status.ONLINE and self._connected
+        fields[status.CONNECTED] = state == status.ONLINE and (self._connected or extra.get("link") == "connected")
         return status.build(state, source="collector", sensor=self.sensor, **fields, **extra)
 
     def _refuse(self, reason: str) -> None:

@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 import yaml
 
-from legwatch.storage import Point, StoreError
+from legwatch.storage import StoreError
 from legwatch.storage.influx import InfluxStore, quote_ident
 
 ROOT = Path(__file__).resolve().parents[1]

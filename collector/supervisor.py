@@ -28,9 +28,10 @@ ends a sensor's night on ``offline``, so the default grace keeps short radio dro
 from splitting a night while a sensor that is gone (taken off in the morning) still ends it. A
 clean stop publishes ``offline``; a crash leaves it to the MQTT last will.
 
-A device that speaks a profile's protocol but is not an accelerometer (a WitMotion WTVB01
-vibration sensor: :class:`~collector.profiles.NotAnAccelerometer`) is refused: the collector
-stops, :attr:`Collector.refused` says why and :meth:`Collector.run` returns 2.
+A device the profile will not stream (:class:`~collector.profiles.RefusedDevice`: one that is not
+an accelerometer, such as a WitMotion WTVB01 vibration sensor, or a MetaWear board with a BMA255)
+is refused: the collector stops, :attr:`Collector.refused` says why and :meth:`Collector.run`
+returns 2.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ from legwatch.contracts.config import Config
 
 from .gatt import HandshakeError, SensorSession
 from .pipeline import Pipeline
-from .profiles import NotAnAccelerometer, Profile, ProfileError
+from .profiles import Profile, ProfileError, RefusedDevice
 from .publisher import Publisher
 from .spool import Spool
 
@@ -214,7 +215,7 @@ class Collector:
             streamed = 0.0
             try:
                 streamed = await self._until_stopped(self._one_connection())
-            except NotAnAccelerometer as exc:
+            except RefusedDevice as exc:
                 self._refuse(str(exc))
                 break
             except BLE_ERRORS + (DeviceNotFound,) as exc:
@@ -438,7 +439,7 @@ class Collector:
         arrival = host_ns / 1e9
         try:
             decoded = session.decoder.feed(data)
-        except NotAnAccelerometer as exc:
+        except RefusedDevice as exc:
             self._refuse(str(exc))
             return
         except ProfileError as exc:

@@ -30,6 +30,7 @@ from collector.profiles.base import (
     BUILTIN_PROFILES,
     HandshakeError,
     Profile,
+    RefusedDevice,
     full_uuid,
     normalize_uuid,
     profile_names,
@@ -786,6 +787,57 @@ def test_metawear_module_info_and_config_reply_set_the_range() -> None:
         decoder.feed(h("03 04 00 20 00"))
     with pytest.raises(ProfileError):
         mw.MetaWearDecoder(range_g=3)
+
+
+def metawear_board(chip_id: int | None) -> Callable[[bytes], list[bytes]]:
+    """A board answering the module-info read with implementation ``chip_id`` (None: silent)."""
+
+    def answer(data: bytes) -> list[bytes]:
+        if data == mw.module_info_command() and chip_id is not None:
+            return [bytes([3, 0x80, chip_id, 1])]
+        return []
+
+    return answer
+
+
+@pytest.mark.parametrize(
+    "chip_id,chip,configure",
+    [
+        (1, "bmi160", mw.config_command("bmi160", 50, 8)),
+        (4, "bmi270", mw.config_command("bmi270", 50, 8)),
+        (0, "mma8452q", mw.mma8452q_config_command(50, 8)),
+        (None, "bmi160", mw.config_command("bmi160", 50, 8)),  # no answer: the profile's chip, with a warning
+    ],
+)
+def test_metawear_start_configures_the_chip_the_board_names(
+    chip_id: int | None, chip: str, configure: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    profile = mw.MetaWearProfile()
+    link = ScriptedLink(profile, 50, 8, metawear_board(chip_id))
+    asyncio.run(profile.start(link))
+    assert link.writes[0] == mw.module_info_command() and configure in link.writes
+    assert link.writes[-1] == mw.battery_command()  # then ask for the battery
+    assert link.info["chip"] == chip and link.decoder.chip == chip
+    assert link.stream == {"rate": 50.0, "range_g": 8.0}
+    assert ("no module-info reply" in caplog.text) is (chip_id is None)
+
+
+@pytest.mark.parametrize("chip_id", [3, 0xFF])
+def test_metawear_start_refuses_a_bma255_and_a_board_without_accelerometer(chip_id: int) -> None:
+    profile = mw.MetaWearProfile()
+    answer = metawear_board(chip_id) if chip_id != 0xFF else (lambda d: [bytes([3, 0x80])])
+    link = ScriptedLink(profile, 50, 8, answer)
+    with pytest.raises(RefusedDevice):
+        asyncio.run(profile.start(link))
+    assert not any(w[:2] == bytes([3, 3]) for w in link.writes)  # nothing configured
+
+
+def test_metawear_battery_state_reply() -> None:
+    # MetaWear-SDK-Cpp test/test_settings.py TestSettingsRevision3: 11 8c 63 34 10 -> 99 %, 4148 mV
+    decoded = mw.MetaWearDecoder().feed(h("11 8c 63 34 10"))
+    assert len(decoded) == 0 and decoded.extras["battery_percent"] == 99 and decoded.extras["battery_mv"] == 4148
+    assert mw.battery_command() == h("11 cc")
+    assert get_profile("metawear").battery_commands() == [h("11 cc")]
 
 
 # =============================================================================================

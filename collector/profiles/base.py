@@ -45,6 +45,7 @@ __all__ = [
     "NotAnAccelerometer",
     "Profile",
     "ProfileError",
+    "RefusedDevice",
     "StreamSettings",
     "char_properties",
     "char_uuid",
@@ -70,9 +71,14 @@ class ProfileError(ValueError):
         super().__init__(" ".join(str(message).split()))
 
 
-class NotAnAccelerometer(ProfileError):
+class RefusedDevice(ProfileError):
+    """A device the profile will not stream (one-line message): the collector stops on it rather
+    than reconnect all night."""
+
+
+class NotAnAccelerometer(RefusedDevice):
     """The device speaks a profile's protocol but is not an accelerometer (a WitMotion WTVB01
-    vibration sensor): refused, never decoded. The collector stops on it."""
+    vibration sensor): refused, never decoded."""
 
 
 class HandshakeError(RuntimeError):

@@ -52,9 +52,9 @@ from .base import (
     ControlLink,
     Decoded,
     Decoder,
-    HandshakeError,
     Profile,
     ProfileError,
+    RefusedDevice,
     StreamSettings,
     register_profile,
 )
@@ -175,8 +175,9 @@ def mma8452q_config_command(rate_hz: float, range_g: float) -> bytes:
 
 
 def battery_command() -> bytes:
-    """``11 CC``: read the battery state (settings module revision 3 and later)."""
-    return bytes([MODULE_SETTINGS, READ_BIT | REG_BATTERY_STATE])
+    """``11 CC``: read the battery state (settings module revision 3 and later; the SDK's
+    ``test_read_battery_state`` sends ``0xC0 | 0x0C``, and the reply comes as ``11 8C``)."""
+    return bytes([MODULE_SETTINGS, 0xC0 | REG_BATTERY_STATE])
 
 
 def parse_battery_state(data: bytes) -> tuple[int, int] | None:
@@ -394,12 +395,12 @@ class MetaWearProfile(Profile):
                 if isinstance(reply, ModuleInfo):
                     break
             if reply.chip is None:
-                raise HandshakeError(f"{self.name}: this board has no accelerometer module")
+                raise RefusedDevice(f"{self.name}: this board has no accelerometer module")
             chip = reply.chip
         except TimeoutError:
             link.log.warning("%s: no module-info reply; assuming a %s", self.name, chip)
         if chip not in STREAMABLE:
-            raise HandshakeError(
+            raise RefusedDevice(
                 f"{self.name}: the board's accelerometer is a {chip}; legwatch streams {', '.join(STREAMABLE)}"
             )
         link.info["chip"] = chip

@@ -53,7 +53,10 @@ def floors() -> list[tuple[str, str]]:
 
 
 def _key(version: str) -> tuple:
-    return tuple(int(p) if p.isdigit() else p for p in re.split(r"[.]", version))
+    parts = [int(p) if p.isdigit() else p for p in version.split(".")]
+    while len(parts) > 1 and parts[-1] == 0:  # 1.26 == 1.26.0
+        parts.pop()
+    return tuple(parts)
 
 
 def available(pip: list[str], name: str) -> list[str]:
@@ -65,8 +68,9 @@ def available(pip: list[str], name: str) -> list[str]:
 def pick(pip: list[str], name: str, floor: str) -> str:
     """The floor if the index has it, else the lowest release above it."""
     versions = available(pip, name)
-    if floor in versions or not versions:
-        return floor
+    same = [v for v in versions if re.fullmatch(r"[0-9.]+", v) and _key(v) == _key(floor)]
+    if same or not versions:
+        return same[0] if same else floor
     above = sorted((v for v in versions if re.fullmatch(r"[0-9.]+", v) and _key(v) >= _key(floor)), key=_key)
     return above[0] if above else floor
 
@@ -94,7 +98,10 @@ def main() -> int:
     print(f"{'package':24} {'floor':10} {'installed':10} note")
     for name, floor, version in chosen:
         got = installed.get(name.lower().replace("_", "-"), "?")
-        note = "" if got == floor else ("not on the index: lowest above" if version != floor else "pip changed it")
+        if got != "?" and re.fullmatch(r"[0-9.]+", got) and _key(got) == _key(floor):
+            note = ""
+        else:
+            note = "not on the index: lowest above" if _key(version) != _key(floor) else "pip changed it"
         print(f"{name:24} {floor:10} {got:10} {note}")
     try:
         tests = subprocess.run([python, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *args.tests], cwd=ROOT)

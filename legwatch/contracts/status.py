@@ -1,7 +1,7 @@
 """Sensor status messages: retained JSON on ``<prefix>/<sensor>/status``, built and read here.
 
 ``{"state": "online"|"offline", "time": <Unix s, ms>, ...}``: a publisher's own statuses carry the
-time they were sent, then any other fields (``source``, ``sensor``, ``battery``, ``link``,
+time they were sent, then any other fields (``source``, ``sensor``, ``battery_pct``, ``link``,
 ``reason``, …; ``None`` values are left out). A publisher's **last will** is an ``offline`` status
 composed at connect time and published by the broker when the connection is lost (Mosquitto also
 sends every will when it shuts down): it has no ``"time"``, and may say ``"will": true``. A

@@ -647,7 +647,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument(
         "--chip",
         choices=("bmi160", "bmi270", "bma255", "mma8452q"),
-        help="MetaWear: the board's accelerometer (default bmi160)",
+        help="MetaWear: the board's accelerometer (default: a packed register names it, 05 bmi270, "
+        "12 mma8452q; otherwise a Bosch bmi160/bma255)",
     )
     sp.add_argument(
         "--range",

@@ -391,6 +391,21 @@ class MetaWearBoard(Peripheral):
         return self.raw(k, 4096) / 4096.0
 
 
+class VibrationSensor(WitMotionSensor):
+    """A WitMotion WTVB01-BT50 vibration sensor: the WT901's UUIDs and ``55 61`` header, but 28-byte
+    packets of velocity, angle, temperature, displacement and frequency (its manual's example)."""
+
+    rate = 10.0
+    per_frame = 1
+    PACKET = bytes.fromhex("5561110016000200020000000100E60A430047000A00250025002500")
+
+    def __init__(self, name: str) -> None:
+        super().__init__("E8:CB:ED:00:00:09", name)
+
+    def notifications(self, k: int, n: int) -> list[bytes]:
+        return [self.PACKET] * n
+
+
 class MetaMotionS(MetaWearBoard):
     """A MetaMotionS: its accelerometer is a BMI270 (module info implementation 4)."""
 
@@ -781,6 +796,27 @@ def test_doubled_notifications_after_a_reconnect_are_dropped(mosquitto, tmp_path
     check_delivery(sink, sensor)
     assert c.stats["duplicates"] >= sensor.rate / sensor.per_frame  # a second's worth of repeats at least
     assert c.stats["decode_errors"] == 0
+
+
+@pytest.mark.parametrize("name", ["WTVB01-BT50", "WT-shed-sensor"], ids=["by-name", "by-packets"])
+def test_a_vibration_sensor_is_refused_and_nothing_is_published(mosquitto, tmp_path, name) -> None:
+    """Pinned by address with --profile witmotion, a WTVB01 is refused: by its name at the
+    handshake, or (renamed) by its 28-byte packets; the collector stops with 2, says why in its
+    offline status, and no sample reaches the broker."""
+    sensor = VibrationSensor(name)
+    radio = Radio(sensor)
+    sid = sensor_id()
+    sink = Sink(mosquitto.url, sid)
+    try:
+        c = Collector(config(mosquitto.url, tmp_path), options(sid), radio.link("witmotion", sensor.address))
+        assert asyncio.run(asyncio.wait_for(c.run(), 30)) == 2
+        assert asyncio.run(sink.wait(lambda: "offline" in sink.states()))
+    finally:
+        sink.close()
+    assert c.refused and ("vibration sensor" in c.refused)
+    assert sink.batches == [] and c.stats["samples"] == 0
+    assert sink.statuses[-1]["state"] == "offline" and sink.statuses[-1]["reason"] == c.refused
+    assert sensor.connects == 1  # not reconnected all night
 
 
 def test_witmotion_stream_into_the_real_monitor(mosquitto, tmp_path, sqlite_store) -> None:

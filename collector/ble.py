@@ -274,9 +274,12 @@ async def _collect(
     collector = Collector(cfg, options, link, initial=found)
     stopper = asyncio.create_task(_relay_stop(stop, collector))
     try:
-        return await collector.run()
+        code = await collector.run()
     finally:
         stopper.cancel()
+    if collector.refused:
+        print(f"legwatch collect: error: {collector.refused}", file=sys.stderr)
+    return code
 
 
 async def _relay_stop(stop: asyncio.Event, collector: Collector) -> None:

@@ -21,7 +21,14 @@ sensor clock or a raw device millisecond counter - comes from the profile too
 The notification callback does no work: it stamps the host time and hands ``(host_time_ns,
 bytes)`` to ``on_frame`` (which enqueues); decoding happens in the collector's consumer. A control
 message the profile reads as "the sensor stopped streaming by itself" sets
-:attr:`SensorSession.stopped_by_sensor`.
+:attr:`SensorSession.stopped_by_sensor`. Where a profile's replies come on the data characteristic
+(``profile.replies_on_data``, MetaWear), data notifications are offered to ``on_control`` too.
+
+Duplicates: bleak >= 3.0.2 on BlueZ can call a notification callback twice per notification after a
+reconnect (hbldh/bleak#2002, open). A notification byte-identical to the one before it, arriving
+within :data:`DUPLICATE_WINDOW_NS`, is that second call and is dropped (:attr:`SensorSession.
+duplicates` counts them) on every profile; Polar frames also carry a timestamp and NUS frames a
+sequence number, whose decoders drop a repeated frame wherever it arrives.
 """
 
 from __future__ import annotations
@@ -51,6 +58,10 @@ def stream_settings(profile: Profile, rate_hz: float, range_g: float) -> StreamS
 
 FrameSink = Callable[["SensorSession", int, bytes], None]
 
+#: A notification byte-identical to the previous one within this many ns is a doubled callback
+#: (real consecutive samples differ: sensor noise alone changes the low bits).
+DUPLICATE_WINDOW_NS = 5_000_000
+
 
 class SensorSession:
     """Handshake and notifications of one connection (see the module docstring)."""
@@ -65,6 +76,7 @@ class SensorSession:
         on_frame: FrameSink,
         reply_timeout_s: float = 5.0,
         io_timeout_s: float = 10.0,
+        name: str | None = None,
     ) -> None:
         self.client = client
         self.profile = profile
@@ -82,7 +94,11 @@ class SensorSession:
         #: ``time.monotonic()`` of the last data notification (the watchdog reads it).
         self.last_frame = time.monotonic()
         self.frames = 0
-        self.info: dict[str, Any] = {}
+        #: doubled notification callbacks dropped (see the module docstring)
+        self.duplicates = 0
+        self._last_data: bytes | None = None
+        self._last_ns = 0
+        self.info: dict[str, Any] = {"name": name} if name else {}
         self.stopped_by_sensor = asyncio.Event()
         self._replies: asyncio.Queue[Any] = asyncio.Queue()
         self._data_char: Any = None
@@ -95,9 +111,16 @@ class SensorSession:
 
     def _on_data(self, _char: Any, data: bytearray) -> None:
         now_ns = time.time_ns()
+        raw = bytes(data)
+        if raw == self._last_data and now_ns - self._last_ns < DUPLICATE_WINDOW_NS:
+            self.duplicates += 1
+            return
+        self._last_data, self._last_ns = raw, now_ns
         self.last_frame = time.monotonic()
         self.frames += 1
-        self.on_frame(self, now_ns, bytes(data))
+        if self.profile.replies_on_data:
+            self._on_control(_char, data)
+        self.on_frame(self, now_ns, raw)
 
     def _on_control(self, _char: Any, data: bytearray) -> None:
         try:
@@ -169,7 +192,17 @@ class SensorSession:
         await self._io(self.client.write_gatt_char(self._control_char, data, response=response))
 
     async def read_battery(self) -> int | None:
-        """Battery Level (0x2A19) in %, or ``None`` where there is none or it cannot be read."""
+        """Battery Level (0x2A19) in %, or ``None`` where there is none or it cannot be read. Also
+        asks the sensor for its own battery report where the profile has one
+        (``profile.battery_commands()``: WitMotion's register 0x64, MetaWear's battery state),
+        which arrives later as a decoded ``battery_percent``."""
+        if self._control_char is not None:
+            for command in self.profile.battery_commands():
+                try:
+                    await self.write(command)
+                except Exception as exc:  # a failed battery request is not worth a reconnect
+                    log.debug("battery request %s failed: %s", command.hex(" "), exc)
+                    break
         chars = [c for s in self.client.services for c in s.characteristics]
         info = await self.read_device_information(chars, battery_only=True)
         return info.get("battery")

@@ -17,12 +17,21 @@
   :class:`~collector.publisher.Publisher`. Status messages travel through the same queue, so the
   retained status and the batches reach the broker in the order they happened.
 
-Status (retained, ``<prefix>/<sensor>/status``): ``online`` with battery %, RSSI, firmware, model,
-rate and ``link`` (``connected``/``reconnecting``) once the handshake is done; when the link is
+Status (retained, ``<prefix>/<sensor>/status``): ``online`` with the sensor's health -
+``battery_pct`` (Battery Service 0x180F, or the sensor's own report: WitMotion's register 0x64,
+MetaWear's battery state; read again every ``battery_interval_s``), ``rssi_dbm`` (the advertisement
+seen by the scan before this connection: BlueZ reports no RSSI on a connected link) and
+``connected`` - plus firmware, model, rate and ``link`` (``connected``/``reconnecting``) once the
+handshake is done; when the link is
 lost, ``offline`` after ``offline_after_s`` seconds without it (0: at once). ``legwatch monitor``
 ends a sensor's night on ``offline``, so the default grace keeps short radio drop-outs (seconds)
 from splitting a night while a sensor that is gone (taken off in the morning) still ends it. A
 clean stop publishes ``offline``; a crash leaves it to the MQTT last will.
+
+A device the profile will not stream (:class:`~collector.profiles.RefusedDevice`: one that is not
+an accelerometer, such as a WitMotion WTVB01 vibration sensor, or a MetaWear board with a BMA255)
+is refused: the collector stops, :attr:`Collector.refused` says why and :meth:`Collector.run`
+returns 2.
 """
 
 from __future__ import annotations
@@ -44,7 +53,7 @@ from legwatch.contracts.config import Config
 
 from .gatt import HandshakeError, SensorSession
 from .pipeline import Pipeline
-from .profiles import Profile, ProfileError
+from .profiles import Profile, ProfileError, RefusedDevice
 from .publisher import Publisher
 from .spool import Spool
 
@@ -139,6 +148,9 @@ class Collector:
         self._stop: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._online = False
+        self._connected = False
+        #: why the device was refused (not an accelerometer), else ``None``
+        self.refused: str | None = None
         self._offline_timer: asyncio.Task | None = None
         self._warned: set[str] = set()
         self.started = asyncio.Event()
@@ -179,7 +191,7 @@ class Collector:
             await self._connect_loop()
         finally:
             self._cancel_offline_timer()
-            await self._queue.put(("status", self._status("offline", reason="collector stopped")))
+            await self._queue.put(("status", self._status("offline", reason=self.refused or "collector stopped")))
             await self._queue.put(("close",))
             with contextlib.suppress(asyncio.CancelledError):
                 await consumer
@@ -192,7 +204,7 @@ class Collector:
                 log.warning(
                     "collector for %s stopped with %d batches left in the spool for next time", self.sensor, left
                 )
-        return 0
+        return 2 if self.refused else 0
 
     # -- connection loop --------------------------------------------------------------------------
 
@@ -203,6 +215,9 @@ class Collector:
             streamed = 0.0
             try:
                 streamed = await self._until_stopped(self._one_connection())
+            except RefusedDevice as exc:
+                self._refuse(str(exc))
+                break
             except BLE_ERRORS + (DeviceNotFound,) as exc:
                 self.stats["connect_failures"] += 1
                 log.warning("sensor %s: %s; retrying in %.1f s", self.sensor, _one_line(exc), backoff)
@@ -263,6 +278,7 @@ class Collector:
                 range_g=self.opts.range_g,
                 on_frame=self._on_frame,
                 reply_timeout_s=self.opts.reply_timeout_s,
+                name=found.name,
             )
             info = await asyncio.wait_for(session.start(), self.opts.handshake_timeout_s)
             self.info.update(info)
@@ -289,6 +305,7 @@ class Collector:
                 await asyncio.wait_for(client.disconnect(), 5.0)
             assert self._queue is not None
             if session is not None:
+                self.stats["duplicates"] += session.duplicates
                 self._queue.put_nowait(("end_segment", session))
             if streaming_since is not None:
                 await self._link_down(reason)
@@ -301,6 +318,8 @@ class Collector:
         while True:
             if self._stop.is_set():
                 return "collector stopping"
+            if self.refused:
+                return "not an accelerometer"
             if disconnected.is_set():
                 self.stats["disconnects"] += 1
                 log.warning("sensor %s disconnected; reconnecting", self.sensor)
@@ -324,9 +343,19 @@ class Collector:
     # -- status -----------------------------------------------------------------------------------
 
     def _status(self, state: str, **extra: Any) -> bytes:
-        keys = ("profile", "address", "name", "battery", "rssi", "firmware", "model", "manufacturer", "rate")
+        keys = ("profile", "address", "name", "firmware", "model", "manufacturer", "chip", "rate")
         fields = {k: self.info.get(k) for k in keys}
+        fields[status.BATTERY_PCT] = self.info.get("battery")
+        fields[status.RSSI_DBM] = self.info.get("rssi")
+        fields[status.CONNECTED] = state == status.ONLINE and (self._connected or extra.get("link") == "connected")
         return status.build(state, source="collector", sensor=self.sensor, **fields, **extra)
+
+    def _refuse(self, reason: str) -> None:
+        if self.refused is None:
+            self.refused = reason
+            log.error("sensor %s refused: %s", self.sensor, reason)
+        assert self._stop is not None
+        self._stop.set()
 
     async def _queue_status(self, data: bytes) -> None:
         assert self._queue is not None
@@ -335,10 +364,12 @@ class Collector:
     async def _link_up(self) -> None:
         self._cancel_offline_timer()
         self._online = True
+        self._connected = True
         await self._queue_status(self._status("online", link="connected"))
 
     async def _link_down(self, reason: str) -> None:
         assert self._stop is not None
+        self._connected = False
         if self._stop.is_set() or not self._online:
             return
         if self.opts.offline_after_s <= 0:
@@ -408,6 +439,9 @@ class Collector:
         arrival = host_ns / 1e9
         try:
             decoded = session.decoder.feed(data)
+        except RefusedDevice as exc:
+            self._refuse(str(exc))
+            return
         except ProfileError as exc:
             self.stats["decode_errors"] += 1
             self._warn_once(f"decode:{str(exc)[:40]}", f"undecodable notification ({exc}); skipped")

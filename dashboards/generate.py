@@ -13,7 +13,8 @@ its v1 compatibility API), filtered by ``$timeFilter`` and by the ``subject``/``
 regular expressions (``"subject" =~ /^$subject$/``), so "All" (``.*``) and multi-value selections work.
 The schema (README.md, "InfluxDB schema"): ``episode`` at onset with field ``end`` in Unix seconds,
 ``activity`` per 30 s epoch, ``gap``, ``habit``, ``night`` at the start of the recording, and
-``status`` (field ``battery_pct``, tag ``sensor``) from the collector.
+``status`` (fields ``battery_pct``, ``rssi_dbm``, ``connected``; tags ``subject``, ``sensor``), which
+``legwatch monitor`` stores from each sensor's status messages.
 """
 
 from __future__ import annotations
@@ -359,11 +360,10 @@ def night() -> dict[str, Any]:
         panel(
             "timeseries",
             "Sensor battery",
-            (12, 20, 12, 6),
+            (12, 20, 6, 6),
             [
                 target(
-                    'SELECT last("battery_pct") FROM "status" '
-                    f'WHERE {LEG} AND $timeFilter GROUP BY time($__interval), "sensor" fill(none)',
+                    f'SELECT last("battery_pct") FROM "status" {WHERE} GROUP BY time($__interval), "sensor" fill(none)',
                     alias="$tag_sensor",
                 )
             ],
@@ -382,9 +382,59 @@ def night() -> dict[str, Any]:
             interval="30s",
         ),
         panel(
+            "timeseries",
+            "Sensor signal",
+            (18, 20, 6, 6),
+            [
+                target(
+                    f'SELECT last("rssi_dbm") FROM "status" {WHERE} GROUP BY time($__interval), "sensor" fill(none)',
+                    alias="$tag_sensor",
+                )
+            ],
+            description="Signal strength of the sensor's advertisement before each connection (field rssi_dbm). "
+            "Below about -85 dBm links drop: move the receiver closer.",
+            unit="dBm",
+            defaults={
+                "thresholds": {
+                    "mode": "absolute",
+                    "steps": [{"color": "red", "value": None}, {"color": "green", "value": -85}],
+                },
+            },
+            custom={**lines(0, points="always"), "thresholdsStyle": {"mode": "line"}},
+            options=TS_OPTIONS,
+            interval="30s",
+        ),
+        panel(
+            "state-timeline",
+            "Sensor connected",
+            (0, 26, 24, 4),
+            [
+                target(
+                    f'SELECT last("connected") FROM "status" {WHERE} '
+                    'GROUP BY time($__interval), "sensor" fill(previous)',
+                    alias="$tag_sensor",
+                )
+            ],
+            description="Whether the sensor's Bluetooth link was streaming (field connected); red stretches are "
+            "drop-outs, and what the sensor measured then is missing.",
+            defaults={
+                "mappings": [
+                    {
+                        "type": "value",
+                        "options": {
+                            "true": {"text": "connected", "color": "green", "index": 0},
+                            "false": {"text": "disconnected", "color": "red", "index": 1},
+                        },
+                    }
+                ]
+            },
+            options={"showValue": "never", "mergeValues": True, "rowHeight": 0.8, "legend": {"showLegend": False}},
+            interval="30s",
+        ),
+        panel(
             "table",
             "Episodes",
-            (0, 26, 24, 10),
+            (0, 30, 24, 10),
             [
                 target(
                     'SELECT "kind", "duration_s" AS "duration (s)", "peak_g" AS "peak (g)", "periodic", '
@@ -399,7 +449,8 @@ def night() -> dict[str, Any]:
     return dashboard(
         "legwatch-night",
         "legwatch · Night",
-        "One night: leg activity and angle, episodes as regions by kind, gaps, sleep window, battery. "
+        "One night: leg activity and angle, episodes as regions by kind, gaps, sleep window, sensor battery, "
+        "signal and link. "
         + NOT_A_DIAGNOSIS,
         panels,
         who_and_leg("activity"),

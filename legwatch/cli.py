@@ -544,9 +544,11 @@ def cmd_habits_delete(args: argparse.Namespace) -> int:
 def cmd_decode(args: argparse.Namespace) -> int:
     from collector.profiles.decode import decode_hex
 
-    settings = {}
-    if args.factor is not None:
-        settings["factor"] = args.factor
+    settings: dict = {}
+    names = (("factor", "factor"), ("rate", "sample_rate"), ("previous_ns", "previous_ns"), ("model", "model"))
+    for name, key in (*names, ("chip", "chip"), ("range", "range_g")):
+        if getattr(args, name) is not None:
+            settings[key] = getattr(args, name)
     print(json.dumps(decode_hex(args.profile, args.hex, **settings)))
     return 0
 
@@ -844,6 +846,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sp.add_argument("hex", metavar="HEX", help="the notification bytes in hex (spaces allowed)")
     sp.add_argument("--factor", type=float, help="Polar: scale factor from the start response")
+    sp.add_argument("--rate", type=float, metavar="HZ", help="Polar: sample rate, for the first frame's timestamps")
+    sp.add_argument(
+        "--previous-ns", type=int, metavar="NS", help="Polar: sensor time (ns since 2000) of the frame before this one"
+    )
+    sp.add_argument("--model", help="Polar: the device's name or model ('Polar Sense ...': 8-bit frames in G)")
+    sp.add_argument(
+        "--chip",
+        choices=("bmi160", "bmi270", "bma255", "mma8452q"),
+        help="MetaWear: the board's accelerometer (default: a packed register names it, 05 bmi270, "
+        "12 mma8452q; otherwise a Bosch bmi160/bma255)",
+    )
+    sp.add_argument(
+        "--range",
+        type=float,
+        metavar="G",
+        help="MetaWear: configured range in g, 2/4/8/16 (default: the chip's power-on range, 8 on a bmi270, else 2)",
+    )
 
     sp = add(
         "demo",

@@ -6,7 +6,14 @@ Retained, QoS 1:
 - ``<prefix>/summary/<subject>/availability``: ``online`` (published with every summary);
 - ``homeassistant/sensor/legwatch_<subject>/<object>/config``: one discovery config per number
   (``SENSORS``), all on one device ``legwatch_<subject>``; ``<subject>`` is reduced to
-  ``[a-zA-Z0-9_-]`` for ids and topics.
+  ``[a-zA-Z0-9_-]`` for ids and topics;
+- the health of the night's sensor (``SENSOR_HEALTH``), read straight from its retained status
+  ``<prefix>/<sensor>/status`` (``battery_pct``, ``rssi_dbm``, ``connected``: README "MQTT status"):
+  ``homeassistant/sensor/legwatch_<subject>/<sensor>_battery/config`` (battery %),
+  ``.../<sensor>_signal/config`` (signal strength, dBm) and
+  ``homeassistant/binary_sensor/legwatch_<subject>/<sensor>_connected/config`` (connectivity), as
+  diagnostic entities of the same device. They have no availability topic: a sensor that is offline
+  shows "disconnected", and its last battery level.
 
 A night with too little data publishes ``null`` for its counts; Home Assistant shows them as
 "unknown" instead of zero (a template rendering ``None`` is HA's "no value").
@@ -53,6 +60,26 @@ SENSORS: tuple[SensorDef, ...] = (
     SensorDef("coverage", "Data coverage", "coverage_pct", "%", icon="mdi:signal"),
     SensorDef("status", "Night status", "status", None, None, None, "mdi:information-outline"),
 )
+@dataclass(frozen=True)
+class HealthDef:
+    """One health entity of a sensor, read from the sensor's status topic."""
+
+    suffix: str
+    component: str  # "sensor" or "binary_sensor"
+    name: str
+    value_template: str
+    unit: str | None
+    device_class: str
+
+
+SENSOR_HEALTH: tuple[HealthDef, ...] = (
+    HealthDef("battery", "sensor", "battery", "{{ value_json.battery_pct }}", "%", "battery"),
+    HealthDef("signal", "sensor", "signal", "{{ value_json.rssi_dbm }}", "dBm", "signal_strength"),
+    HealthDef(
+        "connected", "binary_sensor", "connected", "{{ 'ON' if value_json.connected else 'OFF' }}", None, "connectivity"
+    ),
+)
+
 #: Keys of the state payload offered as attributes of the ``episodes`` and ``status`` sensors.
 ATTRIBUTES = ("night_of", "reason", "compared", "usual_episodes", "contraction_times", "habits", "disclaimer")
 
@@ -149,10 +176,53 @@ def discovery_configs(prefix: str, subject: str, ha_prefix: str = HA_PREFIX) -> 
     return out
 
 
+def _device(subject: str) -> dict:
+    node = node_id(subject)
+    return {
+        "identifiers": [node],
+        "name": f"legwatch {subject}",
+        "manufacturer": "legwatch",
+        "model": "Shin accelerometer night summary",
+        "sw_version": __version__,
+    }
+
+
+def health_configs(prefix: str, subject: str, sensor: str, ha_prefix: str = HA_PREFIX) -> list[tuple[str, dict]]:
+    """(config topic, config payload) for the battery, signal and connectivity of ``sensor``
+    (``SENSOR_HEALTH``), on the subject's device; none for an empty or unusable sensor id."""
+    if not sensor or sensor in topics.RESERVED or "/" in sensor or "+" in sensor or "#" in sensor:
+        return []
+    node = node_id(subject)
+    sid = re.sub(r"[^a-zA-Z0-9_-]", "_", sensor)
+    out = []
+    for d in SENSOR_HEALTH:
+        cfg: dict = {
+            "name": f"{sensor} {d.name}",
+            "has_entity_name": True,
+            "unique_id": f"{node}_{sid}_{d.suffix}",
+            "default_entity_id": f"{d.component}.{node}_{sid}_{d.suffix}",
+            "state_topic": topics.status(prefix, sensor),
+            "value_template": d.value_template,
+            "device_class": d.device_class,
+            "entity_category": "diagnostic",
+            "device": _device(subject),
+            "origin": {"name": "legwatch", "sw_version": __version__},
+        }
+        if d.unit:
+            cfg["unit_of_measurement"] = d.unit
+        if d.component == "sensor":
+            cfg["state_class"] = "measurement"
+        out.append((f"{ha_prefix}/{d.component}/{node}/{sid}_{d.suffix}/config", cfg))
+    return out
+
+
 def messages(prefix: str, s: Mapping, ha_prefix: str = HA_PREFIX) -> list[tuple[str, bytes]]:
-    """Every retained message of one summary, in publishing order: configs, state, availability."""
+    """Every retained message of one summary, in publishing order: configs (the summary's, then its
+    sensor's health), state, availability."""
     subject = s["subject"]
     out = [(t, json.dumps(c).encode()) for t, c in discovery_configs(prefix, subject, ha_prefix)]
+    sensor = s.get("sensor") or ""
+    out += [(t, json.dumps(c).encode()) for t, c in health_configs(prefix, subject, sensor, ha_prefix)]
     out.append((topics.summary(prefix, subject), json.dumps(state_payload(s)).encode()))
     out.append((availability_topic(prefix, subject), b"online"))
     return out

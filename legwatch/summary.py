@@ -33,6 +33,10 @@ LOW_COVERAGE = 0.5
 MIN_SLEEP_H = 0.5
 RECENT_NIGHTS = 14
 PLM_CLINICAL = 15.0
+#: A sensor battery at or below this (percent) will not last a night when its drain is unknown.
+LOW_BATTERY_PCT = 20.0
+#: A link lost this long before the recording's end is a drop-out, not the morning's stop (s).
+END_SLACK_S = 120.0
 KIND_LABELS = {"twitch": "twitches", "leg_movement": "leg movements", "contraction": "contractions (cramps)"}
 
 
@@ -147,7 +151,8 @@ class NightRecords:
     points; ``habits``: the ``habit`` points of the evening before (``evening_window`` of sleep
     onset, or of the recording's start without a sleep window), ``habits_during``: those from then
     to the end of the recording; ``earlier_nights``: the subject's ``night`` points of the 90 days
-    before (the comparison takes the last usable ones).
+    before (the comparison takes the last usable ones); ``statuses``: the sensor's ``status``
+    points (battery, signal, link) from ten minutes before the recording to its end.
     """
 
     subject: str
@@ -157,6 +162,7 @@ class NightRecords:
     habits: Sequence[Point] = ()
     habits_during: Sequence[Point] = ()
     earlier_nights: Sequence[Point] = ()
+    statuses: Sequence[Point] = ()
 
     @property
     def sensor(self) -> str:
@@ -200,7 +206,51 @@ def fetch(
         habits=store.query("habit", start=h0, end=h1, tags={"subject": subject}),
         habits_during=store.query("habit", start=h1, end=e + 1, tags={"subject": subject}),
         earlier_nights=store.query("night", start=s - 90 * 86400, end=s - 1, tags={"subject": subject}),
+        statuses=store.query("status", start=s - 600, end=e + 1, tags=tags),
     )
+
+
+def sensor_health(statuses: Sequence[Point], start: float, end: float) -> dict:
+    """The sensor's battery and link over the night from its ``status`` points: the last battery
+    level and what the night used, the drop-outs (``connected`` false before the last
+    :data:`END_SLACK_S` of the recording) and their total length, and ``warnings`` (one line each)
+    when the sensor disconnected or its battery will not last another night as long as this one
+    (at this night's drain; at or below :data:`LOW_BATTERY_PCT` % when the drain is unknown)."""
+    battery = [(p.time, float(p.fields["battery_pct"])) for p in statuses if "battery_pct" in p.fields]  # type: ignore[arg-type]
+    links = [(p.time, bool(p.fields["connected"])) for p in statuses if "connected" in p.fields]
+    drops, down_s, down_since = 0, 0.0, None
+    for t, up in links:
+        if not up and down_since is None and t < end - END_SLACK_S:
+            drops, down_since = drops + 1, t
+        elif up and down_since is not None:
+            down_s, down_since = down_s + t - down_since, None
+    if down_since is not None:
+        down_s += max(0.0, end - down_since)
+    warnings = []
+    if drops:
+        warnings.append(
+            f"The sensor disconnected {drops} time(s) during the night ({_dur(down_s)} without a link): "
+            "move the receiver closer or check the sensor's battery and strap."
+        )
+    last = battery[-1][1] if battery else None
+    used = battery[0][1] - battery[-1][1] if len(battery) > 1 else None
+    if last is not None:
+        hours = max((end - start) / 3600, 0.1)
+        span_h = (battery[-1][0] - battery[0][0]) / 3600 if len(battery) > 1 else 0.0
+        need = used / span_h * hours if used is not None and used > 0 and span_h >= 0.5 else LOW_BATTERY_PCT
+        if last <= need:
+            warnings.append(
+                f"The sensor's battery is at {last:.0f}% and will not last another night"
+                + (f" (this night used {used:.0f}%)" if used is not None and used > 0 else "")
+                + ": charge it today."
+            )
+    return {
+        "battery_pct": last,
+        "battery_used_pct": used,
+        "disconnects": drops,
+        "disconnected_s": round(down_s, 1),
+        "warnings": warnings,
+    }
 
 
 def compose(records: NightRecords) -> dict:
@@ -279,6 +329,7 @@ def compose(records: NightRecords) -> dict:
         "habits_window": {"start": h0, "end": h1},
         "habits": [_habit(h) for h in records.habits],
         "habits_during_night": [_habit(h) for h in records.habits_during],
+        "sensor_health": sensor_health(records.statuses, start, end),
         "disclaimer": DISCLAIMER,
     }
     for e in out["episodes"]:
@@ -399,6 +450,8 @@ def render_text(s: dict, console, *, more_hint: str = "use --format json or --fo
             console.print(f"Longest contraction: {_dur(lc['duration_s'])} at {_hm(lc['start'])}")
         else:
             console.print("No contractions (cramps) during sleep.")
+    for warning in s.get("sensor_health", {}).get("warnings", []):
+        console.print(f"[bold yellow]{warning}[/bold yellow]")
     if s["outside_sleep"]:
         console.print(f"Outside the sleep window: {s['outside_sleep']} episode(s), not counted.")
     c = s["comparison"]

@@ -355,16 +355,19 @@ class NusBoard(Peripheral):
 
 
 class MetaWearBoard(Peripheral):
-    """A MetaMotionRL (BMI160): commands without response on 9001, one ``03 04`` sample per
-    notification on 9006 once sampling is enabled and started."""
+    """A MetaMotionRL (BMI160; ``chip_id`` 4: a MetaMotionS's BMI270): commands without response on
+    9001, answers the module-info read ``03 80`` and the battery read ``11 CC`` on 9006, one ``03 04``
+    sample per notification there once sampling is enabled and started."""
 
     rate = 50.0
     per_frame = 1
     data_uuid = metawear.METAWEAR_NOTIFY
     profile = "metawear"
+    battery_state = bytes([0x11, 0x8C, 61, 0x10, 0x10])  # 61 %, 4112 mV
 
-    def __init__(self, address: str = "F1:22:33:00:00:04", name: str = "MetaWear") -> None:
+    def __init__(self, address: str = "F1:22:33:00:00:04", name: str = "MetaWear", chip_id: int = 1) -> None:
         super().__init__(address, name, adv_uuids=(metawear.METAWEAR_SERVICE,))
+        self.chip_id = chip_id
         extra, values = sig_services(64, firmware="1.7.3", model="5")
         command = (metawear.METAWEAR_COMMAND, ["write-without-response", "write"])
         self.gatt = [(metawear.METAWEAR_SERVICE, [command, (metawear.METAWEAR_NOTIFY, NOTIFY)]), *extra]
@@ -376,12 +379,38 @@ class MetaWearBoard(Peripheral):
             self.start_stream()
         elif data == bytes([3, 1, 0]):
             self.stop_stream()
+        elif data == metawear.module_info_command():
+            self.send(self.data_uuid, bytes([3, 0x80, self.chip_id, 3]))
+        elif data == metawear.battery_command():
+            self.send(self.data_uuid, self.battery_state)
 
     def notifications(self, k: int, n: int) -> list[bytes]:
         return [bytes([3, 4]) + self.raw(np.arange(j, j + 1), 4096).astype("<i2").tobytes() for j in range(k, k + n)]
 
     def expected_g(self, k: np.ndarray) -> np.ndarray:
         return self.raw(k, 4096) / 4096.0
+
+
+class VibrationSensor(WitMotionSensor):
+    """A WitMotion WTVB01-BT50 vibration sensor: the WT901's UUIDs and ``55 61`` header, but 28-byte
+    packets of velocity, angle, temperature, displacement and frequency (its manual's example)."""
+
+    rate = 10.0
+    per_frame = 1
+    PACKET = bytes.fromhex("5561110016000200020000000100E60A430047000A00250025002500")
+
+    def __init__(self, name: str) -> None:
+        super().__init__("E8:CB:ED:00:00:09", name)
+
+    def notifications(self, k: int, n: int) -> list[bytes]:
+        return [self.PACKET] * n
+
+
+class MetaMotionS(MetaWearBoard):
+    """A MetaMotionS: its accelerometer is a BMI270 (module info implementation 4)."""
+
+    def __init__(self) -> None:
+        super().__init__("F1:22:33:00:00:05", "MetaMotionS", chip_id=4)
 
 
 class Headphones(Peripheral):
@@ -466,6 +495,8 @@ class FakeClient(BaseBleakClient):
         callback = self._callbacks.get(uuid)
         if self.connected and callback is not None:
             callback(bytearray(data))
+            if self.radio.doubled_after_reconnect and self.peripheral.connects > 1:
+                callback(bytearray(data))  # hbldh/bleak#2002: the callback runs twice after a reconnect
 
     def lose(self) -> None:
         """Link loss: the stack notices and tells the application."""
@@ -516,8 +547,9 @@ class FakeScanner(BaseBleakScanner):
 class Radio:
     """The air: some peripherals, and bleak backend classes bound to them."""
 
-    def __init__(self, *peripherals: Peripheral) -> None:
+    def __init__(self, *peripherals: Peripheral, doubled_after_reconnect: bool = False) -> None:
         self.peripherals = list(peripherals)
+        self.doubled_after_reconnect = doubled_after_reconnect
         self.scanner = type("RadioScanner", (FakeScanner,), {"radio": self})
         self.client = type("RadioClient", (FakeClient,), {"radio": self})
 
@@ -694,9 +726,11 @@ async def between_batches(c: Collector, at_least: int) -> None:
 # =============================================================================================
 
 
-@pytest.mark.parametrize(
-    "make", [PolarSensor, NusBoard, WitMotionSensor, MetaWearBoard], ids=["polar", "nus", "witmotion", "metawear"]
-)
+PERIPHERALS = [PolarSensor, NusBoard, WitMotionSensor, MetaWearBoard, MetaMotionS]
+PERIPHERAL_IDS = ["polar", "nus", "witmotion", "metawear", "metamotions"]
+
+
+@pytest.mark.parametrize("make", PERIPHERALS, ids=PERIPHERAL_IDS)
 def test_stream_reaches_the_broker_complete_and_on_time(mosquitto, tmp_path, make) -> None:
     sensor = make()
     radio = Radio(Headphones(), sensor)
@@ -717,22 +751,72 @@ def test_stream_reaches_the_broker_complete_and_on_time(mosquitto, tmp_path, mak
     assert c.stats["decode_errors"] == 0 and c.pipeline.overlaps == 0
     assert len(c.spool) == 0  # everything acknowledged, nothing left behind
     online = next(s for s in sink.statuses if s["state"] == "online")
-    assert online["profile"] == sensor.profile
-    assert online["address"] == sensor.address and online["name"] == sensor.name and online["rssi"] == -58
+    assert online["profile"] == sensor.profile and online["connected"] is True
+    assert online["address"] == sensor.address and online["name"] == sensor.name and online["rssi_dbm"] == -58
     if isinstance(sensor, PolarSensor):
         assert (polar.PMD_CP, bytes([1, 2]), True) in sensor.writes  # asked for the settings first
-        assert online["battery"] == 82 and online["firmware"] == "3.1.1" and online["rate"] == 52
+        assert online["battery_pct"] == 82 and online["firmware"] == "3.1.1" and online["rate"] == 52
     elif isinstance(sensor, NusBoard):
-        assert online["battery"] == 77 and online["firmware"] == "legwatch-fw 0.3"
+        assert online["battery_pct"] == 77 and online["firmware"] == "legwatch-fw 0.3"
     elif isinstance(sensor, MetaWearBoard):
-        assert online["battery"] == 64 and online["rate"] == 50
-        configure = (metawear.METAWEAR_COMMAND, metawear.config_command("bmi160", 50, 8), False)
-        assert configure in sensor.writes  # 50 Hz, 8 g, written without response
+        chip = "bmi270" if sensor.chip_id == 4 else "bmi160"
+        assert online["battery_pct"] == 64 and online["rate"] == 50 and online["chip"] == chip  # 0x180F first
+        assert (metawear.METAWEAR_COMMAND, metawear.module_info_command(), False) in sensor.writes
+        configure = (metawear.METAWEAR_COMMAND, metawear.config_command(chip, 50, 8), False)
+        assert configure in sensor.writes  # the board's own chip, 50 Hz, 8 g, written without response
+        assert 61 in [s.get("battery_pct") for s in sink.statuses]  # then the board's battery state
     else:
-        assert max(s.get("battery", 0) for s in sink.statuses) == 85  # from register 0x64 (3.95 V)
+        assert max(s.get("battery_pct", 0) for s in sink.statuses) == 85  # from register 0x64 (3.95 V)
         rate_cmd = (normalize_uuid(witmotion.WIT_WRITE), witmotion.set_rate_command(50), True)
         assert rate_cmd in sensor.writes
     assert sink.statuses[-1]["state"] == "offline" and sink.statuses[-1]["reason"] == "collector stopped"
+
+
+@pytest.mark.parametrize("make", PERIPHERALS, ids=PERIPHERAL_IDS)
+def test_doubled_notifications_after_a_reconnect_are_dropped(mosquitto, tmp_path, make) -> None:
+    """bleak >= 3.0.2 on BlueZ calls a notification callback twice per notification after a
+    reconnect (hbldh/bleak#2002, open): the radio here does the same; every sample still arrives
+    once, on time, and the repeats are counted."""
+    sensor = make()
+    radio = Radio(sensor, doubled_after_reconnect=True)
+    sid = sensor_id()
+    sink = Sink(mosquitto.url, sid)
+
+    async def body(c: Collector) -> None:
+        await until(lambda: len(sensor.delivered) >= sensor.rate)
+        sensor.drop(away_s=0.3)
+        await until(lambda: sensor.connects == 2 and sensor.starts == 2, 10)
+        await until(lambda: len(sensor.delivered) >= sensor.rate * 2.5)
+
+    try:
+        c = asyncio.run(running(config(mosquitto.url, tmp_path), options(sid, rate_hz=sensor.rate), radio.link(), body))
+        assert asyncio.run(sink.wait(lambda: sink.states().count("offline") == 2))
+    finally:
+        sink.close()
+    check_delivery(sink, sensor)
+    assert c.stats["duplicates"] >= sensor.rate / sensor.per_frame  # a second's worth of repeats at least
+    assert c.stats["decode_errors"] == 0
+
+
+@pytest.mark.parametrize("name", ["WTVB01-BT50", "WT-shed-sensor"], ids=["by-name", "by-packets"])
+def test_a_vibration_sensor_is_refused_and_nothing_is_published(mosquitto, tmp_path, name) -> None:
+    """Pinned by address with --profile witmotion, a WTVB01 is refused: by its name at the
+    handshake, or (renamed) by its 28-byte packets; the collector stops with 2, says why in its
+    offline status, and no sample reaches the broker."""
+    sensor = VibrationSensor(name)
+    radio = Radio(sensor)
+    sid = sensor_id()
+    sink = Sink(mosquitto.url, sid)
+    try:
+        c = Collector(config(mosquitto.url, tmp_path), options(sid), radio.link("witmotion", sensor.address))
+        assert asyncio.run(asyncio.wait_for(c.run(), 30)) == 2
+        assert asyncio.run(sink.wait(lambda: "offline" in sink.states()))
+    finally:
+        sink.close()
+    assert c.refused and ("vibration sensor" in c.refused)
+    assert sink.batches == [] and c.stats["samples"] == 0
+    assert sink.statuses[-1]["state"] == "offline" and sink.statuses[-1]["reason"] == c.refused
+    assert sensor.connects == 1  # not reconnected all night
 
 
 def test_witmotion_stream_into_the_real_monitor(mosquitto, tmp_path, sqlite_store) -> None:

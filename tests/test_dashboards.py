@@ -4,7 +4,8 @@ Every panel, annotation and template-variable query in dashboards/*.json runs ag
 InfluxDB (1.6, over the same v1 ``/query`` API that InfluxDB 2 serves to Grafana) holding two nights
 that the project's own code generated (``detector.synthetic``), detected (``detector.offline``) and
 turned into points (``legwatch.storage.schema``), plus habit entries (``legwatch.habits``) on the days before
-and sensor battery reports (``status.battery_pct``, as the collector will write them). Grafana's macros
+and sensor health reports (``status`` points: battery_pct, rssi_dbm, connected, as ``legwatch monitor``
+stores them from the collector's status messages; ``tests/test_sensor_health.py`` proves that path). Grafana's macros
 are substituted the way Grafana does, and each query must return at least one row; with a subject
 that has no data, every query filtered by subject must return none. Grafana itself does not run here.
 """
@@ -25,7 +26,7 @@ from typing import Any
 import pytest
 import yaml
 
-from legwatch.storage import Point, StoreError
+from legwatch.storage import StoreError
 from legwatch.storage.influx import InfluxStore, quote_ident
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -147,7 +148,7 @@ def stored(influxdb: Any) -> Iterator[Stored]:
     from detector.offline import detect_arrays
     from detector.synthetic import generate_night
     from legwatch.habits import make_entry
-    from legwatch.storage.schema import night_points
+    from legwatch.storage.schema import night_points, status_point
 
     nights, points = [], []
     for seed, start in zip((3, 4), NIGHT_STARTS, strict=True):
@@ -157,10 +158,11 @@ def stored(influxdb: Any) -> Iterator[Stored]:
         night = detect_arrays(recording.t, recording.xyz)
         nights.append(night)
         points += night_points(SUBJECT, SENSOR, night)
-        # battery every 15 minutes through the night, as the collector reports it
+        # sensor health every 15 minutes through the night, as the monitor stores the collector's reports
         t, pct = float(recording.t[0]), 96.0
         while t < float(recording.t[-1]):
-            points.append(Point("status", {"sensor": SENSOR}, {"battery_pct": pct}, t))
+            health = {"battery_pct": pct, "rssi_dbm": -60.0 - pct % 7, "connected": pct % 2 == 0}
+            points.append(status_point(SUBJECT, SENSOR, t, health))
             t, pct = t + 900.0, pct - 0.5
     day = 86400.0
     habits = []
@@ -390,3 +392,10 @@ def test_habits_are_summed_per_day_beside_the_next_night(stored: Stored) -> None
 def test_battery_panel_shows_the_collectors_reports(stored: Stored) -> None:
     got = panel_rows(stored, "night.json", "Sensor battery")
     assert got and all(0 < r["last"] <= 100 for r in got) and {r["sensor"] for r in got} == {SENSOR}
+
+
+def test_signal_and_link_panels_show_the_collectors_reports(stored: Stored) -> None:
+    signal = panel_rows(stored, "night.json", "Sensor signal")
+    assert signal and all(-67 <= r["last"] <= -60 for r in signal)
+    link = [r["last"] for r in panel_rows(stored, "night.json", "Sensor connected") if r["last"] is not None]
+    assert set(link) == {True, False}

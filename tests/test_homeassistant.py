@@ -76,12 +76,39 @@ def _night(onset: float, rng: np.random.Generator, coverage_gap_s: float = 0.0) 
 
 def _all_topics(prefix: str, subject: str) -> list[str]:
     node = homeassistant.node_id(subject)
-    return [f"homeassistant/sensor/{node}/+/config", f"{prefix}/summary/{subject}", f"{prefix}/summary/{subject}/#"]
+    return [
+        f"homeassistant/sensor/{node}/+/config",
+        f"homeassistant/binary_sensor/{node}/+/config",
+        f"{prefix}/summary/{subject}",
+        f"{prefix}/summary/{subject}/#",
+    ]
+
+
+HEALTH = len(homeassistant.SENSOR_HEALTH)
+
+
+def _check_health(got: dict, prefix: str, subject: str, sensor: str) -> None:
+    """Battery, signal and connectivity of the night's sensor, read from its status topic."""
+    node = homeassistant.node_id(subject)
+    health = {t: json.loads(m.payload) for t, m in got.items() if t.endswith("/config") and f"/{sensor}_" in t}
+    assert set(health) == {
+        f"homeassistant/sensor/{node}/{sensor}_battery/config",
+        f"homeassistant/sensor/{node}/{sensor}_signal/config",
+        f"homeassistant/binary_sensor/{node}/{sensor}_connected/config",
+    }
+    by = {t.split("/")[3].removeprefix(sensor + "_"): c for t, c in health.items()}
+    assert all(c["state_topic"] == f"{prefix}/{sensor}/status" for c in by.values())
+    assert all(c["device"]["identifiers"] == [node] and c["entity_category"] == "diagnostic" for c in by.values())
+    assert by["battery"]["device_class"] == "battery" and by["battery"]["unit_of_measurement"] == "%"
+    assert by["signal"]["device_class"] == "signal_strength" and by["signal"]["unit_of_measurement"] == "dBm"
+    assert by["connected"]["device_class"] == "connectivity"
+    assert len({c["unique_id"] for c in by.values()}) == 3
 
 
 def _check_discovery(got: dict, prefix: str, subject: str, state: dict) -> None:
     node = homeassistant.node_id(subject)
-    configs = {t: json.loads(m.payload) for t, m in got.items() if t.endswith("/config")}
+    sensor = state["sensor"]
+    configs = {t: json.loads(m.payload) for t, m in got.items() if t.endswith("/config") and f"/{sensor}_" not in t}
     assert len(configs) == len(homeassistant.SENSORS)
     assert all(m.retain for m in got.values())  # every message is retained
     ids = set()
@@ -127,13 +154,14 @@ def test_summary_publish_cli_retained_with_discovery(mosquitto, tmp_path):
     env = {"LEGWATCH_MQTT_URL": mosquitto.url, "LEGWATCH_MQTT_TOPIC_PREFIX": prefix}
     try:
         p = run_cli("summary", "--publish", "--subject", subject, "--data-dir", str(tmp_path), env=env, check=True)
-        assert f"on {prefix}/summary/{subject} with {len(homeassistant.SENSORS)} Home Assistant" in p.stderr
+        assert f"on {prefix}/summary/{subject} with {len(homeassistant.SENSORS) + HEALTH} Home Assistant" in p.stderr
         assert "Sleep window" in p.stdout  # the text summary is still printed
-        got = collect_retained(mosquitto.url, _all_topics(prefix, subject), len(homeassistant.SENSORS) + 2)
+        got = collect_retained(mosquitto.url, _all_topics(prefix, subject), len(homeassistant.SENSORS) + HEALTH + 2)
         state_msg = got[f"{prefix}/summary/{subject}"]
         assert state_msg.retain and state_msg.qos == 1
         state = json.loads(state_msg.payload)
         _check_discovery(got, prefix, subject, state)
+        _check_health(got, prefix, subject, "shin")
         assert state["status"] == "ok" and state["episodes"] == 12
         assert (state["contractions"], state["twitches"], state["leg_movements"]) == (1, 1, 10)
         assert state["longest_contraction_s"] == 75.0 and state["plm_index"] == 8.0
@@ -144,9 +172,10 @@ def test_summary_publish_cli_retained_with_discovery(mosquitto, tmp_path):
         clear_retained(mosquitto.url, [t for t in _published(prefix, subject)])
 
 
-def _published(prefix: str, subject: str) -> list[str]:
+def _published(prefix: str, subject: str, sensor: str = "shin") -> list[str]:
     node = homeassistant.node_id(subject)
     topics = [f"homeassistant/sensor/{node}/{d.object_id}/config" for d in homeassistant.SENSORS]
+    topics += [t for t, _ in homeassistant.health_configs(prefix, subject, sensor)]
     return [*topics, f"{prefix}/summary/{subject}", f"{prefix}/summary/{subject}/availability"]
 
 
@@ -186,13 +215,14 @@ def test_monitor_publishes_the_summary_when_the_night_ends(mosquitto, tmp_path):
     try:
         replay(night.t, night.xyz, url=mosquitto.url, sensor="shin-ha", prefix=prefix, speed=0)
         assert mon.done.wait(60), mon.stats
-        got = collect_retained(mosquitto.url, _all_topics(prefix, subject), len(homeassistant.SENSORS) + 2)
+        got = collect_retained(mosquitto.url, _all_topics(prefix, subject), len(homeassistant.SENSORS) + HEALTH + 2)
     finally:
         mon.stop()
-        clear_retained(mosquitto.url, _published(prefix, subject))
+        clear_retained(mosquitto.url, _published(prefix, subject, "shin-ha"))
     assert mon.stats["summaries"] == 1
     state = json.loads(got[f"{prefix}/summary/{subject}"].payload)
     _check_discovery(got, prefix, subject, state)
+    _check_health(got, prefix, subject, "shin-ha")
     (stored,) = store.query("night", tags={"subject": subject})
     store.close()
     assert state["sensor"] == "shin-ha" and state["status"] == "ok"

@@ -30,6 +30,7 @@ from collector.profiles.base import (
     BUILTIN_PROFILES,
     HandshakeError,
     Profile,
+    RefusedDevice,
     full_uuid,
     normalize_uuid,
     profile_names,
@@ -638,11 +639,27 @@ def test_witmotion_resolve_characteristics_by_16bit_part() -> None:
     )
 
 
+def wit_one(data: bytes) -> Decoded:
+    """One notification through a decoder that holds nothing back (as ``decode_hex`` does; a stream
+    holds its first packets until the next header shows the WT901's 20-byte layout)."""
+    decoder = wit.WitMotionDecoder()
+    decoder.flush()
+    return decoder.feed(data)
+
+
+def test_witmotion_holds_the_first_packet_until_the_layout_shows() -> None:
+    first, second = wit_packet([1, 2, 3, 0, 0, 0, 0, 0, 0]), wit_packet([4, 5, 6, 0, 0, 0, 0, 0, 0])
+    decoder = wit.WitMotionDecoder()
+    assert len(decoder.feed(first)) == 0
+    assert len(decoder.feed(second[:2])) == 0
+    assert (decoder.feed(second[2:]).samples * 32768 / 16).tolist() == [[1, 2, 3], [4, 5, 6]]
+
+
 def test_witmotion_sample_packet() -> None:
     # Sample packet quoted in sensor-protocols.md (third-party): 55 61 77 02 A8 FE 92 FE ...
     # -> 0.308, -0.168, -0.179 g; cross-checked against the official processData formula.
     packet = h("55 61 77 02 A8 FE 92 FE") + bytes(12)
-    decoded = wit.WitMotionDecoder().feed(packet)
+    decoded = wit_one(packet)
     assert decoded.timestamps is None
     np.testing.assert_allclose(decoded.samples[0], official_process_data(packet))
     np.testing.assert_allclose(np.round(decoded.samples[0], 3), [0.308, -0.168, -0.179])
@@ -650,7 +667,7 @@ def test_witmotion_sample_packet() -> None:
 
 def test_witmotion_gyro_angles_exposed() -> None:
     packet = wit_packet([0, 0, 2048, 16384, -16384, 0, 16384, 0, -32768])
-    decoded = wit.WitMotionDecoder().feed(packet)
+    decoded = wit_one(packet)
     np.testing.assert_allclose(decoded.samples, [[0, 0, 1.0]])
     np.testing.assert_allclose(decoded.extras["gyro_dps"], [[1000, -1000, 0]])
     np.testing.assert_allclose(decoded.extras["angle_deg"], [[90, 0, -180]])
@@ -695,6 +712,7 @@ def test_witmotion_resync_recovers_every_packet_in_order(case: tuple[list, bytes
     decoder = wit.WitMotionDecoder()
     bounds = [0, *cuts, len(stream)]
     parts = [decoder.feed(stream[a:b]) for a, b in itertools.pairwise(bounds)]
+    parts.append(decoder.flush())  # packets held back until the stream showed its 20-byte layout
     got = np.concatenate([p.samples for p in parts])
     np.testing.assert_allclose(got, np.asarray(triples, dtype=np.float64) * 16 / 32768)
     assert decoder.pending_bytes < 20
@@ -769,6 +787,57 @@ def test_metawear_module_info_and_config_reply_set_the_range() -> None:
         decoder.feed(h("03 04 00 20 00"))
     with pytest.raises(ProfileError):
         mw.MetaWearDecoder(range_g=3)
+
+
+def metawear_board(chip_id: int | None) -> Callable[[bytes], list[bytes]]:
+    """A board answering the module-info read with implementation ``chip_id`` (None: silent)."""
+
+    def answer(data: bytes) -> list[bytes]:
+        if data == mw.module_info_command() and chip_id is not None:
+            return [bytes([3, 0x80, chip_id, 1])]
+        return []
+
+    return answer
+
+
+@pytest.mark.parametrize(
+    "chip_id,chip,configure",
+    [
+        (1, "bmi160", mw.config_command("bmi160", 50, 8)),
+        (4, "bmi270", mw.config_command("bmi270", 50, 8)),
+        (0, "mma8452q", mw.mma8452q_config_command(50, 8)),
+        (None, "bmi160", mw.config_command("bmi160", 50, 8)),  # no answer: the profile's chip, with a warning
+    ],
+)
+def test_metawear_start_configures_the_chip_the_board_names(
+    chip_id: int | None, chip: str, configure: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    profile = mw.MetaWearProfile()
+    link = ScriptedLink(profile, 50, 8, metawear_board(chip_id))
+    asyncio.run(profile.start(link))
+    assert link.writes[0] == mw.module_info_command() and configure in link.writes
+    assert link.writes[-1] == mw.battery_command()  # then ask for the battery
+    assert link.info["chip"] == chip and link.decoder.chip == chip
+    assert link.stream == {"rate": 50.0, "range_g": 8.0}
+    assert ("no module-info reply" in caplog.text) is (chip_id is None)
+
+
+@pytest.mark.parametrize("chip_id", [3, 0xFF])
+def test_metawear_start_refuses_a_bma255_and_a_board_without_accelerometer(chip_id: int) -> None:
+    profile = mw.MetaWearProfile()
+    answer = metawear_board(chip_id) if chip_id != 0xFF else (lambda d: [bytes([3, 0x80])])
+    link = ScriptedLink(profile, 50, 8, answer)
+    with pytest.raises(RefusedDevice):
+        asyncio.run(profile.start(link))
+    assert not any(w[:2] == bytes([3, 3]) for w in link.writes)  # nothing configured
+
+
+def test_metawear_battery_state_reply() -> None:
+    # MetaWear-SDK-Cpp test/test_settings.py TestSettingsRevision3: 11 8c 63 34 10 -> 99 %, 4148 mV
+    decoded = mw.MetaWearDecoder().feed(h("11 8c 63 34 10"))
+    assert len(decoded) == 0 and decoded.extras["battery_percent"] == 99 and decoded.extras["battery_mv"] == 4148
+    assert mw.battery_command() == h("11 cc")
+    assert get_profile("metawear").battery_commands() == [h("11 cc")]
 
 
 # =============================================================================================

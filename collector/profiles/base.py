@@ -42,8 +42,10 @@ __all__ = [
     "Decoded",
     "Decoder",
     "HandshakeError",
+    "NotAnAccelerometer",
     "Profile",
     "ProfileError",
+    "RefusedDevice",
     "StreamSettings",
     "char_properties",
     "char_uuid",
@@ -67,6 +69,16 @@ class ProfileError(ValueError):
 
     def __init__(self, message: str) -> None:
         super().__init__(" ".join(str(message).split()))
+
+
+class RefusedDevice(ProfileError):
+    """A device the profile will not stream (one-line message): the collector stops on it rather
+    than reconnect all night."""
+
+
+class NotAnAccelerometer(RefusedDevice):
+    """The device speaks a profile's protocol but is not an accelerometer (a WitMotion WTVB01
+    vibration sensor): refused, never decoded."""
 
 
 class HandshakeError(RuntimeError):
@@ -202,6 +214,9 @@ class Profile(ABC):
     #: Whether replies arrive on the control characteristic (enable its notifications/indications
     #: *before* writing, and pass what arrives to :meth:`Decoder.feed_control`).
     control_notifications: bool = False
+    #: Whether replies to commands arrive on the *data* characteristic (MetaWear): every data
+    #: notification is then also offered to :meth:`on_control` (and still decoded as data).
+    replies_on_data: bool = False
     #: Advertised local-name prefixes (case-insensitive) that identify the device in a scan.
     name_prefixes: tuple[str, ...] = ()
     #: Advertised service UUIDs that identify the device in a scan.
@@ -269,6 +284,12 @@ class Profile(ABC):
         offers what that returns as a reply. :class:`ProfileError` for a malformed message."""
         msg = decoder.feed_control(bytes(data))
         return None if msg is None else ControlEvent(reply=msg)
+
+    def battery_commands(self) -> list[bytes]:
+        """Commands that make the sensor report its battery on the data characteristic (decoded
+        into ``extras["battery_percent"]``), written now and then while streaming; none by default
+        (the Battery Service 0x180F, where a sensor has one, is read instead)."""
+        return []
 
     async def start(self, link: ControlLink) -> None:
         """Start streaming on a connection whose notifications are on. The default writes

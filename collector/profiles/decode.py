@@ -4,9 +4,12 @@
 
     {"profile": "polar", "samples": [[ax, ay, az], ...], "timestamps": [...], "info": {...}}
 
-Values are in g rounded to 6 decimals; ``timestamps`` (Unix seconds) appears only when the frame
-carries time; ``info`` (frame type, sequence number, gyro, battery register, ...) only when the
-profile reports something. Everything that goes wrong is a one-line :class:`ProfileError`.
+Values are in g exactly as decoded (float64, not rounded: vendors' test vectors are checked
+against them bit for bit); ``timestamps`` (Unix seconds, microsecond-rounded) appears only when the
+frame carries time; ``info`` (frame type, sequence number, gyro, battery register, ...) only when
+the profile reports something. Everything that goes wrong is a one-line :class:`ProfileError`; a
+device that is not an accelerometer (a WitMotion WTVB01 packet) is
+:class:`~collector.profiles.base.NotAnAccelerometer`.
 
 Only numpy and the standard library are imported here.
 """
@@ -58,8 +61,8 @@ def _jsonable(value: Any) -> Any:
 def decode_hex(profile_name: str, hex_text: str, **settings: Any) -> dict[str, Any]:
     """Decode one notification of ``profile_name`` given as hex (see the module docstring).
 
-    ``settings`` go to the profile's decoder, e.g. ``factor`` and ``sample_rate`` for Polar,
-    ``range_g`` for MetaWear.
+    ``settings`` go to the profile's decoder, e.g. ``factor``, ``sample_rate`` and ``model`` for
+    Polar, ``chip`` and ``range_g`` for MetaWear.
     """
     profile = get_profile(profile_name)
     data = parse_hex(hex_text)
@@ -67,12 +70,17 @@ def decode_hex(profile_name: str, hex_text: str, **settings: Any) -> dict[str, A
         decoder = profile.new_decoder(**settings)
     except TypeError as exc:
         raise ProfileError(f"bad setting for {profile.name}: {exc}") from None
+    if profile.name == "witmotion":  # one notification: no stream to count WTVB01 packets in
+        from .witmotion import check_not_vibration
+
+        check_not_vibration(data)
+        decoder.flush()  # type: ignore[attr-defined]  # hold nothing back: there is no next packet
     decoded = decoder.feed(data)
     if profile.name == "witmotion" and len(decoded) == 0 and "registers" not in decoded.extras:
         raise ProfileError(f"no complete WitMotion packet (55 61 or 55 71, 20 bytes) in {len(data)} bytes")
     result: dict[str, Any] = {
         "profile": profile.name,
-        "samples": np.round(decoded.samples, 6).tolist(),
+        "samples": decoded.samples.tolist(),
     }
     if decoded.timestamps is not None:
         result["timestamps"] = np.round(decoded.timestamps, 6).tolist()

@@ -28,6 +28,20 @@ back using the previous frame's timestamp (or 1/fs for the first frame), as PmdT
 Raw frame types 0/1/2 carry int8/int16/int24 triples in mG. Delta-compressed frames (bit 7 set)
 carry a reference sample and blocks of LSB-first bit-packed deltas, then a scale factor applies.
 
+Units of the 8-bit raw type 0 on the Verity Sense: G, not mG. Polar's ``online_measurement.pdf``
+(v1.0, August 2024, Table 7) says "8-bit signed value (G for Verity Sense, mG for other devices)"
+and that every sample, compressed or not, is multiplied by the FACTOR; the SDK's ``AccData.kt``
+returns raw type 0 unchanged as mG for every device, but says of the Verity Sense's type 0 (its
+compressed 0x80 frames) that it "arrives in G units" - and the only Verity Sense type-0 data Polar
+published (the PMD specification's delta example, z = 4068 counts x 2.44e-4 = 0.99 g) is in G x
+FACTOR. An int8 in mG cannot hold gravity (it saturates at 0.127 g), so an mG reading of a Verity
+Sense's 8-bit frame would be wrong by 1000x. legwatch follows the document: on a Verity Sense
+(advertised name or model "Polar Sense ...", :func:`is_verity_sense`) raw type 0 is G x FACTOR; on
+other devices it is mG, as the SDK has it.
+
+A frame whose timestamp repeats the previous frame's (the same frame delivered twice) decodes to
+nothing.
+
 Only numpy and the standard library are imported here.
 """
 
@@ -77,6 +91,7 @@ __all__ = [
     "factor_from_start_response",
     "get_settings_command",
     "get_status_command",
+    "is_verity_sense",
     "parse_cp_message",
     "parse_delta_frames",
     "parse_features",
@@ -495,10 +510,18 @@ def parse_delta_frames(payload: bytes, channels: int = 3, resolution: int = 16) 
 _RAW_ACC_BYTES = {0: 1, 1: 2, 2: 3}
 
 
-def decode_acc_frame(frame: PmdFrame, factor: float = 1.0) -> np.ndarray:
+def is_verity_sense(name_or_model: str | None) -> bool:
+    """Whether an advertised name or Device Information model names a Polar Verity Sense (it
+    advertises as ``Polar Sense <id>``)."""
+    text = " ".join(str(name_or_model or "").lower().split())
+    return text.startswith("polar sense") or "verity" in text
+
+
+def decode_acc_frame(frame: PmdFrame, factor: float = 1.0, *, type0_in_g: bool = False) -> np.ndarray:
     """ACC samples of one frame in g, shape ``(n, 3)`` (``AccData.kt``).
 
-    Raw types 0/1/2: int8/int16/int24 triples in mG. Compressed type 0 (0x80): mG = raw x factor
+    Raw types 0/1/2: int8/int16/int24 triples in mG; ``type0_in_g`` (a Verity Sense): raw type 0
+    is G x factor (see the module docstring). Compressed type 0 (0x80): mG = raw x factor
     x 1000. Compressed type 1 (0x81): mG = raw x factor (raw when factor is 1). ``factor`` is the
     float32 FACTOR of the START reply, 1.0 when none came. Unlike the SDK, values are not
     truncated to whole mG.
@@ -525,6 +548,8 @@ def decode_acc_frame(frame: PmdFrame, factor: float = 1.0) -> np.ndarray:
         )
     if size == 1:
         ints = np.frombuffer(payload, dtype="<i1").astype(np.int64)
+        if type0_in_g:
+            return ints.reshape(-1, 3).astype(np.float64) * f32
     elif size == 2:
         ints = np.frombuffer(payload, dtype="<i2").astype(np.int64)
     else:
@@ -589,7 +614,15 @@ class PolarDecoder(Decoder):
     :meth:`feed_control`, or given), the nominal sample rate for the first frame, and the
     previous frame time per (measurement, frame type) as the SDK does."""
 
-    def __init__(self, factor: float | str = 1.0, sample_rate: float | str | None = None) -> None:
+    def __init__(
+        self,
+        factor: float | str = 1.0,
+        sample_rate: float | str | None = None,
+        model: str | None = None,
+        previous_ns: int | str | None = None,
+    ) -> None:
+        #: raw type 0 is G (a Verity Sense, from its name or model), else mG
+        self.type0_in_g = is_verity_sense(model)
         try:
             self.factor = float(factor)
             self.sample_rate = float(sample_rate) if sample_rate not in (None, "") else None
@@ -597,15 +630,24 @@ class PolarDecoder(Decoder):
             raise ProfileError(f"bad Polar setting: factor={factor!r} sample_rate={sample_rate!r}") from None
         if not math.isfinite(self.factor):
             raise ProfileError(f"bad Polar factor {factor!r}")
+        try:
+            #: the sensor time (ns since 2000) of the frame before the first one fed, 0: none
+            self.previous_ns = int(previous_ns or 0)
+        except (TypeError, ValueError):
+            raise ProfileError(f"bad Polar previous frame time {previous_ns!r}") from None
+        if self.previous_ns < 0:
+            raise ProfileError(f"bad Polar previous frame time {previous_ns!r}")
         self._previous: dict[tuple[int, int], int] = {}
         self._cp = CpResponseAssembler()
         self.last_times_ns: np.ndarray | None = None
 
     def feed(self, data: bytes) -> Decoded:
         frame = parse_frame(data)
-        samples = decode_acc_frame(frame, self.factor)
+        samples = decode_acc_frame(frame, self.factor, type0_in_g=self.type0_in_g)
         key = (frame.measurement_type, frame.frame_type)
-        previous = self._previous.get(key, 0)
+        previous = self._previous.get(key, self.previous_ns)
+        if previous and frame.timestamp_ns == previous:
+            return Decoded.empty(with_time=True, duplicate=True, sensor_time_ns=frame.timestamp_ns)
         self._previous[key] = frame.timestamp_ns
         times = sample_times_ns(previous, frame.timestamp_ns, samples.shape[0], self.sample_rate)
         self.last_times_ns = times
@@ -614,6 +656,8 @@ class PolarDecoder(Decoder):
             "sensor_time_ns": frame.timestamp_ns,
             "frame_time": float(ns2000_to_unix(frame.timestamp_ns)),
         }
+        if times is not None:
+            extras["sample_times_ns"] = times
         timestamps = None if times is None else ns2000_to_unix(times)
         return Decoded(samples, timestamps, extras)
 
@@ -670,6 +714,8 @@ class PolarProfile(Profile):
         and a second START."""
         decoder = link.decoder
         assert isinstance(decoder, PolarDecoder)
+        if is_verity_sense(link.info.get("model")) or is_verity_sense(link.info.get("name")):
+            decoder.type0_in_g = True
         settings: dict[str, int] = {}
         reply = await self._command(link, get_settings_command(ACC), required=False)
         if reply is not None and reply.ok and reply.parameters:
@@ -716,7 +762,8 @@ class PolarProfile(Profile):
 
     def new_decoder(self, **settings: Any) -> PolarDecoder:
         """Settings: ``factor`` (float32 FACTOR, default 1.0), ``sample_rate`` (Hz, for the
-        first frame's timestamps)."""
+        first frame's timestamps), ``model`` (the device's name or model: a Verity Sense reads
+        raw type 0 in G), ``previous_ns`` (sensor time of the frame before the first one fed)."""
         return PolarDecoder(**settings)
 
     def start_commands(self, rate_hz: float, range_g: float, *, channels: int | None = None) -> list[bytes]:

@@ -16,6 +16,13 @@ The sensor streams by itself once notifications are on:
 Packets may be split across notifications, or several may share one: the decoder buffers and
 resynchronises on the ``55 61``/``55 71`` header, dropping anything else.
 
+Not an accelerometer: WitMotion's WTVB01-BT50 vibration sensor uses the same ffe5/ffe4/ffe9 UUIDs,
+a name that starts with "WT" and the same ``55 61`` header, but 28-byte packets of velocity (mm/s),
+angle, temperature, displacement (µm) and frequency (its manual §5.2; WitMotion's
+``Wtvb01Resolver.cs``). Read as a WT901 packet it would give small, wrong "accelerations". A scan
+does not offer a device named ``WTVB...``, and the decoder refuses a stream of 28-byte ``55 61``
+packets with :class:`~collector.profiles.base.NotAnAccelerometer`.
+
 Commands (to ``ffe9``): ``FF AA <reg> <lo> <hi>``; unlock ``FF AA 69 88 B5`` (10 s), save
 ``FF AA 00 00 00``, output rate ``FF AA 03 <code> 00``, read ``FF AA 27 <reg> 00``. WitMotion's
 ``writeReg`` waits 100 ms between unlock, write and save (:attr:`command_interval_s`).
@@ -31,8 +38,10 @@ from typing import Any
 import numpy as np
 
 from .base import (
+    ControlLink,
     Decoded,
     Decoder,
+    NotAnAccelerometer,
     Profile,
     ProfileError,
     StreamSettings,
@@ -70,6 +79,9 @@ WIT_SERVICE = "0000ffe5-0000-1000-8000-00805f9a34fb"
 WIT_NOTIFY = "0000ffe4-0000-1000-8000-00805f9a34fb"
 WIT_WRITE = "0000ffe9-0000-1000-8000-00805f9a34fb"
 
+VIBRATION_PACKET_LEN = 28  # WTVB01-BT50: 55 61 + 13 int16
+#: Advertised-name prefixes of WitMotion devices that are not accelerometers (WTVB01 vibration sensors).
+NOT_ACCELEROMETER_PREFIXES = ("WTVB",)
 ACC_SCALE_G = 16.0 / 32768.0
 GYRO_SCALE_DPS = 2000.0 / 32768.0
 ANGLE_SCALE_DEG = 180.0 / 32768.0
@@ -155,6 +167,36 @@ def battery_percent(volts: float) -> float:
     return float(np.interp(volts, xs, ys))
 
 
+#: Consecutive ``55 61`` packets 28 bytes apart after which a stream is refused as a WTVB01's.
+VIBRATION_VOTES = 4
+#: Data packets held back at most before a stream shows its layout (then they are released).
+MAX_HELD = 8
+VIBRATION_MESSAGE = (
+    "28-byte 55 61 packets are a WitMotion WTVB01 vibration sensor (velocity, displacement, frequency), "
+    "not an accelerometer"
+)
+
+
+def check_not_vibration(data: bytes) -> None:
+    """Refuse one notification holding a WTVB01 packet (``legwatch decode``: no stream to count on)."""
+    if _vibration_packets(bytes(data)):
+        raise NotAnAccelerometer(VIBRATION_MESSAGE)
+
+
+def _is_header(data: bytes | bytearray, i: int) -> bool:
+    return len(data) >= i + 2 and data[i] == HEADER and data[i + 1] in (DATA_FLAG, REGISTER_FLAG)
+
+
+def _vibration_packets(data: bytes) -> bool:
+    """Whether a notification holds WTVB01 packets: ``55 61`` whose 20-byte cut is not followed by
+    another header but whose 28-byte one is (or ends the notification exactly)."""
+    if len(data) < VIBRATION_PACKET_LEN or data[0] != HEADER or data[1] != DATA_FLAG:
+        return False
+    if _is_header(data, PACKET_LEN):
+        return False
+    return len(data) == VIBRATION_PACKET_LEN or _is_header(data, VIBRATION_PACKET_LEN)
+
+
 class WitMotionDecoder(Decoder):
     """Buffers the byte stream across notifications and cuts it into 20-byte packets.
 
@@ -168,6 +210,13 @@ class WitMotionDecoder(Decoder):
         self._buf = bytearray()
         self.dropped_bytes = 0
         self.registers: dict[int, int] = {}
+        self._vibration_votes = 0
+        #: bytes skipped since the end of the last data packet (None: the last packet was a register reply)
+        self._since_data: int | None = None
+        #: data packets held back until one is seen followed by a header 20 bytes on (a WT901's
+        #: layout), so a WTVB01's packets never come out as samples
+        self._held: list[bytes] | None = []
+        self._confirmed = False
 
     def feed(self, data: bytes) -> Decoded:
         buf = self._buf
@@ -181,19 +230,33 @@ class WitMotionDecoder(Decoder):
                 if n - i < PACKET_LEN:
                     break
                 packet = bytes(buf[i : i + PACKET_LEN])
-                (data_packets if packet[1] == DATA_FLAG else register_packets).append(packet)
+                self._vote(packet[1] == DATA_FLAG)
+                if self._held is not None and self._confirmed:
+                    data_packets += self._held
+                    self._held = None
+                if packet[1] == DATA_FLAG and self._held is not None:
+                    self._held.append(packet)  # until the next header shows the packets are 20 bytes apart
+                    if len(self._held) > MAX_HELD:
+                        data_packets += self._held
+                        self._held = None
+                else:
+                    (data_packets if packet[1] == DATA_FLAG else register_packets).append(packet)
+                self._since_data = 0 if packet[1] == DATA_FLAG else None
                 i += PACKET_LEN
                 continue
             nxt = buf.find(HEADER, i + 1)
             if nxt < 0:
                 nxt = n
-            self.dropped_bytes += nxt - i
+            self._skipped(nxt - i)
             i = nxt
         if n - i == 1 and buf[i] != HEADER:
-            self.dropped_bytes += 1
+            self._skipped(1)
             i += 1
         del buf[:i]
 
+        return self._decode(data_packets, register_packets)
+
+    def _decode(self, data_packets: list[bytes], register_packets: list[bytes]) -> Decoded:
         extras: dict[str, Any] = {}
         if data_packets:
             words = np.frombuffer(b"".join(data_packets), dtype="<i2").reshape(-1, PACKET_LEN // 2)
@@ -206,6 +269,23 @@ class WitMotionDecoder(Decoder):
         if register_packets:
             extras.update(self._registers(register_packets))
         return Decoded(samples, None, extras)
+
+    def _skipped(self, count: int) -> None:
+        self.dropped_bytes += count
+        if self._since_data is not None:
+            self._since_data += count
+
+    def _vote(self, is_data: bool) -> None:
+        """At a packet header: was the previous data packet 20 bytes back (a WT901's) or 28 (a
+        WTVB01's: its last 8 bytes were skipped)? :data:`VIBRATION_VOTES` of the latter in a row
+        refuse the stream."""
+        if self._since_data == 0:
+            self._vibration_votes = 0
+            self._confirmed = True
+        elif is_data and self._since_data == VIBRATION_PACKET_LEN - PACKET_LEN:
+            self._vibration_votes += 1
+            if self._vibration_votes >= VIBRATION_VOTES:
+                raise NotAnAccelerometer(VIBRATION_MESSAGE)
 
     def _registers(self, packets: list[bytes]) -> dict[str, Any]:
         found: dict[int, int] = {}
@@ -226,6 +306,11 @@ class WitMotionDecoder(Decoder):
             out["output_rate_hz"] = OUTPUT_RATES_HZ.get(found[REG_RATE] & 0xFF)
         return out
 
+    def flush(self) -> Decoded:
+        """The data packets still held back (a stream that ended before it showed its layout)."""
+        held, self._held = self._held or [], None
+        return self._decode(held, [])
+
     @property
     def pending_bytes(self) -> int:
         """Bytes buffered waiting for the rest of a packet."""
@@ -234,6 +319,10 @@ class WitMotionDecoder(Decoder):
     def reset(self) -> None:
         self._buf.clear()
         self.registers.clear()
+        self._vibration_votes = 0
+        self._since_data = None
+        self._held = []
+        self._confirmed = False
 
 
 class WitMotionProfile(Profile):
@@ -252,7 +341,10 @@ class WitMotionProfile(Profile):
         return StreamSettings(OUTPUT_RATES_HZ[rate_code(rate_hz)], 16.0, False)
 
     def matches(self, device_name: str | None, service_uuids: Iterable[str]) -> bool:
-        """By name (``WT901BLE...``) or by a ``ffe5``/``ffe4``/``ffe9`` 16-bit UUID on either base."""
+        """By name (``WT901BLE...``) or by a ``ffe5``/``ffe4``/``ffe9`` 16-bit UUID on either base;
+        never a WTVB vibration sensor (same UUIDs, not an accelerometer)."""
+        if device_name and device_name.strip().upper().startswith(NOT_ACCELEROMETER_PREFIXES):
+            return False
         if any(uuid16(u) in ("ffe5", "ffe4", "ffe9") for u in service_uuids):
             return True
         return super().matches(device_name, ())
@@ -287,6 +379,17 @@ class WitMotionProfile(Profile):
             read_register_command(REG_RATE),
             read_register_command(REG_BATTERY),
         ]
+
+    async def start(self, link: ControlLink) -> None:
+        """Refuse a device named like a WTVB vibration sensor, then write :meth:`start_commands`."""
+        name = str(link.info.get("name") or "")
+        if name.strip().upper().startswith(NOT_ACCELEROMETER_PREFIXES):
+            raise NotAnAccelerometer(f"{name} is a WitMotion vibration sensor (WTVB), not an accelerometer")
+        await super().start(link)
+
+    def battery_commands(self) -> list[bytes]:
+        """Read the battery-voltage register 0x64 (the reply's ``battery_percent``)."""
+        return [read_register_command(REG_BATTERY)]
 
     def configure_commands(self, rate_hz: float) -> list[bytes]:
         """Persist the output rate: unlock, set, save (WitMotion's ``writeReg`` sequence). The

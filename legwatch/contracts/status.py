@@ -1,11 +1,17 @@
 """Sensor status messages: retained JSON on ``<prefix>/<sensor>/status``, built and read here.
 
 ``{"state": "online"|"offline", "time": <Unix s, ms>, ...}``: a publisher's own statuses carry the
-time they were sent, then any other fields (``source``, ``sensor``, ``battery``, ``link``,
+time they were sent, then any other fields (``source``, ``sensor``, ``battery_pct``, ``link``,
 ``reason``, …; ``None`` values are left out). A publisher's **last will** is an ``offline`` status
 composed at connect time and published by the broker when the connection is lost (Mosquitto also
 sends every will when it shuts down): it has no ``"time"``, and may say ``"will": true``. A
 consumer ends a night at once on an explicit ``offline``, but only waits after a will.
+
+Sensor health (the collector's statuses): ``battery_pct`` (0-100, the sensor's battery),
+``rssi_dbm`` (signal strength of the sensor's last advertisement before the connection, dBm) and
+``connected`` (``true`` while the Bluetooth link streams, ``false`` while it is being re-established
+and when offline). :func:`health` reads them back, checked; ``legwatch monitor`` stores them as
+``status`` points (:func:`health_fields`).
 
 Readers accept any string ``state`` (a future state is ignored, not an error); an empty payload
 clears the retained status and is not a status at all (check for it before :func:`parse`).
@@ -21,10 +27,30 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["OFFLINE", "ONLINE", "Status", "StatusError", "build", "offline", "online", "parse", "will"]
+__all__ = [
+    "BATTERY_PCT",
+    "CONNECTED",
+    "OFFLINE",
+    "ONLINE",
+    "RSSI_DBM",
+    "Health",
+    "Status",
+    "StatusError",
+    "build",
+    "health",
+    "health_fields",
+    "offline",
+    "online",
+    "parse",
+    "will",
+]
 
 ONLINE = "online"
 OFFLINE = "offline"
+#: The sensor-health fields of a status message.
+BATTERY_PCT = "battery_pct"
+RSSI_DBM = "rssi_dbm"
+CONNECTED = "connected"
 
 
 class StatusError(ValueError):
@@ -102,3 +128,50 @@ def parse(payload: bytes | bytearray | str) -> Status:
         is_will=state == OFFLINE and marked,
         fields={k: v for k, v in doc.items() if k not in ("state", "time")},
     )
+
+
+@dataclass(frozen=True)
+class Health:
+    """The sensor-health fields of one status; ``None`` where the status does not say (or says
+    something that is not a battery level, a signal strength or a yes/no)."""
+
+    battery_pct: float | None = None
+    rssi_dbm: float | None = None
+    connected: bool | None = None
+
+    @property
+    def empty(self) -> bool:
+        return self.battery_pct is None and self.rssi_dbm is None and self.connected is None
+
+
+def _number(value: Any, low: float, high: float) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    number = float(value)
+    return number if low <= number <= high else None
+
+
+def health(doc: Status) -> Health:
+    """The health fields of a parsed status: a battery level within 0-100 %, a signal strength
+    within -127..20 dBm, ``connected`` a JSON boolean; anything else is left out."""
+    f = doc.fields
+    connected = f.get(CONNECTED)
+    return Health(
+        battery_pct=_number(f.get(BATTERY_PCT), 0.0, 100.0),
+        rssi_dbm=_number(f.get(RSSI_DBM), -127.0, 20.0),
+        connected=connected if isinstance(connected, bool) else None,
+    )
+
+
+def health_fields(doc: Status) -> dict[str, float | bool]:
+    """``{battery_pct, rssi_dbm, connected}`` of a status, only those it has (the fields of a
+    ``status`` point)."""
+    h = health(doc)
+    out: dict[str, float | bool] = {}
+    if h.battery_pct is not None:
+        out[BATTERY_PCT] = h.battery_pct
+    if h.rssi_dbm is not None:
+        out[RSSI_DBM] = h.rssi_dbm
+    if h.connected is not None:
+        out[CONNECTED] = h.connected
+    return out

@@ -214,6 +214,9 @@ class Router:
         except status.StatusError as exc:
             self.reject(msg, out, "malformed_status", str(exc))
             return
+        health = status.health_fields(doc)
+        if health and doc.time is not None and EARLIEST_T <= doc.time <= LATEST_T:  # a `status` point
+            out.points.append(schema.status_point(self.cfg.subject_for(sensor), sensor, doc.time, health))
         st = self.streams.get(sensor)
         if doc.state == "online":
             if not msg.retain and not getattr(msg, "dup", False):

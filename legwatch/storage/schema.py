@@ -8,6 +8,8 @@ Measurements (numbers are floats; ids live in fields, never in tags):
 - ``habit``    time = when; tags subject, habit; fields value, unit, note
 - ``night``    time = start of the recording; tags subject, sensor; fields sleep_start, sleep_end,
   sleep_h, counts per kind, plm_count, plm_index, coverage, samples, end
+- ``status``   time = when the collector sent the sensor's status; tags subject, sensor; fields
+  battery_pct, rssi_dbm (floats), connected (bool), each only where the status had it
 """
 
 from __future__ import annotations
@@ -62,6 +64,11 @@ def gap_point(subject: str, sensor: str, g: Gap) -> Point:
         {"duration_s": float(round(g.duration_s, 3)), "end": float(g.end)},
         g.start,
     )
+
+
+def status_point(subject: str, sensor: str, t: float, health: dict[str, float | bool]) -> Point:
+    """A sensor's health (``legwatch.contracts.status.health_fields``) at ``t``."""
+    return Point("status", {"subject": subject, "sensor": sensor}, dict(health), t)
 
 
 def night_point(subject: str, sensor: str, night: Night) -> Point | None:

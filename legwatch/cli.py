@@ -582,6 +582,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="what to count per night (default episodes)",
     )
 
+    from legwatch import experiment_cli
+
+    experiment_cli.register(sub, common, _config)
+
     sp = add(
         "status",
         cmd_status,
@@ -657,6 +661,8 @@ _USER_ERRORS = (
     ("legwatch.csvio", "RecordingError"),
     ("legwatch.habits", "HabitError"),
     ("legwatch.summary", "SummaryError"),
+    ("legwatch.experiment", "ExperimentError"),
+    ("legwatch.correlate", "CorrelateError"),
     ("collector.profiles.base", "ProfileError"),
 )
 _SERVICE_ERRORS = (

@@ -388,6 +388,12 @@ def cmd_correlate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from legwatch.report_cli import run_report
+
+    return run_report(args, _config(args))
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from legwatch import readiness
 
@@ -582,9 +588,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="what to count per night (default episodes)",
     )
 
-    from legwatch import experiment_cli
+    from legwatch import experiment_cli, report_cli
 
     experiment_cli.register(sub, common, _config)
+    report_cli.add_arguments(
+        add(
+            "report",
+            cmd_report,
+            "the multi-week report to bring to a doctor (PDF, HTML or JSON)",
+            report_cli.DESCRIPTION,
+        )
+    )
 
     sp = add(
         "status",
@@ -663,6 +677,7 @@ _USER_ERRORS = (
     ("legwatch.summary", "SummaryError"),
     ("legwatch.experiment", "ExperimentError"),
     ("legwatch.correlate", "CorrelateError"),
+    ("legwatch.report", "ReportError"),
     ("collector.profiles.base", "ProfileError"),
 )
 _SERVICE_ERRORS = (

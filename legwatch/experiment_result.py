@@ -45,9 +45,9 @@ DISCLAIMER = (
     "that worry you."
 )
 VERDICT_TEXT = {
-    "helps": "{habit} helps: fewer {outcome} on the nights with it, more than chance explains (p = {p}).",
-    "hurts": "{habit} hurts: more {outcome} on the nights with it, more than chance explains (p = {p}).",
-    "no_clear_effect": "no clear effect of {habit} on {outcome}: the difference is within what chance gives (p = {p}).",
+    "helps": "{habit} helps: fewer {outcome} on the nights with it, more than chance explains ({p}).",
+    "hurts": "{habit} hurts: more {outcome} on the nights with it, more than chance explains ({p}).",
+    "no_clear_effect": "no clear effect of {habit} on {outcome}: the difference is within what chance gives ({p}).",
     "not_enough_data": "not enough data to conclude about {habit}: {why}.",
 }
 
@@ -124,6 +124,13 @@ def _pfmt(p: float | None) -> str:
     return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
+def p_text(p: float | None) -> str:
+    """``p < 0.001`` or ``p = 0.034``."""
+    if p is None:
+        return "p unknown"
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
 def analyse(store, plan: Plan, *, now: datetime | None = None, seed: int = 0) -> dict:
     """The result of ``plan`` from what the store holds (a plain dict: the ``--format json`` output)."""
     t = table(store, plan.subject, since=plan.start, until=plan.last)
@@ -188,7 +195,7 @@ def analyse(store, plan: Plan, *, now: datetime | None = None, seed: int = 0) ->
     verdict_text = VERDICT_TEXT[verdict].format(
         habit=habit_label.capitalize() if verdict in ("helps", "hurts") else habit_label,
         outcome=outcome_label,
-        p=_pfmt(primary["p_value"] if primary else None),
+        p=p_text(primary["p_value"] if primary else None),
         why="; ".join(reasons),
     )
     state = plan.state(now)
@@ -309,7 +316,7 @@ def text_lines(r: Mapping) -> list[str]:
     if r["effect"] is not None:
         lo, hi = r["ci"]
         out.append(f"{r['outcome'].capitalize()} per night: {r['mean_with']:.1f} with, {r['mean_without']:.1f} without")
-        out.append(f"  effect {r['effect']:+.1f} (95% CI {lo:+.1f} to {hi:+.1f}), p = {_pfmt(r['p_value'])}")
+        out.append(f"  effect {r['effect']:+.1f} (95% CI {lo:+.1f} to {hi:+.1f}), {p_text(r['p_value'])}")
         if r["relative_effect"] is not None:
             out.append(f"  ({r['relative_effect'] * 100:+.0f}% against the nights without)")
     c = r["cramps"]
@@ -318,7 +325,7 @@ def text_lines(r: Mapping) -> list[str]:
     elif c is not None and r["outcome"] != "contractions":
         lo, hi = c["ci"]
         out.append(f"Cramps per night: {c['mean_with']:.2f} with, {c['mean_without']:.2f} without")
-        out.append(f"  effect {c['effect']:+.2f} (95% CI {lo:+.2f} to {hi:+.2f}), p = {_pfmt(c['p_value'])}")
+        out.append(f"  effect {c['effect']:+.2f} (95% CI {lo:+.2f} to {hi:+.2f}), {p_text(c['p_value'])}")
     for e in r["left_out"][:10]:
         out += wrap(f"left out {e['night']}: {e['reason']}", "  ")
     if len(r["left_out"]) > 10:

@@ -166,6 +166,9 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     store = open_store(cfg, tolerate_down=True)
     mon = Monitor(cfg, store, exit_after_nights=args.exit_after_nights)
     mon.on_night_stored(publish_summary, "summaries")
+    from legwatch.experiment_publish import TonightPublisher
+
+    mon.every(TonightPublisher(), "experiment_reminders", 60.0)
     log.info("monitor starting; storing to %s", "InfluxDB" if cfg["influx.url"] else cfg.data_dir)
 
     def interrupt(signum, frame) -> None:
@@ -314,6 +317,9 @@ def cmd_summary(args: argparse.Namespace) -> int:
     store = open_store(cfg)
     try:
         s = summary.build(store, cfg["subject"], args.night)
+        from legwatch.experiment_result import annotate
+
+        annotate(store, s)
         act = summary.activity(store, s) if args.format == "html" else []
     finally:
         store.close()

@@ -284,6 +284,18 @@ def standing(store, plan: Plan, *, now: datetime | None = None) -> dict:
     }
 
 
+def annotate(store, s: dict, *, now: datetime | None = None) -> dict:
+    """Add to a morning summary ``s`` how the experiment covering its night stands (``standing``), if any."""
+    from legwatch.experiment import plans
+
+    night = s.get("night_of")
+    for plan in reversed(plans(store, s["subject"])):
+        if plan.active(now) or (night and plan.start <= night <= plan.last):
+            s["experiment"] = standing(store, plan, now=now)
+            break
+    return s
+
+
 # --- renderings ----------------------------------------------------------------------------------
 
 

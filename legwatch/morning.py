@@ -7,6 +7,7 @@ of the summary or Home Assistant code.
 from __future__ import annotations
 
 from legwatch import homeassistant, summary
+from legwatch.experiment_result import annotate
 from legwatch.monitor.hooks import NightStored
 
 
@@ -15,6 +16,6 @@ def publish_summary(event: NightStored) -> bool:
     (no connection yet, or a night without data). ``StoreUnavailable`` makes the monitor retry."""
     if event.connection is None or event.night.start is None:
         return False
-    s = summary.build(event.store, event.subject, sensor=event.sensor, start=event.night.start)
+    s = annotate(event.store, summary.build(event.store, event.subject, sensor=event.sensor, start=event.night.start))
     homeassistant.publish_summary(event.connection, event.prefix, s, wait=5.0)
     return True

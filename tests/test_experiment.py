@@ -258,3 +258,49 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, message
     store = SqliteStore(tmp_path / "data" / "legwatch.sqlite")
     assert store.query("experiment") == []
     store.close()
+
+
+# --- the monitor publishes tonight's assignment, retained, with a Home Assistant entity -------------
+
+
+def test_the_monitor_publishes_tonight_retained_with_discovery(mosquitto, tmp_path) -> None:
+    import uuid
+
+    from test_homeassistant import clear_retained, collect_retained
+
+    from legwatch.contracts.config import load_config
+    from legwatch.experiment_publish import TonightPublisher, config_topic, state_topic
+    from legwatch.monitor.service import Monitor
+
+    subject, prefix = f"exp{uuid.uuid4().hex[:6]}", f"lw{uuid.uuid4().hex[:6]}"
+    cfg = load_config(
+        env={
+            "LEGWATCH_MQTT_URL": mosquitto.url,
+            "LEGWATCH_MQTT_TOPIC_PREFIX": prefix,
+            "LEGWATCH_SUBJECT": subject,
+            "LEGWATCH_DATA_DIR": str(tmp_path),
+        }
+    )
+    store = SqliteStore(tmp_path / "legwatch.sqlite")
+    plan = make_plan(store, subject, "stretching", 8, seed=9)
+    mon = Monitor(cfg, store, client_id=f"{prefix}-monitor")
+    mon.every(TonightPublisher(), "experiment_reminders", 60.0)  # as `legwatch monitor` registers it
+    wanted = [state_topic(prefix, subject), config_topic(subject), f"{prefix}/summary/{subject}/availability"]
+    mon.start()
+    try:
+        collect_retained(mosquitto.url, wanted, 3)  # published by now
+    finally:
+        mon.stop()
+        store.close()
+    try:
+        got = collect_retained(mosquitto.url, wanted, 3)  # a fresh subscriber after the monitor left: retained
+    finally:
+        clear_retained(mosquitto.url, wanted)
+    assert mon.stats["experiment_reminders"] >= 1
+    doc = json.loads(got[state_topic(prefix, subject)].payload)
+    assert got[state_topic(prefix, subject)].retain
+    assert doc["habit"] == "stretching" and doc["night"] == tonight() and doc["intervention"] == plan.schedule[0]
+    assert doc["reminder"]
+    config = json.loads(got[config_topic(subject)].payload)
+    assert config["state_topic"] == state_topic(prefix, subject) and config["payload_on"] == "ON"
+    assert config["unique_id"].endswith("_intervention_tonight")

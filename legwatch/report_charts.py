@@ -108,7 +108,7 @@ def nightly_figure(report: Mapping, width: float = 7.4, height: float = 9.0) -> 
         )
         ax.set_title("Leg movements (0.5–10 s) per night")
         ax.set_ylabel("movements")
-        ax.legend(frameon=False, loc="upper left", ncols=2)
+        ax.legend(frameon=False, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=2, borderaxespad=0.1)
         ax = axes[2]
         plm = _per_date(report, "plm_index")
         ax.plot([x[d] for d in plm], list(plm.values()), "-o", color="black", mfc="white", ms=3.5, lw=1)

@@ -364,7 +364,7 @@ def plot_svg(r: Mapping) -> str:
         ys = [rows[i][key] for i in xs]
         ax.scatter(xs, ys, marker=marker, facecolor=face, edgecolor="black", s=36, label=label, zorder=3)
         if ys:
-            ax.axhline(float(np.mean(ys)), color="black", ls="-" if on else "--", lw=1)
+            ax.axhline(float(np.mean(ys)), color="black", ls="-" if on else "--", lw=1, label="mean " + label)
     ax.set_xticks(range(len(rows)), [e["night"][5:] for e in rows], rotation=90, fontsize=7)
     ax.set_ylabel(f"{key} per night")
     ax.legend(frameon=False, fontsize=8, loc="upper right")
@@ -411,7 +411,7 @@ def render_html(r: Mapping) -> str:
         ""
         if c is None
         else f"<p>Cramps per night: {c['mean_with']:.2f} with, {c['mean_without']:.2f} without; effect "
-        f"{c['effect']:+.2f} (95% CI {c['ci'][0]:+.2f} to {c['ci'][1]:+.2f}), p = {_pfmt(c['p_value'])}.</p>"
+        f"{c['effect']:+.2f} (95% CI {c['ci'][0]:+.2f} to {c['ci'][1]:+.2f}), {p_text(c['p_value'])}.</p>"
     )
     plot = plot_svg(r) if r["nights_analysed"] else ""
     left = "".join(f"<li>{escape(e['night'])}: {escape(e['reason'])}</li>" for e in r["left_out"])

@@ -120,7 +120,18 @@ def _month_through_cli(tmp_path, capsys, *, factor: float, seed: int) -> dict:
     code, out, err = _cli(capsys, "experiment", "result", "--format", "json", "--data-dir", env["LEGWATCH_DATA_DIR"],
                           "--subject", "me")  # fmt: skip
     assert code == 0, err
-    return json.loads(out)
+    result = json.loads(out)
+    # the report of the same imported month: a valid multi-page PDF and a self-contained page
+    from test_report import _pdf_pages
+
+    for fmt, name in (("pdf", "r.pdf"), ("html", "r.html")):
+        code, _, err = _cli(capsys, "report", "--format", fmt, "--output", str(tmp_path / name), "--data-dir",
+                            env["LEGWATCH_DATA_DIR"], "--subject", "me")  # fmt: skip
+        assert code == 0, err
+    assert _pdf_pages((tmp_path / "r.pdf").read_bytes(), tmp_path / "check.pdf") >= 5
+    html = (tmp_path / "r.html").read_text()
+    assert "Night by night" in html and result["verdict_text"].split(":")[0] in html
+    return result
 
 
 def test_a_month_where_stretching_cuts_episodes_helps(tmp_path, capsys) -> None:
@@ -304,3 +315,53 @@ def test_the_monitor_publishes_tonight_retained_with_discovery(mosquitto, tmp_pa
     config = json.loads(got[config_topic(subject)].payload)
     assert config["state_topic"] == state_topic(prefix, subject) and config["payload_on"] == "ON"
     assert config["unique_id"].endswith("_intervention_tonight")
+
+
+# --- plans in both real stores; the monitor's periodic tasks -----------------------------------------
+
+
+@pytest.mark.parametrize("store_name", ["sqlite_store", "influx_store"])
+def test_plans_round_trip_and_stop_in_both_stores(request, store_name) -> None:
+    from legwatch.experiment import active_plan, stop_plan
+
+    store = request.getfixturevalue(store_name)
+    now = datetime(2026, 10, 10, 20).astimezone()
+    made = make_plan(store, "me", "heat", 14, seed=77, start="2026-10-05", now=now)
+    (kept,) = plans(store, "me")
+    assert kept == made and kept.schedule == tuple(draw_schedule(14, 77))
+    assert active_plan([kept], now) == kept and kept.state(now) == "running"
+    stopped = stop_plan(store, "me", now=now)
+    (kept,) = plans(store, "me")
+    assert kept.stopped == pytest.approx(stopped.stopped, abs=0.001) and kept.state(now) == "stopped"
+    assert kept.assignment("2026-10-10") is not None and kept.assignment("2026-10-11") is None
+    store_month(store, "me", kept.nights[:5], kept.schedule[:5], habit="heat", seed=1)
+    r = analyse(store, kept, now=now)
+    assert r["state"] == "stopped" and r["nights_analysed"] == 5 and r["nights_to_come"] == 0
+    assert r["verdict"] == "not_enough_data"
+
+
+def test_periodic_tasks_run_once_per_period_and_survive_failures() -> None:
+    from collections import Counter
+
+    from legwatch.monitor.periodic import Periodic, Tick
+
+    now = [100.0]
+    stats: Counter[str] = Counter()
+    periodic = Periodic(stats, clock=lambda: now[0])
+    calls = []
+
+    def task(tick: Tick) -> bool:
+        calls.append(now[0])
+        if len(calls) == 2:
+            raise RuntimeError("broker hiccup")
+        return True
+
+    periodic.add(task, "reminders", 60.0)
+    tick = Tick(SqliteStore(":memory:"), None, "lw")
+    for t in (100.0, 130.0, 160.0, 200.0, 230.0, 260.0):
+        now[0] = t
+        periodic.run_due(tick)
+    assert calls == [100.0, 160.0, 230.0]
+    assert stats["reminders"] == 2
+    with pytest.raises(ValueError):
+        periodic.add(task, "bad", 0)

@@ -7,6 +7,7 @@ markers carry the meaning, never colour alone; the clinical 15/h line is dashed 
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Mapping
 from datetime import date
 
@@ -74,16 +75,22 @@ def nightly_figure(report: Mapping, width: float = 7.4, height: float = 9.0) -> 
         ax = axes[0]
         cramps = _per_date(report, "cramps")
         ax.bar([x[d] for d in cramps], list(cramps.values()), color="black", width=0.7)
-        ax.set_title("Cramps (contractions longer than 10 s) per night")
         ax.set_ylabel("cramps")
         ax.yaxis.get_major_locator().set_params(integer=True)
         longest = _per_date(report, "cramp_longest_s")
-        if longest:
-            ax2 = ax.twinx()
-            ax2.plot([x[d] for d in longest], [v / 60 for v in longest.values()], "s", mfc="white", mec="black", ms=4)
-            ax2.set_ylabel("longest cramp, min (open squares)")
-            ax2.set_ylim(bottom=0)
-            ax2.spines["top"].set_visible(False)
+        top = max([*cramps.values(), 1.0])
+        for d, v in longest.items():  # the longest cramp of the night, written above its bar
+            ax.text(
+                x[d],
+                cramps[d] + top * 0.03,
+                f"{v / 60:.1f}",
+                ha="center",
+                va="bottom",
+                fontsize=5.5,
+                rotation=90 if len(dates) > 40 else 0,
+            )
+        ax.set_ylim(0, top * 1.3)
+        ax.set_title("Cramps (contractions longer than 10 s) per night; above each bar: the longest, in minutes")
         ax = axes[1]
         lms = _per_date(report, "leg_movements")
         per = _per_date(report, "periodic")
@@ -138,10 +145,12 @@ def nightly_figure(report: Mapping, width: float = 7.4, height: float = 9.0) -> 
                 ax.plot(x[r["night"]], c + 24 if c < s else c, "_", color="black", ms=7, mew=2)
         ax.set_title("Sleep window (bars) and cramps (black ticks)")
         ax.set_ylabel("clock time")
-        lo, hi = ax.get_ylim() if report["nights"] else (20, 32)
-        ticks = list(range(int(lo), int(hi) + 2, 2))
+        lo, hi = ax.get_ylim() if report["nights"] else (20.0, 32.0)
+        lo, hi = math.floor(lo), math.ceil(hi)
+        step = 1 if hi - lo <= 6 else 2
+        ticks = list(range(lo, hi + 1, step))
         ax.set_yticks(ticks, [f"{t % 24:02d}:00" for t in ticks])
-        ax.invert_yaxis()
+        ax.set_ylim(hi, lo)  # evening at the top
         for d in dates:
             if d not in recorded:
                 for a in axes:

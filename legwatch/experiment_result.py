@@ -286,13 +286,21 @@ def standing(store, plan: Plan, *, now: datetime | None = None) -> dict:
 
 def annotate(store, s: dict, *, now: datetime | None = None) -> dict:
     """Add to a morning summary ``s`` how the experiment covering its night stands (``standing``), if any."""
+    import logging
+
     from legwatch.experiment import plans
+    from legwatch.storage import StoreUnavailable
 
     night = s.get("night_of")
-    for plan in reversed(plans(store, s["subject"])):
-        if plan.active(now) or (night and plan.start <= night <= plan.last):
-            s["experiment"] = standing(store, plan, now=now)
-            break
+    try:
+        for plan in reversed(plans(store, s["subject"])):
+            if plan.active(now) or (night and plan.start <= night <= plan.last):
+                s["experiment"] = standing(store, plan, now=now)
+                break
+    except StoreUnavailable:
+        raise  # the monitor tries the summary again when the store is back
+    except Exception:  # the summary goes out without the experiment rather than not at all
+        logging.getLogger("legwatch").exception("could not tell how the experiment stands")
     return s
 
 

@@ -7,7 +7,10 @@ connection wrapper, the demo's embedded broker), ``storage`` (InfluxDB and SQLit
 interface, the InfluxDB schema), ``monitor`` (the detector service). The modules at this level are
 the application: ``cli`` (every ``legwatch`` command), ``demo``, ``replay``, ``habits`` (the habit
 rules; the monitor uses them), ``summary``, ``correlate``, ``homeassistant``, ``morning`` (what
-runs once a night is stored), ``csvio``. They may import everything below, ``detector`` and
+runs once a night is stored), ``csvio``, ``report`` (the doctor's multi-week report, rendered by
+``report_pdf``, ``report_html`` with ``report_charts`` and ``report_text``), ``experiment`` (N-of-1
+plans in the store), ``experiment_result`` (their randomization test), ``experiment_publish``
+(tonight's assignment over MQTT, a periodic task of the monitor). They may import everything below, ``detector`` and
 ``collector``; nothing below imports them (tests/test_layers.py checks the whole graph).
 """
 

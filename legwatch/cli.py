@@ -186,6 +186,9 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     store = open_store(cfg, tolerate_down=True)
     mon = Monitor(cfg, store, exit_after_nights=args.exit_after_nights)
     mon.on_night_stored(publish_summary, "summaries")
+    from legwatch.experiment_publish import TonightPublisher
+
+    mon.every(TonightPublisher(), "experiment_reminders", 60.0)
     log.info("monitor starting; storing to %s", "InfluxDB" if cfg["influx.url"] else cfg.data_dir)
 
     def interrupt(signum, frame) -> None:
@@ -357,6 +360,9 @@ def cmd_summary(args: argparse.Namespace) -> int:
     store = open_store(cfg)
     try:
         s = summary.build(store, cfg["subject"], args.night)
+        from legwatch.experiment_result import annotate
+
+        annotate(store, s)
         act = summary.activity(store, s) if args.format == "html" else []
     finally:
         store.close()
@@ -429,6 +435,12 @@ def cmd_correlate(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from legwatch.report_cli import run_report
+
+    return run_report(args, _config(args))
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -745,6 +757,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="what to count per night (default episodes)",
     )
 
+    from legwatch import experiment_cli, report_cli
+
+    experiment_cli.register(sub, common, _config)
+    report_cli.add_arguments(
+        add(
+            "report",
+            cmd_report,
+            "the multi-week report to bring to a doctor (PDF, HTML or JSON)",
+            report_cli.DESCRIPTION,
+        )
+    )
+
     sp = add(
         "status",
         cmd_status,
@@ -883,6 +907,9 @@ _USER_ERRORS = (
     ("legwatch.csvio", "RecordingError"),
     ("legwatch.habits", "HabitError"),
     ("legwatch.summary", "SummaryError"),
+    ("legwatch.experiment", "ExperimentError"),
+    ("legwatch.correlate", "CorrelateError"),
+    ("legwatch.report", "ReportError"),
     ("collector.profiles.base", "ProfileError"),
 )
 _SERVICE_ERRORS = (

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
 from scipy import stats
@@ -64,19 +64,28 @@ def _habit_keys(habit: str, fields: Mapping) -> list[str]:
     return [habit]
 
 
-def table(store: Store, subject: str, since: str | None = None, outcome: str = "episodes") -> dict:
+def _noon(day: str | None, flag: str, days_after: int = 0) -> float | None:
+    """Local noon of ``day`` (YYYY-MM-DD) plus ``days_after`` days, as Unix seconds; None for None."""
+    if not day:
+        return None
+    try:
+        d = datetime.strptime(day, "%Y-%m-%d") + timedelta(days=days_after)
+    except ValueError:
+        raise CorrelateError(f"{flag} must be a date like 2026-01-05, got {day!r}") from None
+    return localtime.localize(d.replace(hour=12)).timestamp()
+
+
+def table(
+    store: Store, subject: str, since: str | None = None, outcome: str = "episodes", until: str | None = None
+) -> dict:
     """Per-night rows ``{night, sleep_start, outcome, episodes, contractions, habits{key: amount}}``,
-    the habit keys seen, and the nights left out (with why)."""
+    the habit keys seen, and the nights left out (with why); nights from the evening of ``since``
+    to that of ``until`` (YYYY-MM-DD, both included; None: no limit)."""
     if outcome not in OUTCOMES:
         raise CorrelateError(f"--outcome must be one of {', '.join(OUTCOMES)}, got {outcome!r}")
-    start = None
-    if since:
-        try:
-            day = localtime.localize(datetime.strptime(since, "%Y-%m-%d"))
-            start = day.replace(hour=12).timestamp()
-        except ValueError:
-            raise CorrelateError(f"--since must be a date like 2026-01-05, got {since!r}") from None
-    nights = store.query("night", start=start, tags={"subject": subject})
+    start = _noon(since, "--since")
+    end = _noon(until, "--until", 1)
+    nights = store.query("night", start=start, end=end, tags={"subject": subject})
     skipped = []
     by_date: dict[str, list] = {}
     for n in nights:
@@ -85,7 +94,12 @@ def table(store: Store, subject: str, since: str | None = None, outcome: str = "
             skipped.append({"night": night_date(n.time), "sensor": n.tags.get("sensor", ""), "reason": reason})
         else:
             by_date.setdefault(night_date(n.time), []).append(n)
-    habits = store.query("habit", start=None if start is None else start - 86400, tags={"subject": subject})
+    habits = store.query(
+        "habit",
+        start=None if start is None else start - 86400,
+        end=None if end is None else end + 86400,
+        tags={"subject": subject},
+    )
     times = np.array([h.time for h in habits])
     rows = []
     names: set[str] = set()
@@ -222,9 +236,16 @@ def _effect_text(r: Mapping, outcome: str) -> str:
     )
 
 
-def build(store: Store, subject: str, since: str | None = None, seed: int = 0, outcome: str = "episodes") -> dict:
-    """The correlation report (a plain dict: the ``--format json`` output)."""
-    t = table(store, subject, since, outcome)
+def build(
+    store: Store,
+    subject: str,
+    since: str | None = None,
+    seed: int = 0,
+    outcome: str = "episodes",
+    until: str | None = None,
+) -> dict:
+    """The correlation report (a plain dict: the ``--format json`` output); ``until``: see ``table``."""
+    t = table(store, subject, since, outcome, until)
     rows = t["rows"]
     y = np.array([r["outcome"] for r in rows], dtype=float)
     results = []

@@ -15,6 +15,9 @@ def publish_summary(event: NightStored) -> bool:
     (no connection yet, or a night without data). ``StoreUnavailable`` makes the monitor retry."""
     if event.connection is None or event.night.start is None:
         return False
-    s = summary.build(event.store, event.subject, sensor=event.sensor, start=event.night.start)
+    # imported here: the analysis pulls in scipy, which must not slow the monitor's start (it subscribes after)
+    from legwatch.experiment_result import annotate
+
+    s = annotate(event.store, summary.build(event.store, event.subject, sensor=event.sensor, start=event.night.start))
     homeassistant.publish_summary(event.connection, event.prefix, s, wait=5.0)
     return True

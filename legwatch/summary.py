@@ -330,6 +330,8 @@ def compose(records: NightRecords) -> dict:
         "habits": [_habit(h) for h in records.habits],
         "habits_during_night": [_habit(h) for h in records.habits_during],
         "sensor_health": sensor_health(records.statuses, start, end),
+        # how a running N-of-1 experiment stands: set by legwatch.experiment_result.annotate (needs the store)
+        "experiment": None,
         "disclaimer": DISCLAIMER,
     }
     for e in out["episodes"]:
@@ -486,4 +488,6 @@ def render_text(s: dict, console, *, more_hint: str = "use --format json or --fo
         console.print("Logged during the night:")
         for h in s["habits_during_night"]:
             console.print(f"  {habit_text(h)}")
+    if s.get("experiment"):
+        console.print(f"Experiment: {s['experiment']['line']}.")
     console.print(f"[dim]{s['disclaimer']}[/dim]")

@@ -257,5 +257,7 @@ def render_html(s: Mapping, act: Sequence[tuple[float, float]]) -> str:
         parts.append("<p>Logged during the night:</p><ul>")
         parts += [f"<li>{escape(habit_text(h))}</li>" for h in s["habits_during_night"]]
         parts.append("</ul>")
+    if s.get("experiment"):
+        parts.append(f"<p>Experiment: {escape(s['experiment']['line'])}.</p>")
     parts.append(f'<p class="note">{escape(s["disclaimer"])}</p></body></html>')
     return "\n".join(parts)

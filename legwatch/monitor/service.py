@@ -37,6 +37,7 @@ from legwatch.monitor.delivery import Delivery, retry
 from legwatch.monitor.hooks import NightHook, NightHooks, NightStored
 from legwatch.monitor.journal import Journal
 from legwatch.monitor.outbox import Outbox
+from legwatch.monitor.periodic import Periodic, PeriodicTask, Tick
 from legwatch.monitor.router import NightEnd, Routed, Router
 from legwatch.mqtt.connection import Connection
 from legwatch.storage import Point, Store, StoreError, StoreUnavailable
@@ -101,6 +102,7 @@ class Monitor:
             self.router, self.journal, self.checkpoints, self.stats, checkpoint_s=checkpoint_s, clock=clock
         )
         self.hooks = NightHooks(self.stats)
+        self.periodic = Periodic(self.stats, clock)
         self._worker: threading.Thread | None = None
         self._exiting = False
 
@@ -124,6 +126,10 @@ class Monitor:
     def on_night_stored(self, hook: NightHook, name: str) -> None:
         """Call ``hook`` once each night is in the store (see ``hooks``); successes count as ``stats[name]``."""
         self.hooks.add(hook, name)
+
+    def every(self, task: PeriodicTask, name: str, every_s: float) -> None:
+        """Call ``task`` between batches at most once every ``every_s`` seconds (see ``periodic``)."""
+        self.periodic.add(task, name, every_s)
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -342,6 +348,8 @@ class Monitor:
                 if not self.pending:
                     self.checkpointer.maybe_tick()
             self.hooks.run_due(ready=not self.delivery.held())
+            if not self.delivery.held():
+                self.periodic.run_due(Tick(self.store, self.connection, self.prefix))
             if (
                 self.exit_after_nights is not None
                 and not self._exiting

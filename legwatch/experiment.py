@@ -28,6 +28,7 @@ from datetime import date, datetime, timedelta
 
 import numpy as np
 
+from legwatch.contracts import localtime
 from legwatch.habits import MEDICATION_ALIASES, NAME
 from legwatch.storage import Point, Store
 
@@ -54,7 +55,7 @@ def _day(text: str, what: str = "--start") -> date:
 
 def tonight(now: datetime | None = None) -> str:
     """The night (its evening's date) a person means by "tonight" at ``now`` (local time)."""
-    d = (now or datetime.now()).astimezone()
+    d = localtime.in_zone(now)
     if d.hour < NIGHT_TURNS_H:
         d -= timedelta(days=1)
     return d.strftime("%Y-%m-%d")
@@ -158,7 +159,7 @@ class Plan:
             i = self.nights.index(night)
         except ValueError:
             return None
-        if self.stopped is not None and night > tonight(datetime.fromtimestamp(self.stopped)):
+        if self.stopped is not None and night > tonight(localtime.local(self.stopped)):
             return None
         return self.schedule[i]
 
@@ -265,7 +266,7 @@ def make_plan(
     if outcome not in OUTCOMES:
         raise ExperimentError(f"--outcome must be one of {', '.join(OUTCOMES)}, got {outcome!r}")
     first = _day(start).isoformat() if start else tonight(now)
-    nowdt = (now or datetime.now()).astimezone()
+    nowdt = localtime.in_zone(now)
     running = active_plan(plans(store, subject), nowdt)
     if running is not None:
         raise ExperimentError(
@@ -281,7 +282,7 @@ def make_plan(
 
 def stop_plan(store: Store, subject: str, now: datetime | None = None) -> Plan:
     """End the running experiment early (its nights so far stay analysable)."""
-    nowdt = (now or datetime.now()).astimezone()
+    nowdt = localtime.in_zone(now)
     running = active_plan(plans(store, subject), nowdt)
     if running is None:
         raise ExperimentError(f"no experiment is running for {subject!r}")

@@ -11,10 +11,16 @@ import json
 import sys
 import textwrap
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
+from legwatch.contracts import localtime
 from legwatch.errors import UserError
-from legwatch.experiment import BLOCK, MIN_NIGHTS, Plan, pick, plans, tonight_doc
 from legwatch.storage import open_store
+
+if TYPE_CHECKING:
+    from legwatch.experiment import Plan
+
+# legwatch.experiment (numpy) is imported inside each action, so building the parser stays light.
 
 
 def _wrap(text: str) -> str:
@@ -38,7 +44,7 @@ def _open(args: argparse.Namespace, config: Callable):
 
 
 def cmd_plan(args: argparse.Namespace, config: Callable) -> int:
-    from legwatch.experiment import make_plan
+    from legwatch.experiment import BLOCK, MIN_NIGHTS, make_plan
 
     cfg, store = _open(args, config)
     try:
@@ -77,6 +83,8 @@ def cmd_plan(args: argparse.Namespace, config: Callable) -> int:
 def cmd_today(args: argparse.Namespace, config: Callable) -> int:
     from datetime import datetime
 
+    from legwatch.experiment import plans, tonight_doc
+
     cfg, store = _open(args, config)
     try:
         kept = plans(store, cfg["subject"])
@@ -85,7 +93,7 @@ def cmd_today(args: argparse.Namespace, config: Callable) -> int:
     now = None
     if args.night:
         try:
-            now = datetime.strptime(args.night, "%Y-%m-%d").replace(hour=18).astimezone()
+            now = localtime.localize(datetime.strptime(args.night, "%Y-%m-%d").replace(hour=18))
         except ValueError:
             raise UserError(f"--night must be a date like 2026-01-05, got {args.night!r}") from None
     doc = tonight_doc(kept, cfg["subject"], now)
@@ -97,6 +105,7 @@ def cmd_today(args: argparse.Namespace, config: Callable) -> int:
 
 
 def cmd_status(args: argparse.Namespace, config: Callable) -> int:
+    from legwatch.experiment import pick, plans, tonight_doc
     from legwatch.experiment_result import standing
 
     cfg, store = _open(args, config)
@@ -117,6 +126,7 @@ def cmd_status(args: argparse.Namespace, config: Callable) -> int:
 
 
 def cmd_result(args: argparse.Namespace, config: Callable) -> int:
+    from legwatch.experiment import pick
     from legwatch.experiment_result import analyse, render_html, text_lines
 
     cfg, store = _open(args, config)
@@ -157,6 +167,8 @@ def cmd_stop(args: argparse.Namespace, config: Callable) -> int:
 
 
 def cmd_list(args: argparse.Namespace, config: Callable) -> int:
+    from legwatch.experiment import plans
+
     cfg, store = _open(args, config)
     try:
         kept = plans(store, cfg["subject"])

@@ -31,6 +31,7 @@ from datetime import datetime
 
 import numpy as np
 
+from legwatch.contracts import localtime
 from legwatch.correlate import table
 from legwatch.experiment import MIN_NIGHTS, Plan, all_designs, design_count, draw_designs, tonight
 
@@ -141,7 +142,7 @@ def analyse(store, plan: Plan, *, now: datetime | None = None, seed: int = 0) ->
     night_now = tonight(now)
     nights = []
     idx, y_primary, y_cramps, done = [], [], [], []
-    stop_night = tonight(datetime.fromtimestamp(plan.stopped)) if plan.stopped is not None else None
+    stop_night = tonight(localtime.local(plan.stopped)) if plan.stopped is not None else None
     for i, (night, on) in enumerate(zip(plan.nights, plan.schedule, strict=True)):
         entry: dict = {"night": night, "intervention": on, "status": "analysed", "done": None}
         if night >= night_now or (stop_night is not None and night > stop_night):

@@ -24,6 +24,7 @@ import numpy as np
 
 from detector.events import KINDS_COUNTED
 from legwatch import correlate
+from legwatch.contracts import localtime
 from legwatch.experiment import plans
 from legwatch.habits import evening_window
 from legwatch.storage import Point, Store
@@ -78,7 +79,7 @@ class ReportError(ValueError):
 
 
 def _local(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts).astimezone()
+    return localtime.local(ts)
 
 
 def _hm(ts: float | None) -> str | None:
@@ -93,7 +94,7 @@ def _day(text: str, flag: str) -> date:
 
 
 def _noon(d: date) -> float:
-    return datetime(d.year, d.month, d.day, 12).astimezone().timestamp()
+    return localtime.localize(datetime(d.year, d.month, d.day, 12)).timestamp()
 
 
 def medication_group(name: str) -> str | None:
@@ -115,7 +116,7 @@ def period(store: Store, subject: str, since: str | None, until: str | None) -> 
         if last:
             end = date.fromisoformat(night_date(last[-1].time))
         else:
-            end = start + timedelta(days=DEFAULT_DAYS - 1) if start else datetime.now().astimezone().date()
+            end = start + timedelta(days=DEFAULT_DAYS - 1) if start else localtime.now().date()
     if start is None:
         start = end - timedelta(days=DEFAULT_DAYS - 1)
     if start > end:
@@ -372,7 +373,7 @@ def build(
         "subject": subject,
         "since": start.isoformat(),
         "until": end.isoformat(),
-        "generated": (now or datetime.now()).astimezone().isoformat(timespec="seconds"),
+        "generated": localtime.in_zone(now).isoformat(timespec="seconds"),
         "overview": overview,
         "nights": [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows],
         "missing_nights": missing,

@@ -59,6 +59,15 @@ def now() -> datetime:
     return datetime.now(_ZONE) if _ZONE is not None else datetime.now().astimezone()
 
 
+def in_zone(when: datetime | None = None) -> datetime:
+    """``when`` (default now) as an aware datetime in the zone in use; a naive one is read there."""
+    if when is None:
+        return now()
+    if when.tzinfo is None:
+        return localize(when)
+    return when.astimezone(zone())
+
+
 def localize(naive: datetime) -> datetime:
     """A naive wall-clock datetime read in the zone in use."""
     if naive.tzinfo is not None:

@@ -27,7 +27,7 @@ class RecordingError(ValueError):
     """The recording cannot be read; the message is one line and names the line where it applies."""
 
 
-def read_csv(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+def read_csv(path: str | Path, *, times_as_text: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(t, xyz) from a recording, sorted by time is NOT assumed: the caller decides."""
     p = Path(path)
     try:
@@ -43,14 +43,20 @@ def read_csv(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     except OSError as exc:
         raise RecordingError(f"{p}: cannot read: {exc.strerror}") from None
     try:
-        return _read(p, raw)
+        return _read(p, raw, times_as_text)
     finally:
         if isinstance(raw, mmap.mmap):
             with contextlib.suppress(BufferError):  # a view still held (a traceback): freed with it
                 raw.close()
 
 
-def _read(p: Path, raw: bytes | mmap.mmap) -> tuple[np.ndarray, np.ndarray]:
+def read_csv_times(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """(timestamps, xyz) as written: numbers (float64) or, when the first timestamp is a date-time
+    (it holds ':'), the timestamp column as strings for the caller to parse (``legwatch.readers``)."""
+    return read_csv(path, times_as_text=True)
+
+
+def _read(p: Path, raw: bytes | mmap.mmap, times_as_text: bool = False) -> tuple[np.ndarray, np.ndarray]:
     cut = raw.find(b"\n")
     first, offset = (raw[:], len(raw)) if cut < 0 else (raw[:cut], cut + 1)  # bytes, also of an mmap
     try:
@@ -59,6 +65,8 @@ def _read(p: Path, raw: bytes | mmap.mmap) -> tuple[np.ndarray, np.ndarray]:
         raise RecordingError(f"{p}:1: not a text CSV file") from None
     if header != HEADER:
         raise RecordingError(f"{p}:1: header must be {','.join(HEADER)}, found {','.join(header)[:80]!r}")
+    if times_as_text and b":" in raw[offset : raw.find(b",", offset, offset + 64)]:
+        return _read_text_times(p, raw[offset:])
     fast = _parse_plain(raw, offset)
     if fast is not None:
         return fast
@@ -78,6 +86,22 @@ def _read(p: Path, raw: bytes | mmap.mmap) -> tuple[np.ndarray, np.ndarray]:
     if not np.isfinite(data).all():
         raise RecordingError(_first_bad_line(p, body))
     return data[:, 0].copy(), data[:, 1:4].copy()
+
+
+def _read_text_times(p: Path, body: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """Date-time timestamps: the column as strings, the rest as numbers (``np.loadtxt``)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            times = np.loadtxt(io.BytesIO(body), delimiter=",", dtype=str, usecols=0, ndmin=1)
+            data = np.loadtxt(io.BytesIO(body), delimiter=",", dtype=np.float64, usecols=(1, 2, 3), ndmin=2)
+    except ValueError:
+        raise RecordingError(_first_bad_line(p, body, text_times=True)) from None
+    if data.size == 0:
+        raise RecordingError(f"{p}: no data rows")
+    if not np.isfinite(data).all():
+        raise RecordingError(_first_bad_line(p, body, text_times=True))
+    return times, data
 
 
 # --- the fast path ------------------------------------------------------------------------------
@@ -365,7 +389,7 @@ def _exponents(buf: np.ndarray, s: np.ndarray, e: np.ndarray, cols: np.ndarray) 
     return np.where(first == _MINUS, -val, val)
 
 
-def _first_bad_line(p: Path, body: bytes) -> str:
+def _first_bad_line(p: Path, body: bytes, text_times: bool = False) -> str:
     for i, line in enumerate(body.decode("utf-8", "replace").splitlines(), start=2):
         if not line.strip():
             continue
@@ -373,6 +397,8 @@ def _first_bad_line(p: Path, body: bytes) -> str:
         if len(cells) != 4:
             return f"{p}:{i}: expected 4 values (timestamp,ax,ay,az), found {len(cells)}"
         for name, cell in zip(HEADER, cells, strict=True):
+            if text_times and name == "timestamp":
+                continue
             try:
                 v = float(cell)
             except ValueError:
@@ -382,8 +408,10 @@ def _first_bad_line(p: Path, body: bytes) -> str:
     return f"{p}: cannot parse the CSV"
 
 
-def write_csv(path: str | Path, t: np.ndarray, xyz: np.ndarray) -> None:
+def write_csv(path, t: np.ndarray, xyz: np.ndarray) -> None:
+    """legwatch CSV (timestamps with 6 decimals, g with 5) to a path or an open text file."""
     data = np.column_stack([np.asarray(t, dtype=np.float64), np.asarray(xyz, dtype=np.float64)])
-    with open(path, "w", encoding="utf-8", newline="\n") as fh:
+    with contextlib.ExitStack() as stack:
+        fh = path if hasattr(path, "write") else stack.enter_context(open(path, "w", encoding="utf-8", newline="\n"))
         fh.write(",".join(HEADER) + "\n")
         np.savetxt(fh, data, fmt=["%.6f", "%.5f", "%.5f", "%.5f"], delimiter=",")

@@ -78,7 +78,6 @@ def _read_recording(path: str, args: argparse.Namespace | None = None):
 
 def cmd_detect(args: argparse.Namespace) -> int:
     from detector.offline import detect_arrays
-
     from legwatch.recording import problems
 
     loaded = _read_recording(args.file, args)

@@ -98,7 +98,9 @@ def run(
 ) -> int:
     files, skipped = expand(args.files)
     if not files:
-        raise UserError(f"no recordings among {', '.join(args.files)}" + (f" ({len(skipped)} other files)" if skipped else ""))
+        raise UserError(
+            f"no recordings among {', '.join(args.files)}" + (f" ({len(skipped)} other files)" if skipped else "")
+        )
     if args.sensor and len(files) > 1:
         raise UserError("--sensor names one file's sensor; with many files each is named from its file name")
     opts = ReadOptions(units=args.units, time_unit=args.time_unit, tz=args.tz)
@@ -129,7 +131,10 @@ def run(
     for s in skipped:
         print(f"skipped {s}: not a recording format legwatch reads")
     if len(files) > 1:
-        print(f"{stored} of {len(files)} files stored, {refused} refused" + (f", {len(skipped)} skipped" if skipped else ""))
+        print(
+            f"{stored} of {len(files)} files stored, {refused} refused"
+            + (f", {len(skipped)} skipped" if skipped else "")
+        )
     return 2 if refused else 0
 
 
@@ -142,11 +147,19 @@ def _results(jobs: list, workers: int | None):
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    n = workers or min(len(jobs), len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    n = workers or min(
+        len(jobs), len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    )
     console = Console(file=sys.stderr)
     with (
-        Progress(TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console,
-                 transient=True) as bar,
+        Progress(
+            TextColumn("importing"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as bar,
         ProcessPoolExecutor(max_workers=max(1, n)) as pool,
     ):
         task = bar.add_task("import", total=len(jobs))
@@ -155,6 +168,9 @@ def _results(jobs: list, workers: int | None):
             try:
                 result = fut.result()
             except Exception as exc:  # a worker that died (memory): that file is reported, the rest go on
-                result = {"path": futures[fut], "error": f"{futures[fut]}: could not be analysed ({type(exc).__name__})"}
+                result = {
+                    "path": futures[fut],
+                    "error": f"{futures[fut]}: could not be analysed ({type(exc).__name__})",
+                }
             bar.advance(task)
             yield result

@@ -23,7 +23,9 @@ UNIX_2000, UNIX_2100 = 946_684_800.0, 4_102_444_800.0
 
 def add_read_flags(sp: argparse.ArgumentParser, *, tz_only: bool = False) -> None:
     g = sp.add_argument_group("reading the file (detected from its content unless given)")
-    g.add_argument("--units", metavar="U", help="acceleration unit: g, mg or m/s2 (default: from the header or gravity)")
+    g.add_argument(
+        "--units", metavar="U", help="acceleration unit: g, mg or m/s2 (default: from the header or gravity)"
+    )
     g.add_argument(
         "--time-unit", metavar="U", help="numeric timestamps: s, ms, us or ns since the Unix epoch (default: from size)"
     )
@@ -69,7 +71,7 @@ def problems(t: np.ndarray, xyz: np.ndarray) -> list[str]:
     if len(t) < 2:
         return [f"{len(t)} sample(s)"]
     span = float(t[-1] - t[0])
-    if not (UNIX_2000 <= t[0] and t[-1] <= UNIX_2100):
+    if t[0] < UNIX_2000 or t[-1] > UNIX_2100:
         out.append(f"its times fall outside 2000-2100 (starting at {t[0]:.10g} s: relative times, not Unix time?)")
     if span < MIN_NIGHT_S:
         out.append(f"it is short: {_dur(span)} (a night is at least {MIN_NIGHT_S // 60} min)")

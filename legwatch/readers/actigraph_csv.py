@@ -56,7 +56,8 @@ def read(path: Path, head: Head, opts: ReadOptions) -> Recording:
     cols = {a: find(names, f"Accelerometer {a.upper()}") for a in "xyz"}
     if any(c is None for c in cols.values()):
         raise RecordingError(
-            f"an ActiGraph CSV without raw acceleration columns (found {','.join(names)[:60]!r}): count exports are not read"
+            f"an ActiGraph CSV without raw acceleration columns (found {','.join(names)[:60]!r}): "
+            "count exports are not read"
         )
     ts_col = find(names, "Timestamp")
     dfmt = _strptime_format(_DATEFMT.search(meta[0]).group(1)) if _DATEFMT.search(meta[0]) else "%m/%d/%Y"

@@ -70,7 +70,7 @@ def read(path: Path, head: Head, opts: ReadOptions) -> Recording:
     # The fraction of a second in ``deviceFractional`` (top bit set) comes with ``timestampOffset``
     # shifted so that the whole second alone stays within one sample: omconvert's CSV export uses
     # the whole second at the offset as written, and so does this reader (the two agree exactly)
-    xyz_parts, gyro = [], False
+    gyro = False
     for kind in np.unique(axes_bps).tolist():
         axes, bps = kind >> 4, kind & 0x0F
         if axes not in (3, 6, 9) or bps not in (0, 2) or (bps == 0 and axes != 3):

@@ -193,7 +193,9 @@ def zone(opts: ReadOptions) -> tuple[tzinfo | None, str]:
 
         return ZoneInfo(name), f"{name} (--tz)"
     except (ZoneInfoNotFoundError, ValueError):
-        raise RecordingError(f"--tz {name!r}: not a time zone (use an IANA name such as Europe/Berlin, UTC or +02:00)")
+        raise RecordingError(
+            f"--tz {name!r}: not a time zone (use an IANA name such as Europe/Berlin, UTC or +02:00)"
+        ) from None
 
 
 def local_to_unix(naive: np.ndarray, opts: ReadOptions) -> tuple[np.ndarray, str]:

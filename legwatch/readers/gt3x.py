@@ -109,7 +109,8 @@ def read(path: Path, head: Head, opts: ReadOptions) -> Recording:
     if opts.tz is None and m:
         off = (int(m.group(2)) * 3600 + int(m.group(3)) * 60) * (-1 if m.group(1) else 1)
         t = naive - off
-        said = f"local time in info.txt's zone, {'-' if off < 0 else '+'}{abs(off) // 3600:02d}:{abs(off) % 3600 // 60:02d} (--tz overrides)"
+        hhmm = f"{'-' if off < 0 else '+'}{abs(off) // 3600:02d}:{abs(off) % 3600 // 60:02d}"
+        said = f"local time in info.txt's zone, {hhmm} (--tz overrides)"
     else:
         t, said = local_to_unix(naive, opts)
     xyz, units = to_g(counts / scale, opts, declared="g", source=f"counts / {scale:g}, info.txt's scale")

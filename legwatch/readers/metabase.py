@@ -45,8 +45,8 @@ def read(path: Path, head: Head, opts: ReadOptions) -> Recording:
     epoch = data["epoch"]
     if len(epoch) > 20 and len(np.unique(epoch)) * 20 < len(epoch):
         raise RecordingError(
-            f"the epoch column has {len(np.unique(epoch))} distinct values in {len(epoch)} rows (rounded, e.g. re-saved by a "
-            "spreadsheet): its times cannot be read"
+            f"the epoch column has {len(np.unique(epoch))} distinct values in {len(epoch)} rows "
+            "(rounded, e.g. re-saved by a spreadsheet): its times cannot be read"
         )
     t, times = unix_seconds(epoch, opts, declared="ms" if "(ms)" in header[0].lower() else None)
     t, spread = spread_repeats(t)

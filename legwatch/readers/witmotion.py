@@ -38,8 +38,8 @@ def read(path: Path, head: Head, opts: ReadOptions) -> Recording:
     acc = [squeezed.index(f"acceleration{a}(g)") for a in "xyz" if f"acceleration{a}(g)" in squeezed]
     if len(acc) != 3:
         raise RecordingError("a WitMotion export without Acceleration X(g), Y(g) and Z(g)")
-    lines, body = split_header(read_text(path), 2)
-    sample = lines[1].split(delim) if len(lines) > 1 else []
+    _, body = split_header(read_text(path), 1)
+    sample = body.split("\n", 1)[0].split(delim)
     time_col = None
     for cand in ("Chip Time()", "Chip Time", "Time"):
         idx = find(names, cand)

@@ -268,6 +268,20 @@ def test_sensor_logger_and_phyphox(tmp_path):
         read(linear)
 
 
+def test_readers_import_only_what_their_docstring_allows():
+    from test_layers import GRAPH
+
+    allowed = ("legwatch.readers", "legwatch.csvio", "legwatch.errors", "legwatch")
+    bad = [
+        (m, d)
+        for m, deps in GRAPH.items()
+        if m.startswith("legwatch.readers")
+        for d in deps
+        if d not in allowed and not d.startswith("legwatch.readers.")
+    ]
+    assert bad == [] and any(m.startswith("legwatch.readers.") for m in GRAPH)
+
+
 def test_sniffing_is_by_content_not_by_name(tmp_path):
     f = tmp_path / "night.cwa"  # a name that lies
     f.write_text("timestamp,ax,ay,az\n1767650000,0,0,1\n")

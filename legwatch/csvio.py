@@ -65,7 +65,8 @@ def _read(p: Path, raw: bytes | mmap.mmap, times_as_text: bool = False) -> tuple
         raise RecordingError(f"{p}:1: not a text CSV file") from None
     if header != HEADER:
         raise RecordingError(f"{p}:1: header must be {','.join(HEADER)}, found {','.join(header)[:80]!r}")
-    if times_as_text and b":" in raw[offset : raw.find(b",", offset, offset + 64)]:
+    comma = raw.find(b",", offset, offset + 64) if times_as_text else -1
+    if comma > offset and b":" in raw[offset:comma]:  # the first timestamp is a date-time
         return _read_text_times(p, raw[offset:])
     fast = _parse_plain(raw, offset)
     if fast is not None:
@@ -212,8 +213,12 @@ def _parse_block(
     w = int(lens.max())
     if w > _MAX_WIDTH or int(lens.min()) < 1 or int(e[0]) < w:
         return None  # too long, or empty
+    if exp10 is None and decimals >= 0:
+        split = _split_by_decimals(buf, s, e, decimals, cols)
+        if split is not NotImplemented:
+            return split
     neg = buf[s] == _MINUS
-    blk = sliding_window_view(buf, w)[e - w] - np.uint8(_ZERO)  # right-aligned: digit places fixed
+    blk = _windows(buf, e, w) - np.uint8(_ZERO)  # right-aligned: digit places fixed
     pad = w - lens
     if pad.max() > 1:  # bytes of the field before: 0 (one byte before is the separator: a non-digit)
         blk *= cols[:w] >= pad.astype(np.uint8)[:, None]
@@ -233,17 +238,132 @@ def _parse_block(
     nondigit = blk > 9
     # Each field has its '.' (if any), if negative its leading '-', and if one byte short of the
     # block's width the separator before it: any other non-digit makes the count larger.
+    odd = None
     if np.count_nonzero(nondigit) != np.count_nonzero(has_dot) + np.count_nonzero(neg) + np.count_nonzero(pad):
-        return _with_exponents(buf, s, e, blk, cols) if exp10 is None else None
+        if exp10 is not None:
+            return None
+        odd = _few_exponents(buf, s, e, blk)
+        if odd is None:
+            return _with_exponents(buf, s, e, blk, cols)
+        # those fields parsed one by one; their rows become a plain 0 here
+        rows = odd[0]
+        blk[rows] = 0
+        nondigit[rows] = False
+        for a in (has_dot, neg, pad):
+            a[rows] = 0
+        lens = lens.copy()
+        lens[rows] = w
+        if np.count_nonzero(nondigit) != np.count_nonzero(has_dot) + np.count_nonzero(neg) + np.count_nonzero(pad):
+            return _with_exponents(buf, s, e, blk, cols)
     k = np.where(has_dot, w - 1 - dot, 0)  # decimals of each field
     if not (lens - neg - has_dot - k >= 1).all():
         return None  # no digit before the '.'
     blk *= ~nondigit  # (multiplying by a mask is much faster than assigning through it)
-    if exp10 is None and (fixed or w <= 17):  # (wider and varying: mantissas pass 2**53)
-        v = _by_decimals(blk, dot[:1] if fixed else np.where(has_dot, dot, w), k, neg)
-        if v is not None:
-            return v
-    return _squeeze_dot(blk, k, has_dot, neg, exp10)
+    v = None
+    if exp10 is None and fixed:
+        v = _by_decimals(blk, dot[:1], k, neg)
+    elif exp10 is None and w <= 18:  # varying decimals (repr): one integer per field, then the '.' out
+        v = _squeeze_short(blk, k, has_dot, neg)
+    if v is None:
+        v = _squeeze_dot(blk, k, has_dot, neg, exp10)
+    if v is not None and odd is not None:
+        v[odd[0]] = odd[1]
+    return v
+
+
+def _split_by_decimals(buf: np.ndarray, s: np.ndarray, e: np.ndarray, decimals: int, cols: np.ndarray):
+    """A block where most fields (not all) have the same number of decimals (Python's repr drops
+    trailing zeros: 0.9778 among 0.97784): those through the fixed-decimals path, the rest on
+    their own; NotImplemented when all or too few share one."""
+    for d in (decimals, decimals + 1, decimals - 1, *range(10)):
+        if d < 0 or d > 9:
+            continue
+        at = buf[e - d - 1] == _DOT
+        n_at = int(np.count_nonzero(at))
+        if n_at == len(e):
+            return NotImplemented  # all fixed: the caller's path
+        if n_at * 4 >= len(e) * 3:
+            fixed, rest = np.flatnonzero(at), np.flatnonzero(~at)
+            a = _parse_block(buf, s[fixed], e[fixed], d, cols)
+            b = None if a is None else _parse_block(buf, s[rest], e[rest], -1, cols)
+            if b is None:
+                return None
+            out = np.empty(len(e))
+            out[fixed], out[rest] = a, b
+            return out
+        if d == decimals and n_at * 2 < len(e):
+            continue
+    return NotImplemented
+
+
+def _few_exponents(buf: np.ndarray, s: np.ndarray, e: np.ndarray, blk: np.ndarray) -> tuple | None:
+    """(rows, values) of the few fields of a block that have an exponent (repr's ``5e-05``), parsed
+    one by one exactly as strtod; None when there are none or many, or one is not a number."""
+    ise = ((blk + np.uint8(_ZERO)) | 0x20) == ord("e")
+    rows = np.flatnonzero(ise.any(axis=1))
+    if len(rows) == 0 or len(rows) > max(_FEW, len(s) // _FEW):
+        return None
+    vals = np.empty(len(rows))
+    for i, r in enumerate(rows.tolist()):
+        field = buf[s[r] : e[r]].tobytes()
+        if field.translate(None, _FLOAT_BYTES):
+            return None
+        try:
+            vals[i] = float(field)
+        except ValueError:
+            return None
+    if not np.isfinite(vals).all():
+        return None
+    return rows, vals
+
+
+_LO = 8  # digits in the low half of a field (exact as a double, and as an int64 with the high half)
+
+
+def _squeeze_short(blk: np.ndarray, k: np.ndarray, has_dot: np.ndarray, neg: np.ndarray) -> np.ndarray | None:
+    """Values of right-aligned digit rows up to 18 wide whose '.' (a 0 in ``blk``) has ``k`` digits
+    after it, whatever the '.' column of each row (repr): the row as one integer R (two exact
+    products for its high and low 8 places, joined in int64), the mantissa R div 10**(k+1) * 10**k
+    + R mod 10**k, and one correctly rounded division by 10**k. None past 2**53."""
+    w = blk.shape[1]
+    digits = blk.astype(np.float64)
+    kk = np.where(has_dot, k, 0)
+    if w <= 15:  # R below 10**15: every step exact in doubles (floor(R / 10**j) too, R < 2**53)
+        r_f = digits @ _P10F[w - 1 :: -1]
+        p_k = _P10F[kk]
+        whole = np.floor(r_f / (p_k * 10.0))
+        m_f = whole * p_k + (r_f - whole * (p_k * 10.0))
+        if not has_dot.all():
+            m_f = np.where(has_dot, m_f, r_f)
+        v = m_f / p_k  # exact integers: one correctly rounded division
+        np.negative(v, out=v, where=neg)
+        return v
+    lo_w = min(w, _LO)
+    r = (digits[:, w - lo_w :] @ _P10F[lo_w - 1 :: -1]).astype(np.int64)
+    if w > lo_w:
+        r += (digits[:, : w - lo_w] @ _P10F[w - lo_w - 1 :: -1]).astype(np.int64) * np.int64(10**lo_w)
+    p_k = _P10I[kk]
+    mantissa = np.where(has_dot, r // (p_k * 10) * p_k + r % p_k, r)
+    if int(mantissa.max()) >= _EXACT:
+        return None
+    v = mantissa.astype(np.float64) / _P10F[kk]  # exact integers: one correctly rounded division
+    np.negative(v, out=v, where=neg)
+    return v
+
+
+def _windows(buf: np.ndarray, e: np.ndarray, w: int) -> np.ndarray:
+    """The ``w`` bytes before each end in ``e``, one row each. Gathered as unaligned 8-byte words
+    (one fancy index per 8 bytes instead of one per byte: several times faster), or byte by byte
+    when the first window would start before the buffer."""
+    words = (w + 7) // 8
+    if int(e.min()) < 8 * words or len(buf) < 8:
+        return sliding_window_view(buf, w)[e - w]
+    u64 = np.ndarray((len(buf) - 7,), dtype="<u8", buffer=buf, strides=(1,))  # a word at every byte
+    start = e - 8 * words
+    out = np.empty((len(e), words), dtype="<u8")
+    for i in range(words):
+        out[:, i] = u64[start + 8 * i]
+    return out.view(np.uint8)[:, 8 * words - w :]
 
 
 def _by_decimals(blk: np.ndarray, dot: np.ndarray, k: np.ndarray, neg: np.ndarray) -> np.ndarray | None:
@@ -275,6 +395,7 @@ def _by_decimals(blk: np.ndarray, dot: np.ndarray, k: np.ndarray, neg: np.ndarra
 _DOT_DIGIT = (_DOT - _ZERO) % 256  # '.' in a block of digit values
 _P10 = np.array([10**i for i in range(20)], dtype=np.uint64)
 _P10F = 10.0 ** np.arange(23)  # exact doubles
+_P10I = 10 ** np.arange(19, dtype=np.int64)
 _P10X = np.cumprod(np.full(2 * _MAX_WIDTH, 10, dtype=np.longdouble)) / 10  # 10**0.. in extended precision
 
 

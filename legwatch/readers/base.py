@@ -82,6 +82,16 @@ class Recording:
         return {"format": self.format, "units": self.units, "timestamps": self.times, "notes": list(self.notes)}
 
 
+def median(x) -> float:
+    """The median of a 1-d array (``np.median`` imports numpy.ma: ~15 ms of every detect)."""
+    x = np.asarray(x, dtype=np.float64).ravel()
+    n = len(x)
+    if n == 0:
+        return float("nan")
+    part = np.partition(x, [(n - 1) // 2, n // 2])
+    return float((part[(n - 1) // 2] + part[n // 2]) / 2)
+
+
 # --- acceleration units ---------------------------------------------------------------------------
 
 
@@ -91,7 +101,7 @@ def gravity(xyz: np.ndarray) -> float:
         return float("nan")
     step = max(1, len(xyz) // 200_000)
     s = xyz[::step]
-    return float(np.median(np.sqrt((s * s).sum(axis=1))))
+    return float(median(np.sqrt((s * s).sum(axis=1))))
 
 
 def _band(mag: float) -> str | None:
@@ -154,7 +164,7 @@ def unix_seconds(
     else:
         if len(raw) == 0:
             raise RecordingError("no samples")
-        first = float(np.median(raw[: min(len(raw), 1001)]))
+        first = float(median(raw[: min(len(raw), 1001)]))
         fits = [u for u, f in TIME_UNITS.items() if UNIX_2000 <= first * f <= UNIX_2100]
         if not fits and default is not None:
             fits, how = [default], f"the format's unit: like {first:.10g}, they are no date in 2000-2100 in any unit"
@@ -283,7 +293,7 @@ def spread_repeats(t: np.ndarray) -> tuple[np.ndarray, int]:
     sizes = np.diff(np.append(starts, len(t)))
     group_t = t[starts]
     gaps = np.diff(group_t)
-    last = float(np.median(gaps / sizes[:-1])) * sizes[-1] if len(gaps) else float(sizes[-1]) * 0.02
+    last = float(median(gaps / sizes[:-1])) * sizes[-1] if len(gaps) else float(sizes[-1]) * 0.02
     span = np.append(gaps, last)
     within = np.arange(len(t)) - np.repeat(starts, sizes)
     out = np.repeat(group_t, sizes) + within * np.repeat(span / sizes, sizes)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from legwatch.csvio import RecordingError
-from legwatch.readers.base import ReadOptions, Recording, local_to_unix, parse_datetimes, to_g
+from legwatch.readers.base import ReadOptions, Recording, local_to_unix, median, parse_datetimes, to_g
 from legwatch.readers.head import Head
 from legwatch.readers.table import columns, read_text, split_header
 
@@ -47,7 +47,7 @@ def read(path: Path, head: Head, opts: ReadOptions) -> Recording:
     ns = cols["sensor"]
     sensor_naive = POLAR_EPOCH + float(ns[0]) / 1e9 + (ns - ns[0]) / 1e9  # sensor clock, as if UTC
     phone_naive, _ = parse_datetimes(cols["phone"], ReadOptions(tz="UTC"), what="Phone timestamp")
-    diff = float(np.median(phone_naive - sensor_naive))
+    diff = float(median(phone_naive - sensor_naive))
     notes = []
     if abs(diff) > 60:
         sensor_naive = sensor_naive + diff

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from helpers import ROOT, run_cli
 from legwatch.readers import ReadOptions, RecordingError, read, sniff
@@ -510,3 +512,31 @@ def test_convert_writes_legwatch_csv(tmp_path):
     assert np.abs(back.t - rec.t).max() < 1e-6 and np.abs(back.xyz - rec.xyz).max() < 1e-5
     p = run_cli("convert", str(sample("polar_sensor_logger_VeritySense_ACC.txt")), "--tz", "UTC", check=True)
     assert p.stdout.startswith("timestamp,ax,ay,az\n") and p.stdout.count("\n") == 26_527
+
+
+_HEADS = [
+    b"timestamp,ax,ay,az\n",
+    b"epoc (ms),timestamp (-0800),elapsed (s),x-axis (g),y-axis (g),z-axis (g)\n",
+    b"Epoch,Timestamp (-0800),Elapsed (s),X,Y,Z\n",
+    b"Phone timestamp;sensor timestamp [ns];X [mg];Y [mg];Z [mg]\n",
+    b"Time,Device name,Chip Time(),Acceleration X(g),Acceleration Y(g),Acceleration Z(g)\n",
+    b'"Time (s)","Acceleration x (m/s^2)","Acceleration y (m/s^2)","Acceleration z (m/s^2)"\n',
+    b"time,seconds_elapsed,z,y,x\n",
+    b"------------ Data File Created By ActiGraph GT3X+ ActiLife v6.13.4 date format M/d/yyyy at 30 Hz\n",
+    b"Device Identity\r\nDevice Unique Serial Code:012967\r\n",
+    b"MD\xfc\x03",
+]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(head=st.sampled_from(_HEADS), tail=st.binary(max_size=2000))
+def test_fuzz_every_format_only_raises_recording_error(tmp_path, head, tail):
+    """Whatever follows a format's header, a reader gives a recording or a one-line RecordingError."""
+    p = tmp_path / "f"
+    p.write_bytes(head + tail)
+    try:
+        rec = read(p)
+    except RecordingError as exc:
+        assert "\n" not in str(exc)
+        return
+    assert len(rec.t) == len(rec.xyz) > 0

@@ -46,6 +46,9 @@ def read(path: str | Path, opts: ReadOptions | None = None) -> Recording:
                 rec = mod.read(p, head, opts)
             except RecordingError as exc:
                 raise RecordingError(_named(p, str(exc))) from None
+            except (ValueError, IndexError, KeyError, TypeError, OverflowError, EOFError, OSError) as exc:
+                # a file damaged in a way no reader's check foresaw: still one line, naming the format
+                raise RecordingError(_named(p, f"cannot be read as {mod.NAME}: {type(exc).__name__}: {exc}")) from None
             if len(rec.t) == 0:
                 raise RecordingError(f"{p}: no samples")
             return rec

@@ -5,7 +5,7 @@
 sets to the phone's local time; ``Phone timestamp`` is local ``yyyy-MM-ddTHH:mm:ss.SSS``, no zone.
 Sample times come from the sensor clock (exact spacing); when it disagrees with the phone's by
 more than a minute (a clock never set restarts from a firmware default) it is moved onto the
-phone's clock by their median difference, and the reader says so. Local time: ``--tz``."""
+phone's clock by their median difference over the first rows, and the reader says so. Local time: ``--tz``."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from legwatch.readers.table import columns, read_text, split_header
 
 NAME = "Polar Sensor Logger"
 POLAR_EPOCH = 946_684_800  # 2000-01-01T00:00:00 as Unix seconds
+_CLOCK_ROWS = 2000
 _UNIT = re.compile(r"^X \[(\w+)\]$", re.I)
 
 
@@ -38,16 +39,15 @@ def read(path: Path, head: Head, opts: ReadOptions) -> Recording:
         raise RecordingError(f"a Polar Sensor Logger {what} file, not acceleration: read the _ACC file")
     _, body = split_header(read_text(path), 1)
     cols = columns(
-        body,
-        {"phone": 0, "sensor": 1, "x": 2, "y": 3, "z": 4},
-        delimiter=";",
-        first_line=2,
-        dtypes={"phone": str, "sensor": np.int64},
+        body, {"sensor": 1, "x": 2, "y": 3, "z": 4}, delimiter=";", first_line=2, dtypes={"sensor": np.int64}
     )
     ns = cols["sensor"]
     sensor_naive = POLAR_EPOCH + float(ns[0]) / 1e9 + (ns - ns[0]) / 1e9  # sensor clock, as if UTC
-    phone_naive, _ = parse_datetimes(cols["phone"], ReadOptions(tz="UTC"), what="Phone timestamp")
-    diff = float(median(phone_naive - sensor_naive))
+    # the phone's clock of the first rows is enough to tell whether the sensor's was set
+    head_rows = "\n".join(body.split("\n", _CLOCK_ROWS)[:_CLOCK_ROWS])
+    phone = columns(head_rows, {"phone": 0}, delimiter=";", first_line=2, dtypes={"phone": str})["phone"]
+    phone_naive, _ = parse_datetimes(phone, ReadOptions(tz="UTC"), what="Phone timestamp")
+    diff = median(phone_naive - sensor_naive[: len(phone_naive)])
     notes = []
     if abs(diff) > 60:
         sensor_naive = sensor_naive + diff

@@ -52,19 +52,32 @@ def columns(
         raise RecordingError("no data rows")
     out = {}
     dtypes = dtypes or {}
-    for name, idx in cols.items():
-        dtype = dtypes.get(name, np.float64)
+    groups: dict[object, list[str]] = {}
+    for name in cols:  # one pass of np.loadtxt per dtype, all its columns at once
+        groups.setdefault(dtypes.get(name, np.float64), []).append(name)
+    for dtype, names in groups.items():
+        idx = tuple(cols[n] for n in names)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)
-                v = np.loadtxt(io.StringIO(body), delimiter=delimiter, usecols=idx, dtype=dtype, ndmin=1, quotechar='"')
+                v = np.loadtxt(io.StringIO(body), delimiter=delimiter, usecols=idx, dtype=dtype, ndmin=2, quotechar='"')
         except ValueError:
-            raise RecordingError(_first_bad(body, name, idx, delimiter, first_line, dtype)) from None
-        if v.dtype.kind == "f" and not np.isfinite(v).all():
-            bad = int(np.flatnonzero(~np.isfinite(v))[0])
-            raise RecordingError(f"line {first_line + _nth_row_line(body, bad)}: {name} is not a finite number")
-        out[name] = v
+            raise RecordingError(_first_bad_any(body, names, idx, delimiter, first_line, dtype)) from None
+        for j, name in enumerate(names):
+            col = np.ascontiguousarray(v[:, j])
+            if col.dtype.kind == "f" and not np.isfinite(col).all():
+                bad = int(np.flatnonzero(~np.isfinite(col))[0])
+                raise RecordingError(f"line {first_line + _nth_row_line(body, bad)}: {name} is not a finite number")
+            out[name] = col
     return out
+
+
+def _first_bad_any(body: str, names: list[str], idx: tuple, delimiter: str, first_line: int, dtype: object) -> str:
+    for name, i in zip(names, idx, strict=True):
+        msg = _first_bad(body, name, i, delimiter, first_line, dtype)
+        if not msg.startswith("cannot parse"):
+            return msg
+    return f"cannot parse the columns {', '.join(names)}"
 
 
 def _nth_row_line(body: str, n: int) -> int:

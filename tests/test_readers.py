@@ -540,3 +540,129 @@ def test_fuzz_every_format_only_raises_recording_error(tmp_path, head, tail):
         assert "\n" not in str(exc)
         return
     assert len(rec.t) == len(rec.xyz) > 0
+
+
+# --- binary formats built from their published layout: the same episodes as legwatch CSV ----------
+
+
+def _even_night(rate: float, scale: float):
+    """A 1.5-hour generated night resampled onto an even clock at ``rate`` (a logger's), values in
+    whole counts of 1/``scale`` g: what the binary formats below hold exactly."""
+    from detector.synthetic import generate_night
+
+    night = generate_night(6, hours=1.5, rate_hz=rate, cramps=1, plm_series=1, twitches=4, gaps=0)
+    n = len(night.t)
+    t = _T0 + np.arange(n) / rate
+    counts = np.clip(np.round(night.xyz * scale), -2047, 2047).astype(np.int64)
+    return t, counts
+
+
+def _cwa_time(naive: float) -> int:
+    import datetime as dt
+
+    d = dt.datetime(1970, 1, 1) + dt.timedelta(seconds=naive)
+    return (d.year - 2000) << 26 | d.month << 22 | d.day << 17 | d.hour << 12 | d.minute << 6 | d.second
+
+
+def _write_cwa(path: Path, t: np.ndarray, counts: np.ndarray, rate: float) -> None:
+    """cwa.h: header "MD" (1024 bytes), 512-byte "AX" blocks of 80 unpacked int16 x,y,z samples,
+    each stamped with the whole second that sample ``timestampOffset`` falls on, checksum 0."""
+    import struct
+
+    head = bytearray(1024)
+    struct.pack_into("<2sHB", head, 0, b"MD", 1020, 0)
+    head[36] = 0x4A  # 100 Hz, ±8 g
+    out = [bytes(head)]
+    per = 80
+    for seq, i in enumerate(range(0, len(t) - per + 1, per)):
+        first = t[i]
+        whole = np.ceil(first)
+        offset = int(round((whole - first) * rate))
+        blk = bytearray(512)
+        struct.pack_into(
+            "<2sHHIIIHHBBBBhH", blk, 0, b"AX", 508, 0, 0, seq, _cwa_time(whole), 0, 0, 0, 0, 0x4A, 0x32, offset, per
+        )
+        blk[30 : 30 + per * 6] = counts[i : i + per].astype("<i2").tobytes()
+        words = np.frombuffer(bytes(blk), "<u2")
+        struct.pack_into("<H", blk, 510, (-int(words[:255].sum())) & 0xFFFF)
+        out.append(bytes(blk))
+    path.write_bytes(b"".join(out))
+
+
+def _write_gt3x(path: Path, t: np.ndarray, counts: np.ndarray, rate: int) -> None:
+    """GT3X-File-Format: a ZIP of info.txt and log.bin; one ACTIVITY2 record (0x1A: int16 X,Y,Z)
+    per second, stamped in Unix seconds (local), checksum = ~XOR of the record's bytes."""
+    import struct
+
+    records = []
+    for i in range(0, len(t) - rate + 1, rate):
+        payload = counts[i : i + rate].astype("<i2").tobytes()
+        rec = struct.pack("<BBIH", 0x1E, 0x1A, int(t[i]), len(payload)) + payload
+        records.append(rec + bytes([np.bitwise_xor.reduce(np.frombuffer(rec, np.uint8)) ^ 0xFF]))
+    info = (
+        f"Serial Number: MOS0TEST\nDevice Type: wGT3XBT\nSample Rate: {rate}\nTimeZone: 00:00:00\n"
+        "Acceleration Scale: 256.0\n"
+    )
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("log.bin", b"".join(records))
+        z.writestr("info.txt", info)
+
+
+def _write_geneactiv(path: Path, t: np.ndarray, counts: np.ndarray, rate: float) -> None:
+    """FORMATS.md §6: the header's sections, then pages of 300 samples as 3600 hex digits (12-bit
+    x, y, z, 12 bits of light/button), g = (raw * 100 - offset) / gain with gain 25600, offset 0."""
+    import datetime as dt
+
+    def stamp(x: float) -> str:
+        d = dt.datetime(1970, 1, 1) + dt.timedelta(seconds=round(x, 3))
+        return d.strftime("%Y-%m-%d %H:%M:%S:") + f"{d.microsecond // 1000:03d}"
+
+    lines = [
+        "Device Identity",
+        "Device Unique Serial Code:000001",
+        "",
+        "Configuration Info",
+        f"Measurement Frequency:{rate:g} Hz",
+        f"Start Time:{stamp(t[0])}",
+        "Time Zone:GMT +00:00",
+        "",
+        "Calibration Data",
+    ] + [f"{a} {k}:{v}" for a in "xyz" for k, v in (("gain", 25600), ("offset", 0))]
+    lines += ["Volts:300", "Lux:800", "", "Memory Status", f"Number of Pages:{len(t) // 300}", ""]
+    for p, i in enumerate(range(0, len(t) - 299, 300)):
+        c = counts[i : i + 300] & 0xFFF
+        v = (c[:, 0] << 36) | (c[:, 1] << 24) | (c[:, 2] << 12)
+        hexline = "".join(f"{int(x):012X}" for x in v)
+        lines += [
+            "Recorded Data",
+            "Device Unique Serial Code:000001",
+            f"Sequence Number:{p}",
+            f"Page Time:{stamp(t[i])}",
+            "Unassigned:",
+            "Temperature:21.5",
+            "Battery voltage:4.1",
+            "Device Status:Recording",
+            f"Measurement Frequency:{rate:g}",
+            hexline,
+        ]
+    path.write_text("\r\n".join(lines) + "\r\n", encoding="ascii")
+
+
+@pytest.mark.parametrize(("fmt", "rate"), [("cwa", 100), ("gt3x", 30), ("geneactiv", 100)])
+def test_binary_formats_built_from_their_layout_give_the_same_episodes(tmp_path, fmt, rate):
+    t, counts = _even_night(rate, 256.0)
+    n = {"cwa": 80, "gt3x": rate, "geneactiv": 300}[fmt]
+    t, counts = t[: len(t) // n * n], counts[: len(t) // n * n]
+    ref = tmp_path / "ref.csv"
+    xyz = counts / 256.0
+    ref.write_text(
+        "timestamp,ax,ay,az\n"
+        + "".join(f"{a!r},{x!r},{y!r},{z!r}\n" for a, x, y, z in zip(t.tolist(), *xyz.T.tolist(), strict=True))
+    )
+    f = tmp_path / {"cwa": "n.cwa", "gt3x": "n.gt3x", "geneactiv": "n.bin"}[fmt]
+    {"cwa": _write_cwa, "gt3x": _write_gt3x, "geneactiv": _write_geneactiv}[fmt](f, t, counts, rate)
+    rec = read(f, UTC)
+    assert np.array_equal(rec.xyz, xyz) and np.abs(rec.t - t).max() < 1e-6
+    want = _episodes(run_cli("detect", str(ref), "--format", "json", check=True))
+    got = _episodes(run_cli("detect", str(f), "--format", "json", "--tz", "UTC", check=True))
+    assert want and got == want

@@ -417,7 +417,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from collector.profiles import profile_names
-    from legwatch.recording import add_read_flags
+    from legwatch.read_flags import add_read_flags
 
     common = argparse.ArgumentParser(add_help=False)
     g = common.add_argument_group("configuration (flags override LEGWATCH_* variables, which override the file)")

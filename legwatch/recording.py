@@ -3,7 +3,7 @@ resolution, with what was read said in words, and the checks that tell a night f
 one. ``detect`` reports those checks as remarks; ``import`` refuses a file that fails one.
 
 Used by ``detect``, ``import``, ``convert`` and ``replay``; the flags ``--units``, ``--time-unit``
-and ``--tz`` are added to each by ``add_read_flags``.
+and ``--tz`` are added to each by ``legwatch.read_flags.add_read_flags``.
 """
 
 from __future__ import annotations
@@ -20,19 +20,6 @@ MIN_NIGHT_S = 15 * 60  # shorter is not a night: import refuses it (detect analy
 MIN_RATE_HZ = 10.0  # below, twitches (< 0.5 s) cannot be seen
 REST_G = (0.8, 1.25)  # median |a| in g: what an accelerometer at rest (gravity) gives, with calibration slack
 UNIX_2000, UNIX_2100 = 946_684_800.0, 4_102_444_800.0
-
-
-def add_read_flags(sp: argparse.ArgumentParser, *, tz_only: bool = False) -> None:
-    g = sp.add_argument_group("reading the file (detected from its content unless given)")
-    g.add_argument(
-        "--units", metavar="U", help="acceleration unit: g, mg or m/s2 (default: from the header or gravity)"
-    )
-    g.add_argument(
-        "--time-unit", metavar="U", help="numeric timestamps: s, ms, us or ns since the Unix epoch (default: from size)"
-    )
-    g.add_argument(
-        "--tz", metavar="ZONE", help="zone of local times without one: IANA name, UTC or +HH:MM (default: the system's)"
-    )
 
 
 def options(args: argparse.Namespace) -> ReadOptions:

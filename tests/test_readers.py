@@ -666,3 +666,24 @@ def test_binary_formats_built_from_their_layout_give_the_same_episodes(tmp_path,
     want = _episodes(run_cli("detect", str(ref), "--format", "json", check=True))
     got = _episodes(run_cli("detect", str(f), "--format", "json", "--tz", "UTC", check=True))
     assert want and got == want
+
+
+def test_a_polar_sensor_clock_never_set_moves_onto_the_phone_clock(tmp_path):
+    """FORMATS.md §2: 'On an H10 whose clock was never set the value restarts from a firmware default'."""
+    f = tmp_path / "h10.txt"
+    ns0 = 600_000_000_000_000_000  # 2019-01-05: not the phone's 2022-04-25
+    rows = "".join(f"2022-04-25T11:39:{36 + i * 0.02:06.3f};{ns0 + i * 20_000_000};-777;436;-499\n" for i in range(50))
+    f.write_text("Phone timestamp;sensor timestamp [ns];X [mg];Y [mg];Z [mg]\n" + rows)
+    rec = read(f, UTC)
+    assert rec.t[0] == pytest.approx(1650886776.0, abs=1e-3) and np.diff(rec.t) == pytest.approx(0.02, abs=1e-6)
+    assert "moved onto the phone's clock" in rec.describe()
+
+
+def test_an_epoch_of_no_known_unit_names_time_unit(tmp_path):
+    """MetaBase 5's ``Epoch`` column has no unit in its header: its size decides, else --time-unit."""
+    f = tmp_path / "mb5.csv"
+    f.write_text("Epoch,Timestamp (-0800),Elapsed (s),X,Y,Z\n12345.6,t,0,0,0,1\n12345.7,t,0,0,0,1\n")
+    line = _one_line_error(run_cli("detect", str(f)))
+    assert "--time-unit" in line and "mb5.csv" in line
+    ok = run_cli("detect", str(f), "--time-unit", "s", "--format", "json", check=True)
+    assert json.loads(ok.stdout)["remarks"]

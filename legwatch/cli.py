@@ -70,19 +70,10 @@ def _check_sensor_id(sensor: str, *, from_file: bool) -> None:
         raise UserError(f"{said}: a sensor id is 1-64 of A-Z a-z 0-9 _ . -")
 
 
-def _read_recording(path: str):
-    import numpy as np
+def _read_recording(path: str, args: argparse.Namespace | None = None):
+    from legwatch.recording import load, options
 
-    from legwatch.contracts.payload import quantize
-    from legwatch.csvio import read_csv
-
-    t, xyz = read_csv(path)
-    if len(t) > 1 and np.any(np.diff(t) < 0):
-        order = np.argsort(t, kind="stable")
-        t, xyz = t[order], xyz[order]
-    # Detect what the monitor would receive over the wire (whole us, 1/4096 g counts): far below
-    # sensor noise, and it makes `detect` on a file and the monitor fed by `replay` bit-identical.
-    return quantize(t, xyz)
+    return load(path, options(args) if args is not None else None)
 
 
 # --- subcommands ------------------------------------------------------------------------------
@@ -90,11 +81,16 @@ def _read_recording(path: str):
 
 def cmd_detect(args: argparse.Namespace) -> int:
     from detector.offline import detect_arrays
+    from legwatch.recording import problems
 
-    t, xyz = _read_recording(args.file)
-    night = detect_arrays(t, xyz)
+    _config(args)  # the configured time zone (read and shown)
+    loaded = _read_recording(args.file, args)
+    night = detect_arrays(loaded.t, loaded.xyz)
+    remarks = problems(loaded.t, loaded.xyz)
     result = {
         "file": args.file,
+        "read": loaded.recording.to_dict(),
+        "remarks": remarks,
         **night.summary(),
         "episodes": [e.to_dict() for e in night.episodes],
         "gaps": [{"start": g.start, "end": g.end, "duration_s": round(g.duration_s, 3)} for g in night.gaps],
@@ -109,15 +105,16 @@ def cmd_detect(args: argparse.Namespace) -> int:
     from legwatch.contracts import localtime
     from legwatch.summary import _hm
 
-    _config(args)  # the configured time zone
     con = _console()
     sw = night.sleep_window
-    con.print(f"[bold]{args.file}[/bold]: {night.samples} samples")
+    con.print(f"[bold]{args.file}[/bold]: {night.samples} samples, {loaded.describe()}", highlight=False)
     if night.start is not None:
         day = localtime.local(night.start)
         con.print(
             f"Recording: {day:%Y-%m-%d} {_hm(night.start)} – {_hm(night.end)}; times in {localtime.label(night.start)}"
         )
+    for r in remarks:
+        con.print(f"[yellow]note:[/yellow] not a night to import: {r}", highlight=False)
     con.print(f"Sleep window: {_hm(sw[0])} – {_hm(sw[1])}" if sw else "Sleep window: not found")
     counts = result["counts"]
     con.print("Counts: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "no episodes"))
@@ -161,7 +158,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
         raise UserError("no MQTT broker configured: set LEGWATCH_MQTT_URL or pass --mqtt-url")
     sensor = args.sensor or _sensor_from_path(args.file)
     _check_sensor_id(sensor, from_file=not args.sensor)
-    t, xyz = _read_recording(args.file)
+    loaded = _read_recording(args.file, args)
+    t, xyz = loaded.t, loaded.xyz
     n = replay(
         t,
         xyz,
@@ -233,52 +231,23 @@ def _write_output(path: str, text: str) -> None:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from detector.events import KINDS_COUNTED
-    from detector.offline import detect_arrays
-    from legwatch.contracts import localtime
-    from legwatch.storage.schema import night_points
-    from legwatch.summary import _hm, data_check, night_date, percent
+    from legwatch.night_import import run
 
     cfg = _config(args)
-    t, xyz = _read_recording(args.file)
-    night = detect_arrays(t, xyz)
-    sensor = args.sensor or _sensor_from_path(args.file)
-    subject = cfg.subject_for(sensor)
-    points = night_points(subject, sensor, night)
-    store = open_store(cfg)
-    try:
-        store.write(points)
-        where = _store_name(store)
-    finally:
-        store.close()
-    by_measurement: dict[str, int] = {}
-    for p in points:
-        by_measurement[p.measurement] = by_measurement.get(p.measurement, 0) + 1
-    night_pt = next((p for p in points if p.measurement == "night"), None)
-    print(f"stored the night of {args.file} for {subject!r} (sensor {sensor!r}) in {where}:")
-    if night_pt is None:
-        print("  the recording has no usable samples: no night was stored")
-        return 0
-    f = night_pt.fields
-    sw = night.sleep_window
-    print(
-        f"  night of {night_date(night_pt.time)}: recording {_hm(night.start)} – {_hm(night.end)} "
-        f"{localtime.short(night.start)}, "
-        + (f"sleep {_hm(sw[0])} – {_hm(sw[1])} ({f['sleep_h']:.1f} h)" if sw else "no sleep window found")
-        + f", coverage {percent(f['coverage'])}%, {len(night.gaps)} gap(s)"
-    )
-    in_sleep = {k: int(f[f"{k}_count"]) for k in KINDS_COUNTED}
-    outside = sum(1 for e in night.episodes if e.counted and not e.in_sleep)
-    print(
-        "  episodes in sleep: "
-        + ", ".join(f"{k} {n}" for k, n in in_sleep.items())
-        + f" (total {int(f['episodes'])}; {outside} more outside the sleep window)"
-    )
-    print("  points written: " + ", ".join(f"{n} {m}" for m, n in sorted(by_measurement.items())))
-    reason = data_check(f)
-    if reason:
-        print(f"  note: too little data to count this night's episodes ({reason}); the summary will say so")
-    return 0
+
+    def sensor_for(path: str) -> str:
+        sensor = args.sensor or _sensor_from_path(path)
+        _check_sensor_id(sensor, from_file=not args.sensor)
+        return sensor
+
+    return run(args, cfg, sensor_for=sensor_for, open_store=open_store, store_name=_store_name)
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from legwatch.recording import cmd_convert as convert
+
+    _config(args)  # local times without a zone are read in the configured one
+    return convert(args)
 
 
 def cmd_log(args: argparse.Namespace) -> int:
@@ -623,6 +592,7 @@ def _common_options(*, nested: bool = False) -> argparse.ArgumentParser:
 
 def build_parser() -> argparse.ArgumentParser:
     from collector.profiles import profile_names
+    from legwatch.read_flags import add_read_flags
 
     common = _common_options()
 
@@ -643,11 +613,25 @@ def build_parser() -> argparse.ArgumentParser:
         "detect",
         cmd_detect,
         "detect episodes in a recorded CSV (offline)",
-        "Detect twitches, leg movements and contractions in a recording. FILE is CSV with the header "
-        "timestamp,ax,ay,az (Unix seconds, acceleration in g); rows may be uneven and have gaps.",
+        "Detect twitches, leg movements and contractions in a recording. FILE is legwatch CSV (header "
+        "timestamp,ax,ay,az; rows may be uneven and have gaps) or any format convert reads, recognised by content; "
+        "units and time units are detected where unambiguous and said in the output.",
     )
     sp.add_argument("file", metavar="FILE")
     sp.add_argument("--format", choices=("text", "json"), default="text", help="output format (default text)")
+    add_read_flags(sp)
+
+    sp = add(
+        "convert",
+        cmd_convert,
+        "write legwatch CSV from any recording detect reads",
+        "Read FILE (legwatch CSV, MetaBase, Polar Sensor Logger, WitMotion, phyphox, Sensor Logger, Axivity .cwa, "
+        "ActiGraph CSV or .gt3x, GENEActiv .bin: recognised by content) and write legwatch CSV (timestamp,ax,ay,az in "
+        "Unix seconds and g) to --output or standard output; what was read is said on standard error.",
+    )
+    sp.add_argument("file", metavar="FILE")
+    sp.add_argument("--output", metavar="OUT.csv", help="write here (default: standard output)")
+    add_read_flags(sp)
 
     sp = add(
         "replay",
@@ -664,6 +648,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="X times real time; 0 (default) as fast as the broker takes it",
     )
     sp.add_argument("--sensor", help="sensor id to publish as (default: from the file name)")
+    add_read_flags(sp)
 
     sp = add(
         "monitor",
@@ -683,10 +668,13 @@ def build_parser() -> argparse.ArgumentParser:
         "import",
         cmd_import,
         "detect a recorded night offline and store its results",
-        "For sensors that log rather than stream: detect FILE and store its episodes and night.",
+        "For sensors that log rather than stream: detect each FILE (any format detect reads; a FOLDER: the "
+        "recordings in it) in parallel and store its episodes and night. A file that cannot be a night (under 15 min, "
+        "under 10 Hz, no gravity) is refused and nothing of it stored; the others go on. Exit 2 if any was refused.",
     )
-    sp.add_argument("file", metavar="FILE")
+    sp.add_argument("files", metavar="FILE", nargs="+", help="recordings or folders of recordings")
     sp.add_argument("--sensor", help="sensor id to store under (default: from the file name)")
+    add_read_flags(sp)
 
     sp = add(
         "log",

@@ -27,7 +27,7 @@ class RecordingError(ValueError):
     """The recording cannot be read; the message is one line and names the line where it applies."""
 
 
-def read_csv(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+def read_csv(path: str | Path, *, times_as_text: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(t, xyz) from a recording, sorted by time is NOT assumed: the caller decides."""
     p = Path(path)
     try:
@@ -43,14 +43,20 @@ def read_csv(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     except OSError as exc:
         raise RecordingError(f"{p}: cannot read: {exc.strerror}") from None
     try:
-        return _read(p, raw)
+        return _read(p, raw, times_as_text)
     finally:
         if isinstance(raw, mmap.mmap):
             with contextlib.suppress(BufferError):  # a view still held (a traceback): freed with it
                 raw.close()
 
 
-def _read(p: Path, raw: bytes | mmap.mmap) -> tuple[np.ndarray, np.ndarray]:
+def read_csv_times(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """(timestamps, xyz) as written: numbers (float64) or, when the first timestamp is a date-time
+    (it holds ':'), the timestamp column as strings for the caller to parse (``legwatch.readers``)."""
+    return read_csv(path, times_as_text=True)
+
+
+def _read(p: Path, raw: bytes | mmap.mmap, times_as_text: bool = False) -> tuple[np.ndarray, np.ndarray]:
     cut = raw.find(b"\n")
     first, offset = (raw[:], len(raw)) if cut < 0 else (raw[:cut], cut + 1)  # bytes, also of an mmap
     try:
@@ -59,6 +65,9 @@ def _read(p: Path, raw: bytes | mmap.mmap) -> tuple[np.ndarray, np.ndarray]:
         raise RecordingError(f"{p}:1: not a text CSV file") from None
     if header != HEADER:
         raise RecordingError(f"{p}:1: header must be {','.join(HEADER)}, found {','.join(header)[:80]!r}")
+    comma = raw.find(b",", offset, offset + 64) if times_as_text else -1
+    if comma > offset and b":" in raw[offset:comma]:  # the first timestamp is a date-time
+        return _read_text_times(p, raw[offset:])
     fast = _parse_plain(raw, offset)
     if fast is not None:
         return fast
@@ -78,6 +87,22 @@ def _read(p: Path, raw: bytes | mmap.mmap) -> tuple[np.ndarray, np.ndarray]:
     if not np.isfinite(data).all():
         raise RecordingError(_first_bad_line(p, body))
     return data[:, 0].copy(), data[:, 1:4].copy()
+
+
+def _read_text_times(p: Path, body: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """Date-time timestamps: the column as strings, the rest as numbers (``np.loadtxt``)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            times = np.loadtxt(io.BytesIO(body), delimiter=",", dtype=str, usecols=0, ndmin=1)
+            data = np.loadtxt(io.BytesIO(body), delimiter=",", dtype=np.float64, usecols=(1, 2, 3), ndmin=2)
+    except ValueError:
+        raise RecordingError(_first_bad_line(p, body, text_times=True)) from None
+    if data.size == 0:
+        raise RecordingError(f"{p}: no data rows")
+    if not np.isfinite(data).all():
+        raise RecordingError(_first_bad_line(p, body, text_times=True))
+    return times, data
 
 
 # --- the fast path ------------------------------------------------------------------------------
@@ -188,8 +213,12 @@ def _parse_block(
     w = int(lens.max())
     if w > _MAX_WIDTH or int(lens.min()) < 1 or int(e[0]) < w:
         return None  # too long, or empty
+    if exp10 is None and decimals >= 0:
+        split = _split_by_decimals(buf, s, e, decimals, cols)
+        if split is not NotImplemented:
+            return split
     neg = buf[s] == _MINUS
-    blk = sliding_window_view(buf, w)[e - w] - np.uint8(_ZERO)  # right-aligned: digit places fixed
+    blk = _windows(buf, e, w) - np.uint8(_ZERO)  # right-aligned: digit places fixed
     pad = w - lens
     if pad.max() > 1:  # bytes of the field before: 0 (one byte before is the separator: a non-digit)
         blk *= cols[:w] >= pad.astype(np.uint8)[:, None]
@@ -209,17 +238,132 @@ def _parse_block(
     nondigit = blk > 9
     # Each field has its '.' (if any), if negative its leading '-', and if one byte short of the
     # block's width the separator before it: any other non-digit makes the count larger.
+    odd = None
     if np.count_nonzero(nondigit) != np.count_nonzero(has_dot) + np.count_nonzero(neg) + np.count_nonzero(pad):
-        return _with_exponents(buf, s, e, blk, cols) if exp10 is None else None
+        if exp10 is not None:
+            return None
+        odd = _few_exponents(buf, s, e, blk)
+        if odd is None:
+            return _with_exponents(buf, s, e, blk, cols)
+        # those fields parsed one by one; their rows become a plain 0 here
+        rows = odd[0]
+        blk[rows] = 0
+        nondigit[rows] = False
+        for a in (has_dot, neg, pad):
+            a[rows] = 0
+        lens = lens.copy()
+        lens[rows] = w
+        if np.count_nonzero(nondigit) != np.count_nonzero(has_dot) + np.count_nonzero(neg) + np.count_nonzero(pad):
+            return _with_exponents(buf, s, e, blk, cols)
     k = np.where(has_dot, w - 1 - dot, 0)  # decimals of each field
     if not (lens - neg - has_dot - k >= 1).all():
         return None  # no digit before the '.'
     blk *= ~nondigit  # (multiplying by a mask is much faster than assigning through it)
-    if exp10 is None and (fixed or w <= 17):  # (wider and varying: mantissas pass 2**53)
-        v = _by_decimals(blk, dot[:1] if fixed else np.where(has_dot, dot, w), k, neg)
-        if v is not None:
-            return v
-    return _squeeze_dot(blk, k, has_dot, neg, exp10)
+    v = None
+    if exp10 is None and fixed:
+        v = _by_decimals(blk, dot[:1], k, neg)
+    elif exp10 is None and w <= 18:  # varying decimals (repr): one integer per field, then the '.' out
+        v = _squeeze_short(blk, k, has_dot, neg)
+    if v is None:
+        v = _squeeze_dot(blk, k, has_dot, neg, exp10)
+    if v is not None and odd is not None:
+        v[odd[0]] = odd[1]
+    return v
+
+
+def _split_by_decimals(buf: np.ndarray, s: np.ndarray, e: np.ndarray, decimals: int, cols: np.ndarray):
+    """A block where most fields (not all) have the same number of decimals (Python's repr drops
+    trailing zeros: 0.9778 among 0.97784): those through the fixed-decimals path, the rest on
+    their own; NotImplemented when all or too few share one."""
+    for d in (decimals, decimals + 1, decimals - 1, *range(10)):
+        if d < 0 or d > 9:
+            continue
+        at = buf[e - d - 1] == _DOT
+        n_at = int(np.count_nonzero(at))
+        if n_at == len(e):
+            return NotImplemented  # all fixed: the caller's path
+        if n_at * 4 >= len(e) * 3:
+            fixed, rest = np.flatnonzero(at), np.flatnonzero(~at)
+            a = _parse_block(buf, s[fixed], e[fixed], d, cols)
+            b = None if a is None else _parse_block(buf, s[rest], e[rest], -1, cols)
+            if b is None:
+                return None
+            out = np.empty(len(e))
+            out[fixed], out[rest] = a, b
+            return out
+        if d == decimals and n_at * 2 < len(e):
+            continue
+    return NotImplemented
+
+
+def _few_exponents(buf: np.ndarray, s: np.ndarray, e: np.ndarray, blk: np.ndarray) -> tuple | None:
+    """(rows, values) of the few fields of a block that have an exponent (repr's ``5e-05``), parsed
+    one by one exactly as strtod; None when there are none or many, or one is not a number."""
+    ise = ((blk + np.uint8(_ZERO)) | 0x20) == ord("e")
+    rows = np.flatnonzero(ise.any(axis=1))
+    if len(rows) == 0 or len(rows) > max(_FEW, len(s) // _FEW):
+        return None
+    vals = np.empty(len(rows))
+    for i, r in enumerate(rows.tolist()):
+        field = buf[s[r] : e[r]].tobytes()
+        if field.translate(None, _FLOAT_BYTES):
+            return None
+        try:
+            vals[i] = float(field)
+        except ValueError:
+            return None
+    if not np.isfinite(vals).all():
+        return None
+    return rows, vals
+
+
+_LO = 8  # digits in the low half of a field (exact as a double, and as an int64 with the high half)
+
+
+def _squeeze_short(blk: np.ndarray, k: np.ndarray, has_dot: np.ndarray, neg: np.ndarray) -> np.ndarray | None:
+    """Values of right-aligned digit rows up to 18 wide whose '.' (a 0 in ``blk``) has ``k`` digits
+    after it, whatever the '.' column of each row (repr): the row as one integer R (two exact
+    products for its high and low 8 places, joined in int64), the mantissa R div 10**(k+1) * 10**k
+    + R mod 10**k, and one correctly rounded division by 10**k. None past 2**53."""
+    w = blk.shape[1]
+    digits = blk.astype(np.float64)
+    kk = np.where(has_dot, k, 0)
+    if w <= 15:  # R below 10**15: every step exact in doubles (floor(R / 10**j) too, R < 2**53)
+        r_f = digits @ _P10F[w - 1 :: -1]
+        p_k = _P10F[kk]
+        whole = np.floor(r_f / (p_k * 10.0))
+        m_f = whole * p_k + (r_f - whole * (p_k * 10.0))
+        if not has_dot.all():
+            m_f = np.where(has_dot, m_f, r_f)
+        v = m_f / p_k  # exact integers: one correctly rounded division
+        np.negative(v, out=v, where=neg)
+        return v
+    lo_w = min(w, _LO)
+    r = (digits[:, w - lo_w :] @ _P10F[lo_w - 1 :: -1]).astype(np.int64)
+    if w > lo_w:
+        r += (digits[:, : w - lo_w] @ _P10F[w - lo_w - 1 :: -1]).astype(np.int64) * np.int64(10**lo_w)
+    p_k = _P10I[kk]
+    mantissa = np.where(has_dot, r // (p_k * 10) * p_k + r % p_k, r)
+    if int(mantissa.max()) >= _EXACT:
+        return None
+    v = mantissa.astype(np.float64) / _P10F[kk]  # exact integers: one correctly rounded division
+    np.negative(v, out=v, where=neg)
+    return v
+
+
+def _windows(buf: np.ndarray, e: np.ndarray, w: int) -> np.ndarray:
+    """The ``w`` bytes before each end in ``e``, one row each. Gathered as unaligned 8-byte words
+    (one fancy index per 8 bytes instead of one per byte: several times faster), or byte by byte
+    when the first window would start before the buffer."""
+    words = (w + 7) // 8
+    if int(e.min()) < 8 * words or len(buf) < 8:
+        return sliding_window_view(buf, w)[e - w]
+    u64 = np.ndarray((len(buf) - 7,), dtype="<u8", buffer=buf, strides=(1,))  # a word at every byte
+    start = e - 8 * words
+    out = np.empty((len(e), words), dtype="<u8")
+    for i in range(words):
+        out[:, i] = u64[start + 8 * i]
+    return out.view(np.uint8)[:, 8 * words - w :]
 
 
 def _by_decimals(blk: np.ndarray, dot: np.ndarray, k: np.ndarray, neg: np.ndarray) -> np.ndarray | None:
@@ -251,6 +395,7 @@ def _by_decimals(blk: np.ndarray, dot: np.ndarray, k: np.ndarray, neg: np.ndarra
 _DOT_DIGIT = (_DOT - _ZERO) % 256  # '.' in a block of digit values
 _P10 = np.array([10**i for i in range(20)], dtype=np.uint64)
 _P10F = 10.0 ** np.arange(23)  # exact doubles
+_P10I = 10 ** np.arange(19, dtype=np.int64)
 _P10X = np.cumprod(np.full(2 * _MAX_WIDTH, 10, dtype=np.longdouble)) / 10  # 10**0.. in extended precision
 
 
@@ -365,7 +510,7 @@ def _exponents(buf: np.ndarray, s: np.ndarray, e: np.ndarray, cols: np.ndarray) 
     return np.where(first == _MINUS, -val, val)
 
 
-def _first_bad_line(p: Path, body: bytes) -> str:
+def _first_bad_line(p: Path, body: bytes, text_times: bool = False) -> str:
     for i, line in enumerate(body.decode("utf-8", "replace").splitlines(), start=2):
         if not line.strip():
             continue
@@ -373,6 +518,8 @@ def _first_bad_line(p: Path, body: bytes) -> str:
         if len(cells) != 4:
             return f"{p}:{i}: expected 4 values (timestamp,ax,ay,az), found {len(cells)}"
         for name, cell in zip(HEADER, cells, strict=True):
+            if text_times and name == "timestamp":
+                continue
             try:
                 v = float(cell)
             except ValueError:
@@ -382,8 +529,10 @@ def _first_bad_line(p: Path, body: bytes) -> str:
     return f"{p}: cannot parse the CSV"
 
 
-def write_csv(path: str | Path, t: np.ndarray, xyz: np.ndarray) -> None:
+def write_csv(path, t: np.ndarray, xyz: np.ndarray) -> None:
+    """legwatch CSV (timestamps with 6 decimals, g with 5) to a path or an open text file."""
     data = np.column_stack([np.asarray(t, dtype=np.float64), np.asarray(xyz, dtype=np.float64)])
-    with open(path, "w", encoding="utf-8", newline="\n") as fh:
+    with contextlib.ExitStack() as stack:
+        fh = path if hasattr(path, "write") else stack.enter_context(open(path, "w", encoding="utf-8", newline="\n"))
         fh.write(",".join(HEADER) + "\n")
         np.savetxt(fh, data, fmt=["%.6f", "%.5f", "%.5f", "%.5f"], delimiter=",")

@@ -209,3 +209,27 @@ def test_whole_numbers_and_many_decimals_take_the_fast_path_exactly(tmp_path, fm
         assert np.array_equal(got_t, want[:, 0]) and np.array_equal(got_xyz, want[:, 1:])
         raw = p.read_bytes()
         assert csvio._parse_plain(raw, raw.find(b"\n") + 1) is not None
+
+
+@pytest.mark.parametrize("decimals", [3, 5, 6])
+def test_repr_of_rounded_values_is_exact(tmp_path, decimals):
+    """Python's repr of values rounded to a few decimals (what a logger writes, then pandas): most
+    fields have all the decimals, some fewer (trailing zeros dropped), a few an exponent (5e-05).
+    The vectorised path (most fields by their common decimals, the rest on their own) gives
+    exactly what float() gives."""
+    from legwatch import csvio
+
+    rng = np.random.default_rng(decimals)
+    n = 50_000
+    t = np.round(1.7676e9 + np.cumsum(rng.uniform(0.015, 0.025, n)), 6)
+    xyz = np.round(rng.normal(0, 0.02, (n, 3)) + [0, 0, 1], decimals)
+    xyz[::997, 0] = 5e-05 if decimals >= 5 else 0.001
+    rows = [[repr(v) for v in r] for r in zip(t.tolist(), *xyz.T.tolist(), strict=True)]
+    p = tmp_path / "r.csv"
+    _write_rows(p, rows)
+    raw = p.read_bytes()
+    fast = csvio._parse_plain(raw, raw.find(b"\n") + 1)
+    assert fast is not None, "short reprs take the vectorised path"
+    want = _expected(rows)
+    assert np.array_equal(fast[0], want[:, 0]) and np.array_equal(fast[1], want[:, 1:])
+    assert len({len(r[1].split(".")[-1]) for r in rows}) > 1, "decimals must vary"

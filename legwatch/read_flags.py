@@ -15,5 +15,7 @@ def add_read_flags(sp: argparse.ArgumentParser) -> None:
         "--time-unit", metavar="U", help="numeric timestamps: s, ms, us or ns since the Unix epoch (default: from size)"
     )
     g.add_argument(
-        "--tz", metavar="ZONE", help="zone of local times without one: IANA name, UTC or +HH:MM (default: the system's)"
+        "--tz",
+        metavar="ZONE",
+        help="zone of local times without one: IANA name, UTC or +HH:MM (default: the configured timezone)",
     )

@@ -187,7 +187,8 @@ _OFFSET = re.compile(r"^(?:UTC|GMT)?\s*([+-])(\d{1,2}):?(\d{2})?$", re.I)
 
 
 def zone(opts: ReadOptions) -> tuple[tzinfo | None, str]:
-    """The zone of local times: ``--tz`` (IANA name, UTC, ±HH:MM), or None for the system's."""
+    """The zone of local times: ``--tz`` (IANA name, UTC, ±HH:MM; the CLI passes the configured zone
+    when it is not given), or None for the system's."""
     if opts.tz is None:
         return None, "the system's zone (--tz ZONE to change)"
     name = opts.tz.strip()

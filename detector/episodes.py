@@ -26,6 +26,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from detector.epochs import EPOCH_S
 from detector.events import Episode
 from detector.frames import FRAME_S
+from detector.periodic import SeriesRule, role
 from detector.posture import UPRIGHT_DEG, ShinAxis, elevation_deg
 from detector.thresholds import K_SD, K_TILT, Scored, concat_scored, empty_scored
 from detector.vectors import angle_rad, median, state_array, state_item, state_part, state_value
@@ -66,9 +67,6 @@ LM_MIN_ROT_DEG = 0.7  # a leg movement turns the shin (seen by ~1 s means)
 CRAMP_MIN_ROT_DEG = 1.5  # a cramp holds the foot and shin turned
 TWITCH_ISO_MAX = 1.35  # median jerk level (x floor) in the second around a twitch
 UPRIGHT_FRAC = 0.25
-IMI_MIN_S = 10.0
-IMI_MAX_S = 90.0
-SERIES_MIN = 4
 
 
 def _crossing(fidx: np.ndarray, ratio: np.ndarray, k: int, step: int) -> float:
@@ -487,63 +485,46 @@ class CrampGrouper:
         return self._close()
 
 
-@dataclass
 class PeriodicTracker:
-    """WASM 2016: >= 4 leg movements, onset-to-onset 10-90 s; other movements end a series.
+    """The WASM series rule (:mod:`detector.periodic`) over the stream of released episodes.
 
-    Leg movements are held until their periodic flag is decided, then released.
+    Leg movements are held until their periodic flag is decided, then released; everything else
+    passes straight through (a breaker after closing the run it ends).
     """
 
-    pending: list[Episode] = field(default_factory=list)
-    in_series: bool = False
+    def __init__(self, pending: list[Episode] | None = None, in_series: bool = False) -> None:
+        self.rule: SeriesRule[Episode] = SeriesRule(lambda e: e.start, pending, in_series)
 
     def state(self) -> dict:
-        return {"pending": [_episode_state(e) for e in self.pending], "in_series": self.in_series}
+        return {"pending": [_episode_state(e) for e in self.rule.pending], "in_series": self.rule.in_series}
 
     @classmethod
     def from_state(cls, state: dict) -> PeriodicTracker:
         return cls(state_part(state, "pending", _episodes_from_state), state_value(state, "in_series", bool))
 
-    def _close(self) -> list[Episode]:
-        out = self.pending if not self.in_series else []
-        self.pending, self.in_series = [], False
-        return out
-
     def push(self, eps: list[Episode]) -> list[Episode]:
         out: list[Episode] = []
         for e in eps:
-            if e.kind == "twitch":
-                out.append(e)
+            r = role(e.kind, e.end - e.start)
+            if r == "candidate":
+                out.extend(_flagged(self.rule.candidate(e)))
                 continue
-            if e.kind != "leg_movement":
-                out.extend(self._close())
-                out.append(e)
-                continue
-            if self.pending:
-                imi = e.start - self.pending[-1].start
-                if not (IMI_MIN_S <= imi <= IMI_MAX_S):
-                    out.extend(self._close())
-            if self.in_series:
-                ep = _periodic(e)
-                self.pending = [ep]
-                out.append(ep)
-                continue
-            self.pending.append(e)
-            if len(self.pending) >= SERIES_MIN:
-                out.extend(_periodic(p) for p in self.pending)
-                self.pending = [self.pending[-1]]
-                self.in_series = True
+            if r == "breaker":
+                out.extend(_flagged(self.rule.close()))
+            out.append(e)
         return out
 
     def tick(self, frontier: float) -> list[Episode]:
         """Release a series that can no longer grow: no leg movement still to come (starting at
         ``frontier`` or later) can fall within 90 s of its last onset."""
-        if self.pending and frontier - self.pending[-1].start > IMI_MAX_S:
-            return self._close()
-        return []
+        return _flagged(self.rule.expire(frontier))
 
     def flush(self) -> list[Episode]:
-        return self._close()
+        return _flagged(self.rule.close())
+
+
+def _flagged(decided: list[tuple[Episode, bool]]) -> list[Episode]:
+    return [_periodic(e) if flag else e for e, flag in decided]
 
 
 def _periodic(e: Episode) -> Episode:

@@ -28,7 +28,7 @@ from detector.events import Episode
 from detector.frames import FRAME_S
 from detector.periodic import SeriesRule, role
 from detector.posture import UPRIGHT_DEG, ShinAxis, elevation_deg
-from detector.thresholds import K_SD, K_TILT, Scored, concat_scored, empty_scored
+from detector.thresholds import K_SD, K_TILT, Scored, concat_scored, empty_scored, sd_factor
 from detector.vectors import angle_rad, median, state_array, state_item, state_part, state_value
 
 #: How far each feature's window reaches past an event's onset and offset (s), taken back from
@@ -280,7 +280,7 @@ class EpisodeAssembler:
         # value sits at its window's centre), corrected for how far each feature's window smears
         # one frame of context on each side, for the interpolation
         xs = slice(max(0, p0 - 1), min(len(idx), p1 + 2))
-        sd_ratio = np.nan_to_num(f.sd_perp[xs] / (K_SD * buf.floor_sd[xs]), nan=0.0)
+        sd_ratio = np.nan_to_num(f.sd_perp[xs] / (K_SD * buf.floor_sd[xs] * sd_factor(f.n[xs])), nan=0.0)
         tilt_ratio = np.nan_to_num(f.tilt[xs] / (K_TILT * buf.floor_tilt[xs]), nan=0.0)
         fidx = idx[xs].astype(float)
         inner = np.zeros(len(fidx), bool)
@@ -493,7 +493,7 @@ class PeriodicTracker:
     """
 
     def __init__(self, pending: list[Episode] | None = None, in_series: bool = False) -> None:
-        self.rule: SeriesRule[Episode] = SeriesRule(lambda e: e.start, pending, in_series)
+        self.rule: SeriesRule[Episode] = SeriesRule(_onset, pending, in_series)
 
     def state(self) -> dict:
         return {"pending": [_episode_state(e) for e in self.rule.pending], "in_series": self.rule.in_series}
@@ -521,6 +521,10 @@ class PeriodicTracker:
 
     def flush(self) -> list[Episode]:
         return _flagged(self.rule.close())
+
+
+def _onset(e: Episode) -> float:
+    return e.start
 
 
 def _flagged(decided: list[tuple[Episode, bool]]) -> list[Episode]:

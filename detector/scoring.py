@@ -59,7 +59,6 @@ JUDGED_SLACK_S = 0.5
 SCORE_KINDS = (*KINDS_COUNTED, "any")
 
 
-
 def _get(ev: Any, name: str, default: Any = None) -> Any:
     if isinstance(ev, dict):
         return ev.get(name, default)

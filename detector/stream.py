@@ -28,7 +28,7 @@ from detector.thresholds import ThresholdStage
 from detector.vectors import state_array, state_part, state_value
 
 #: The layout of ``StreamDetector.state()``; bump it whenever that changes.
-STATE_VERSION = 1
+STATE_VERSION = 2
 
 
 @dataclass

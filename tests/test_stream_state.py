@@ -282,7 +282,9 @@ def test_loads_refuses_damaged_files():
     assert "damaged" in _refusal(blob[: len(blob) // 2])  # truncated: no central directory
     assert "format" in _refusal(_npz({"meta.json": b'{"format": "other", "kind": "stream", "version": 1}'}))
     assert "JSON" in _refusal(_npz({"meta.json": b"{not json"}))
-    meta = b'{"format": "legwatch-state", "kind": "stream", "version": 1, "state": {"a": {"$array": "a0"}}}'
+    meta = b'{"format": "legwatch-state", "kind": "stream", "version": %d, "state": {"a": {"$array": "a0"}}}' % (
+        STATE_VERSION
+    )
     assert "reference" in _refusal(_npz({"meta.json": meta}))  # the array it names is missing
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:

@@ -27,7 +27,7 @@ from detector.epochs import EPOCH_S
 from detector.events import Episode
 from detector.frames import FRAME_S
 from detector.periodic import SeriesRule, role
-from detector.posture import UPRIGHT_DEG, ShinAxis, elevation_deg
+from detector.posture import ShinAxis, elevation_deg
 from detector.thresholds import K_SD, K_TILT, Scored, concat_scored, empty_scored, sd_factor
 from detector.vectors import angle_rad, median, state_array, state_item, state_part, state_value
 
@@ -67,6 +67,12 @@ LM_MIN_ROT_DEG = 0.7  # a leg movement turns the shin (seen by ~1 s means)
 CRAMP_MIN_ROT_DEG = 1.5  # a cramp holds the foot and shin turned
 TWITCH_ISO_MAX = 1.35  # median jerk level (x floor) in the second around a twitch
 UPRIGHT_FRAC = 0.25
+#: Getting up holds the shin upright for seconds (sitting on the edge, standing, walking); a
+#: movement in bed that swings it steep for less than this is no getting up.
+OOB_MIN_UPRIGHT_S = 6.0
+#: ... and steeper than lying with the knee drawn up or a cramp can turn it (sitting on the edge of the
+#: bed puts the shin at 70-90 deg).
+OOB_UPRIGHT_DEG = 65.0
 
 
 def _crossing(fidx: np.ndarray, ratio: np.ndarray, k: int, step: int) -> float:
@@ -360,8 +366,10 @@ class EpisodeAssembler:
         dtheta = float(np.nan_to_num(_angle_deg(ref, post), nan=0.0))
         rot = np.nan_to_num(_angle_deg(fl.u[sl], ref[None, :]), nan=0.0)
         max_rot = float(rot.max()) if len(rot) else 0.0
-        elev = elevation_deg(axis, f.mean[sl])
-        upright_frac = float(np.mean(np.nan_to_num(elev, nan=0.0) > UPRIGHT_DEG))
+        # upright by the ~0.7 s mean orientation: a strong jerk swings the 0.3 s means, not these
+        elev = np.nan_to_num(elevation_deg(axis, slow), nan=0.0)
+        upright_s = float(np.sum(elev > OOB_UPRIGHT_DEG)) * FRAME_S
+        upright_frac = upright_s / max(FRAME_S, (p1 - p0 + 1) * FRAME_S)
         ref_elev = float(np.nan_to_num(elevation_deg(axis, ref[None, :])[0], nan=0.0))
         sd = np.nan_to_num(f.sd[sl])
         peak = float(sd.max()) if len(sd) else 0.0
@@ -370,7 +378,7 @@ class EpisodeAssembler:
         # how busy the second around the event was (sd relative to its floor): a jerk stands alone
         around = np.r_[max(0, p0 - ISO_FRAMES) : max(0, p0 - 1), min(len(idx), p1 + 2) : min(len(idx), p1 + ISO_FRAMES)]
         iso = float(median(np.nan_to_num(f.sd_perp[around] / buf.floor_sd[around], nan=1.0))) if len(around) else 1.0
-        if ref_elev > UPRIGHT_DEG or upright_frac > UPRIGHT_FRAC:
+        if ref_elev > OOB_UPRIGHT_DEG or (upright_frac > UPRIGHT_FRAC and upright_s >= OOB_MIN_UPRIGHT_S):
             kind = "out_of_bed"
         elif dtheta > POSTURE_DEG or (dur <= LM_MAX_S and max_rot > POSTURE_DEG):
             kind = "posture_change"

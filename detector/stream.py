@@ -20,6 +20,7 @@ import numpy as np
 from detector.episodes import CrampGrouper, EpisodeAssembler, PeriodicTracker
 from detector.epochs import EpochStage, EpochStat, history_epochs, sleep_window
 from detector.events import KINDS_COUNTED, KINDS_OTHER, Episode, Epoch, Gap
+from detector.excursions import HeldCrampGrouper
 from detector.features import FeatureStage
 from detector.frames import Framer
 from detector.posture import ShinAxis
@@ -92,6 +93,7 @@ class StreamDetector:
         self.axis = ShinAxis()
         self.assembler = EpisodeAssembler(self.axis)
         self.cramps = CrampGrouper()
+        self.held = HeldCrampGrouper()
         self.periodic = PeriodicTracker()
         self.epochs = EpochStage(self.axis)
         self.episodes = Rows(len(_EP_COLS))  # the night's episodes, compactly (see _EP_COLS)
@@ -109,6 +111,7 @@ class StreamDetector:
             "axis": self.axis.state(),
             "assembler": self.assembler.state(),
             "cramps": self.cramps.state(),
+            "held": self.held.state(),
             "periodic": self.periodic.state(),
             "epochs": self.epochs.state(),
             "episodes": self.episodes.state(),
@@ -142,6 +145,7 @@ class StreamDetector:
         d.axis = state_part(state, "axis", ShinAxis.from_state)
         d.assembler = state_part(state, "assembler", lambda s: EpisodeAssembler.from_state(s, d.axis))
         d.cramps = state_part(state, "cramps", CrampGrouper.from_state)
+        d.held = state_part(state, "held", HeldCrampGrouper.from_state)
         d.periodic = state_part(state, "periodic", PeriodicTracker.from_state)
         d.epochs = state_part(state, "epochs", lambda s: EpochStage.from_state(s, d.axis))
         d.episodes = state_part(state, "episodes", lambda s: Rows.from_state(s, len(_EP_COLS)))
@@ -184,8 +188,13 @@ class StreamDetector:
         grouped += self.cramps.tick(self.assembler.frontier)
         if final:
             grouped += self.cramps.flush()
-        released = self.periodic.push(grouped)
-        released += self.periodic.tick(self.cramps.frontier(self.assembler.frontier))
+        frontier = self.cramps.frontier(self.assembler.frontier)
+        held = self.held.push(grouped)
+        held += self.held.tick(frontier)
+        if final:
+            held += self.held.flush()
+        released = self.periodic.push(held)
+        released += self.periodic.tick(self.held.frontier(frontier))
         if final:
             released += self.periodic.flush()
         released.sort(key=lambda e: e.start)

@@ -1,12 +1,14 @@
 """Detection accuracy on fixed labelled nights of two independent generators, side by side.
 
     python benchmarks/accuracy.py [--generator synthetic|physio|both] [--nights N] [--hours H]
-                                  [--rates 26,52,104] [--rotated] [--json results.json] [--oracle]
+                                  [--rates 26,52,104] [--rotated] [--defaults] [--json results.json]
+                                  [--oracle]
 
 Generators: ``synthetic`` is :mod:`detector.synthetic` (the detector is tuned on it), ``physio`` is
 ``simnights`` (written independently of the detector, never tuned on). Night ``i`` of a generator has
 seed ``BASE_SEED + i`` and the rate ``rates[i % len(rates)]``; synthetic nights have the confounders
-switched on (a bed partner, two drop-outs, late sample bursts) and three cramps planted. Each night is
+switched on (a bed partner, two drop-outs, late sample bursts) and three cramps planted (``--defaults``:
+every knob drawn from the seed, as a new user's ``generate_night(seed)``). Each night is
 rounded as the CSV would be (timestamps to 1 us, g to 1e-5), run through
 ``detector.offline.detect_arrays`` and scored two ways, pooled over the nights:
 
@@ -75,10 +77,12 @@ def fixed_nights(n: int, rates: tuple[float, ...] = RATES) -> list[tuple[int, fl
     return [(BASE_SEED + i, rates[i % len(rates)]) for i in range(n)]
 
 
-def generator(name: str) -> Callable[[int, float, float], Night]:
-    """``(seed, hours, rate) -> Night`` for a generator name."""
+def generator(name: str, defaults: bool = False) -> Callable[[int, float, float], Night]:
+    """``(seed, hours, rate) -> Night`` for a generator name (``defaults``: synthetic nights as drawn,
+    without the forced confounders and cramps)."""
     if name == "synthetic":
-        return lambda seed, hours, rate: generate_night(seed, hours=hours, rate_hz=rate, **CONFOUNDERS)
+        knobs = {} if defaults else CONFOUNDERS
+        return lambda seed, hours, rate: generate_night(seed, hours=hours, rate_hz=rate, **knobs)
     if name == "physio":
         try:
             import simnights
@@ -317,6 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hours", type=float, default=8.0, help="hours per night")
     ap.add_argument("--rates", default=",".join(f"{r:g}" for r in RATES), help="sample rates, Hz, comma-separated")
     ap.add_argument("--rotated", action="store_true", help="also run every night with the sensor rotated")
+    ap.add_argument("--defaults", action="store_true", help="synthetic nights as drawn (no forced confounders)")
     ap.add_argument("--json", help="also write the results here")
     ap.add_argument("--oracle", action="store_true", help="score the truth against itself (harness check)")
     args = ap.parse_args(argv)
@@ -331,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     tallies: dict[str, Tally] = {}
     misses: list[str] = []
     for name in names:
-        gen = generator(name)
+        gen = generator(name, args.defaults)
         tally = tallies[name] = Tally(rates)
         print(f"== {name}: per night (judged rule)")
         print(f"{'seed':>9} {'Hz':>5}  F1 per kind (truth count)   sleep onset/end err (min)  oob in bed  time")

@@ -18,13 +18,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from detector.episodes import CrampGrouper, EpisodeAssembler, PeriodicTracker
-from detector.epochs import EpochStage, EpochStat, history_epochs, sleep_window
+from detector.epochs import EpochStage, EpochStat, history_epochs
 from detector.events import KINDS_COUNTED, KINDS_OTHER, Episode, Epoch, Gap
 from detector.excursions import HeldCrampGrouper
 from detector.features import FeatureStage
 from detector.frames import Framer
 from detector.posture import ShinAxis
 from detector.rows import Rows
+from detector.sleep import sleep_window
 from detector.thresholds import ThresholdStage
 from detector.vectors import state_array, state_part, state_value
 
@@ -208,8 +209,8 @@ class StreamDetector:
     def finish(self) -> tuple[Update, Night]:
         up = Update()
         self._run(self.framer.flush(), up, final=True)
-        sw = sleep_window(self.epochs.history)
         eps = sorted((_from_row(r) for r in self.episodes.data), key=lambda e: e.start)
+        sw = sleep_window(self.epochs.history, eps, self.first_t, self.framer.last_t)
         if sw is not None:
             eps = [
                 Episode(e.start, e.end, e.kind, e.peak_g, e.periodic, sw[0] <= e.start < sw[1], e.extra) for e in eps

@@ -1,0 +1,104 @@
+"""Write nights of the independent generator (simnights) as legwatch CSV plus a truth JSON, to look at or detect.
+
+    python benchmarks/nights_physio.py OUT_DIR [--nights N] [--hours H] [--rates 12.5,26,52,104,208]
+                                       [--seed S] [--knob name=value ...]
+
+Night ``i`` has seed ``S + i`` and the ``i``-th rate (cycling). Each night gives ``night_XX.csv``
+(``timestamp,ax,ay,az``: Unix seconds with 6 decimals, g with 5), which ``legwatch detect`` reads, and
+``night_XX.truth.json`` (events with kind, start, end, duration_s, periodic; the sleep window; the
+confounders; every resolved knob and per-event details such as whether a cramp has a tremor). Knobs are
+passed through to ``simnights.generate_night`` (values parsed as JSON where they parse, else strings).
+Prints one line per night: file, rate, samples, events per kind, seconds to generate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from detector.synthetic import Night
+from simnights import generate_night
+
+
+def write_csv(night: Night, path: Path) -> None:
+    data = np.column_stack([night.t, night.xyz])
+    np.savetxt(
+        path, data, fmt=["%.6f", "%.5f", "%.5f", "%.5f"], delimiter=",", header="timestamp,ax,ay,az", comments=""
+    )
+
+
+def truth(night: Night) -> dict[str, Any]:
+    return {
+        "generator": "simnights",
+        "seed": night.seed,
+        "rate_hz": night.rate_hz,
+        "sleep_start": round(night.sleep_start, 6),
+        "sleep_end": round(night.sleep_end, 6),
+        "events": [e.to_dict() for e in night.events],
+        "confounders": [e.to_dict() for e in night.confounders],
+        "params": night.params,
+    }
+
+
+def _knob(text: str) -> tuple[str, Any]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"--knob wants name=value, got {text!r}")
+    try:
+        return name, json.loads(value)
+    except json.JSONDecodeError:
+        return name, value
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("out", type=Path, help="folder to write into (created)")
+    ap.add_argument("--nights", type=int, default=5)
+    ap.add_argument("--hours", type=float, default=2.0)
+    ap.add_argument("--rates", default="12.5,26,52,104,208", help="comma-separated sample rates, cycled")
+    ap.add_argument("--seed", type=int, default=20261202)
+    ap.add_argument("--knob", type=_knob, action="append", default=[], help="name=value passed to generate_night")
+    args = ap.parse_args(argv)
+    try:
+        rates = [float(r) for r in args.rates.split(",") if r]
+    except ValueError:
+        ap.error(f"--rates: not a list of numbers: {args.rates!r}")
+    if not rates or any(not 12.5 <= r <= 208 for r in rates):
+        ap.error("--rates must be within 12.5-208 Hz")
+    if args.nights < 1 or args.hours <= 0:
+        ap.error("--nights must be >= 1 and --hours > 0")
+    knobs = dict(args.knob)
+    args.out.mkdir(parents=True, exist_ok=True)
+    for i in range(args.nights):
+        rate = rates[i % len(rates)]
+        t0 = time.perf_counter()
+        try:
+            night = generate_night(args.seed + i, hours=args.hours, rate_hz=rate, **knobs)
+        except (TypeError, ValueError) as exc:
+            print(f"nights_physio: {exc}", file=sys.stderr)
+            return 2
+        took = time.perf_counter() - t0
+        stem = args.out / f"night_{i:02d}"
+        write_csv(night, stem.with_suffix(".csv"))
+        stem.with_suffix(".truth.json").write_text(json.dumps(truth(night), indent=1))
+        counts = Counter(e.kind for e in night.events)
+        periodic = sum(e.periodic for e in night.events)
+        print(
+            f"{stem.name}.csv  {rate:6.1f} Hz  {len(night.t):8d} samples  "
+            + "  ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+            + f"  (periodic {periodic})  generated in {took:.2f} s"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

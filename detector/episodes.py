@@ -26,6 +26,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from detector.epochs import EPOCH_S
 from detector.events import Episode
 from detector.frames import FRAME_S
+from detector.gait import gait_seconds
 from detector.periodic import SeriesRule, role
 from detector.posture import ShinAxis, elevation_deg
 from detector.thresholds import K_SD, K_TILT, Scored, concat_scored, empty_scored, sd_factor
@@ -73,6 +74,11 @@ OOB_MIN_UPRIGHT_S = 6.0
 #: ... and steeper than lying with the knee drawn up or a cramp can turn it (sitting on the edge of the
 #: bed puts the shin at 70-90 deg).
 OOB_UPRIGHT_DEG = 65.0
+#: Walking (``gait``) for this long makes an event getting up, whatever the shin axis says; the leg
+#: upright counts as out of bed only within ``UP_HOLD_S`` after walking was seen (sitting down,
+#: standing, lying back down), so a lying posture the axis misjudges as steep is no getting up.
+GAIT_MIN_S = 6.0
+UP_HOLD_S = 300.0
 
 
 def _crossing(fidx: np.ndarray, ratio: np.ndarray, k: int, step: int) -> float:
@@ -153,6 +159,7 @@ class EpisodeAssembler:
         self.settled_carry = np.zeros(0, bool)
         self.frontier = -np.inf  # no episode decided from now on starts before this time
         self.done_upto: int = -(2**62)
+        self.up_until = -np.inf  # getting up is believed (upright posture) until then: walking was seen
 
     def state(self) -> dict:
         return {
@@ -161,6 +168,7 @@ class EpisodeAssembler:
             "settled_carry": self.settled_carry.copy(),
             "frontier": self.frontier,
             "done_upto": self.done_upto,
+            "up_until": self.up_until,
         }
 
     @classmethod
@@ -173,6 +181,7 @@ class EpisodeAssembler:
         st.settled_carry = state_array(state, "settled_carry", np.bool_)
         st.frontier = state_value(state, "frontier", float)
         st.done_upto = state_value(state, "done_upto", int)
+        st.up_until = state_value(state, "up_until", float)
         return st
 
     def push(self, sc: Scored) -> list[Episode]:
@@ -378,7 +387,11 @@ class EpisodeAssembler:
         # how busy the second around the event was (sd relative to its floor): a jerk stands alone
         around = np.r_[max(0, p0 - ISO_FRAMES) : max(0, p0 - 1), min(len(idx), p1 + 2) : min(len(idx), p1 + ISO_FRAMES)]
         iso = float(median(np.nan_to_num(f.sd_perp[around] / buf.floor_sd[around], nan=1.0))) if len(around) else 1.0
-        if ref_elev > OOB_UPRIGHT_DEG or (upright_frac > UPRIGHT_FRAC and upright_s >= OOB_MIN_UPRIGHT_S):
+        walking = dur >= GAIT_MIN_S and gait_seconds(fl.u[sl], f.sd[sl]) >= GAIT_MIN_S
+        if walking:
+            self.up_until = offset + UP_HOLD_S
+        upright = ref_elev > OOB_UPRIGHT_DEG or (upright_frac > UPRIGHT_FRAC and upright_s >= OOB_MIN_UPRIGHT_S)
+        if walking or (upright and onset <= self.up_until):
             kind = "out_of_bed"
         elif dtheta > POSTURE_DEG or (dur <= LM_MAX_S and max_rot > POSTURE_DEG):
             kind = "posture_change"

@@ -11,7 +11,8 @@ point of the rate of those movements: from bed entry (the recording's start, or 
 getting up before the block) to ``REGION_S`` after the block's start, a higher rate before a lower
 one, the split taken at the end of a movement no later than ``SEARCH_S`` after the block's start
 (maximum likelihood of two Poisson rates), then moved on by the expected wait from the last restless
-movement to sleep (``1 / (rate before - rate after)``, at most half the pause that follows). The end
+movement to sleep (``1 / (rate before - rate after)``, at least ``MIN_WAIT_S``: falling asleep takes a
+while after the last shift; at most half the pause that follows). The end
 of sleep is found the same way on the night run backwards (lying awake before getting up). The window
 never begins before the first sample nor ends after the last.
 """
@@ -28,7 +29,8 @@ from detector.events import Episode
 from detector.rows import Rows
 
 WAKE_KINDS = ("leg_movement", "posture_change", "out_of_bed")
-SEARCH_S = 900.0
+SEARCH_S = 1800.0
+MIN_WAIT_S = 120.0
 REGION_S = 5400.0
 
 
@@ -76,7 +78,7 @@ def sleep_onset(block_start: float, block_end: float, episodes: Sequence[Episode
     tau = ev[best_k - 1][1]
     l1, l2 = best_k / (tau - t_bed), (n - best_k) / (stop - tau)
     nxt = ev[best_k][0] if best_k < n else stop
-    return tau + min(1.0 / (l1 - l2), 0.5 * max(0.0, nxt - tau))
+    return tau + min(max(1.0 / (l1 - l2), MIN_WAIT_S), 0.5 * max(0.0, nxt - tau))
 
 
 def sleep_window(

@@ -67,6 +67,10 @@ LM_MAX_S = 10.0
 LM_MIN_ROT_DEG = 0.7  # a leg movement turns the shin (seen by ~1 s means)
 CRAMP_MIN_ROT_DEG = 1.5  # a cramp holds the foot and shin turned
 TWITCH_ISO_MAX = 1.35  # median jerk level (x floor) in the second around a twitch
+#: A twitch's jerk peaks this many times above the floor (above K_SD: a jerk that only just crosses
+#: the threshold for a frame or two is more often a jolt of the bed than the leg's own). Slow sensors'
+#: thresholds (``thresholds.sd_factor``) already stand higher than this.
+TWITCH_MIN_JERK = 2.5
 UPRIGHT_FRAC = 0.25
 #: Getting up holds the shin upright for seconds (sitting on the edge, standing, walking); a
 #: movement in bed that swings it steep for less than this is no getting up.
@@ -402,6 +406,9 @@ class EpisodeAssembler:
         elif dur < TWITCH_MAX_S:
             if iso > TWITCH_ISO_MAX:
                 return None  # a flicker within ongoing vibration, not a jerk standing alone
+            jerk = float(np.nan_to_num(f.sd_perp[sl] / buf.floor_sd[sl], nan=0.0).max())
+            if jerk < TWITCH_MIN_JERK:
+                return None  # a jerk that barely crosses the threshold for a frame or two: a jolt of the bed
             kind = "twitch"
         elif slow_rot >= LM_MIN_ROT_DEG:
             kind = "leg_movement"

@@ -1,4 +1,5 @@
-"""Walking, seen without knowing how the sensor sits: the shin swings back and forth at the stride rate.
+"""Walking, seen without knowing how the sensor sits: the shin swings back and forth at the stride rate
+(and its harmonic at the step rate).
 
 Over an event's frames, the 0.3 s mean orientation (unit gravity, sensor coordinates) swings about its
 average in one plane as the shin pendulums through each stride. :func:`gait_seconds` projects the
@@ -20,7 +21,7 @@ from detector.frames import FRAME_S
 
 WINDOW_S = 6.0
 STEP_S = 2.0
-BAND_HZ = (0.5, 1.7)
+BAND_HZ = (0.5, 2.5)
 MIN_SWING_DEG = 4.0
 MIN_SD_G = 0.04  # heel strikes: the 0.3 s spread (median over the window) of a walking shin
 MIN_BAND_FRAC = 0.5

@@ -393,7 +393,7 @@ class EpisodeAssembler:
         iso = float(median(np.nan_to_num(f.sd_perp[around] / buf.floor_sd[around], nan=1.0))) if len(around) else 1.0
         walking = dur >= GAIT_MIN_S and gait_seconds(fl.u[sl], f.sd[sl]) >= GAIT_MIN_S
         if walking:
-            self.up_until = offset + UP_HOLD_S
+            self.up_until = float(offset) + UP_HOLD_S
         upright = ref_elev > OOB_UPRIGHT_DEG or (upright_frac > UPRIGHT_FRAC and upright_s >= OOB_MIN_UPRIGHT_S)
         if walking or (upright and onset <= self.up_until):
             kind = "out_of_bed"

@@ -421,6 +421,9 @@ class EpisodeAssembler:
             peak_g=round(peak, 4),
             extra={
                 "_pre": pre.tolist(),
+                "_pitch": round(
+                    float(np.nan_to_num(np.diff(elevation_deg(axis, np.stack([pre, post])))[0], nan=0.0)), 2
+                ),
                 "_post": post.tolist(),
                 "posture_change_deg": round(dtheta, 1),
                 "rotation_deg": round(max_rot, 1),

@@ -6,7 +6,9 @@ after which the leg comes back close to where it was. Frame by frame the hold se
 stream reads it as a run of leg movements, often with a posture change at each end.
 :class:`HeldCrampGrouper` looks at that stream: an episode that leaves the leg turned at least
 ``OPEN_MIN_DEG`` (at most ``OPEN_MAX_DEG``: rolling over turns it further) from where it was before
-(``_pre``) opens an excursion; the episodes that follow are held with it while the leg stays away; an
+(``_pre``) opens an excursion; a posture change of ``ROLL_DEG`` or more opens one only if much of its turn
+(``PITCH_FRAC``) pitched the shin up or down (a cramp flexes the knee and ankle; rolling over turns the
+shin about its own axis, and may turn it back); the episodes that follow are held with it while the leg stays away; an
 episode that brings it back within ``max(RETURN_MIN_DEG, RETURN_FRAC x excursion)`` of the start closes
 it. An excursion closed within ``MIN_S``..``MAX_S`` of its start, with at least one movement between
 the opening and the return, is one ``contraction``. Anything else (no return within ``MAX_S``, the leg
@@ -29,6 +31,8 @@ OPEN_MAX_DEG = 75.0
 RETURN_MIN_DEG = 5.0
 RETURN_FRAC = 0.35
 MIN_S = 15.0
+PITCH_FRAC = 0.4
+ROLL_DEG = 35.0
 MAX_S = 240.0
 JOINS = ("twitch", "leg_movement", "contraction", "posture_change")
 
@@ -61,7 +65,10 @@ class HeldCrampGrouper:
         if e.kind not in ("leg_movement", "contraction", "posture_change"):
             return False
         exc = _deg(_vec(e, "_post"), _vec(e, "_pre"))
-        return bool(OPEN_MIN_DEG <= exc <= OPEN_MAX_DEG)
+        # a cramp pitches the shin (the knee and ankle flex); rolling over turns it about its own axis
+        pitch = abs(float(e.extra.get("_pitch", 0.0)))
+        rolled = e.kind == "posture_change" and exc >= ROLL_DEG
+        return bool(OPEN_MIN_DEG <= exc <= OPEN_MAX_DEG and (pitch >= PITCH_FRAC * exc or not rolled))
 
     def _tolerance(self) -> float:
         base = _vec(self.group[0], "_pre")

@@ -33,8 +33,9 @@ Events (ground truth, :class:`TruthEvent`)
 * ``contraction`` (cramp): 12 s to 8 min: sudden held tilt of 3-30 deg with strained slow wander,
   stretching attempts against the cramp, sometimes 5-15 Hz tremor and 1-2 Hz irregular shaking, a
   gradual release; often followed by getting up. Some cramps (``cramp_tremorless``) show no tremor the
-  sensor resolves: a turn of 15-60 deg held 20 s - 3 min with a slow strained wander and 2-6 strained
-  movements inside (a jolt, a push of 3-15 deg and back), the leg coming back close to where it was.
+  sensor resolves: a turn of 15-60 deg about the medio-lateral axis (knee and ankle flexing) held 20 s to
+  3 min with a slow strained wander and 2-6 strained movements inside (a jolt, a push of 3-15 deg and
+  back), the leg coming back close to where it was.
 * ``posture_change``: 1-6 s roll of 40-180 deg about the shin axis with a knee bend and large irregular
   acceleration, ending in a new sustained posture (not an episode).
 * ``out_of_bed``: sit up, sit, stand, walk (shank swing of 20-32 deg at 0.8-1 Hz stride with heel strikes
@@ -527,6 +528,8 @@ def _plan(s: NightSpec, rng: np.random.Generator, rng_style: np.random.Generator
                 if rng_style.random() < s.cramp_tremorless:
                     act.p["style"] = "held"
                     amp, res = rng_style.uniform(15.0, 60.0), rng_style.uniform(-0.08, 0.08)
+                    # the calf pulls the foot down and bends the knee: a turn about the medio-lateral axis
+                    axis = _visible_axis(rng_style, up, z_axis, 0.25)
                     act.end = act.start + float(np.clip(act.end - act.start, 20.0, 180.0))
             sign = float(rng.choice([-1.0, 1.0]))
             act.p.update(amp=amp, axis=axis, sign=sign, res=res, shape=shape)

@@ -15,9 +15,10 @@ from typing import Any
 import numpy as np
 
 from detector.synthetic import Night, TruthEvent
-from simnights.geometry import angles_of, gravity_in_shin, mounting, shin_to_world, specific_force
+from simnights.geometry import angles_of, gravity_in_shin, mounting, rotvec_matrix, shin_to_world, specific_force
 from simnights.plan import make_plan, periodic_flags
 from simnights.postures import Posture, draw_lying
+from simnights.profiles import minjerk
 from simnights.sensor import Sensor
 
 SENSOR_KNOBS = ("range_g", "bits", "noise_mg", "filter", "bandwidth", "osc_error", "clock", "packet_s", "jitter_ms")
@@ -49,6 +50,9 @@ def _defaults(rng: np.random.Generator, hours: float) -> dict[str, Any]:
         "guard_s": 3.0,
         "mount": str(rng.choice(MOUNTS, p=[0.4, 0.3, 0.15, 0.15])),
         "start_unix": float(1767300000 + int(rng.integers(0, 10**7))),
+        "strap_slips": int(rng.integers(0, 2)),
+        "heart_mg": float(rng.uniform(0.3, 1.5)),
+        "breath_mg": float(rng.uniform(0.2, 0.8)),
     }
 
 
@@ -82,9 +86,12 @@ def generate_night(seed: int, *, hours: float = 2.0, rate_hz: float = 52.0, **kn
     seconds = hours * 3600.0
     plan = make_plan(np.random.default_rng(rng.integers(2**63)), seconds, k)
     render_rng = np.random.default_rng(rng.integers(2**63))
+    body_rng = np.random.default_rng(rng.integers(2**63))
+    slips = _strap_slips(body_rng, plan, k["strap_slips"])
 
     tau = sensor.sample_instants(seconds)
-    f = _render(plan, sensor, mount, tau, draw_lying(render_rng))
+    f = _render(plan, sensor, mount, tau, draw_lying(render_rng), slips)
+    f += _heart_and_breath(body_rng, tau, f, mount, k["heart_mg"], k["breath_mg"])
     xyz = sensor.digitise(render_rng, tau, f)
     keep = np.ones(len(tau), dtype=bool)
     for a, b in plan.gaps:
@@ -104,6 +111,7 @@ def generate_night(seed: int, *, hours: float = 2.0, rate_hz: float = 52.0, **kn
     ]
     confounders = [TruthEvent(clock(m.start), clock(m.end + 1.0), m.confounder) for m in plan.motions if m.kind is None]
     confounders += [TruthEvent(clock(a), clock(b), "gap") for a, b in plan.gaps]
+    confounders += [TruthEvent(clock(m.start), clock(m.end), "strap_slip") for m in plan.motions if id(m) in slips]
     confounders.sort(key=lambda e: e.start)
     params: dict[str, Any] = {"generator": "simnights", "hours": hours, "rate_hz": rate_hz, **k}
     params["plm_len"] = list(k["plm_len"])
@@ -134,7 +142,43 @@ def _detail(m, clock) -> dict[str, Any]:
     return d
 
 
-def _render(plan, sensor: Sensor, mount: np.ndarray, tau: np.ndarray, posture: Posture) -> np.ndarray:
+def _strap_slips(rng: np.random.Generator, plan, n: int) -> dict[int, float]:
+    """The strap slides round the calf during ``n`` of the night's turnings-over: id(motion) -> angle (rad)."""
+    turns = [m for m in plan.motions if m.kind == "posture_change" and plan.sleep_start < m.start < plan.sleep_end]
+    picked = rng.choice(len(turns), size=min(n, len(turns)), replace=False) if turns else []
+    return {id(turns[i]): float(rng.choice([-1, 1]) * np.radians(rng.uniform(10, 45))) for i in picked}
+
+
+def _spin(f: np.ndarray, s: np.ndarray | float) -> np.ndarray:
+    """Shin-frame vectors seen from a strap turned by ``s`` about the shin axis (Rx(-s) f)."""
+    c, si = np.cos(s), np.sin(s)
+    out = f.copy()
+    out[:, 1] = c * f[:, 1] + si * f[:, 2]
+    out[:, 2] = -si * f[:, 1] + c * f[:, 2]
+    return out
+
+
+def _heart_and_breath(rng, tau, f, mount, heart_mg: float, breath_mg: float) -> np.ndarray:
+    """What the body itself does to a still leg: the ballistocardiogram (each heartbeat jolts the body along
+    its length, 0.3-1.5 mg at the shin, 48-72 beats a minute) and breathing (the mattress rises and falls
+    0.2-0.8 mg, 11-18 breaths a minute)."""
+    n = len(tau)
+    dt = np.diff(tau, prepend=tau[0])
+    hr = rng.uniform(0.8, 1.2) * (1.0 + 0.04 * np.sin(2 * np.pi * tau / rng.uniform(300, 900)))
+    th = 2 * np.pi * np.cumsum(hr * dt)
+    beat = np.sin(th) + 0.6 * np.sin(2 * th + 1.0) + 0.3 * np.sin(3 * th + 2.0)
+    br = rng.uniform(11, 18) / 60.0
+    breath = np.sin(2 * np.pi * np.cumsum(br * (1.0 + 0.1 * np.sin(tau / 97.0)) * dt))
+    along = mount[0] / np.linalg.norm(mount[0])  # the shin axis in the sensor frame
+    up = f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-9)
+    out = (heart_mg / 1000.0 / 1.2) * beat[:, None] * along[None, :]
+    out += (breath_mg / 1000.0) * breath[:, None] * up
+    return out if n else np.zeros((0, 3))
+
+
+def _render(
+    plan, sensor: Sensor, mount: np.ndarray, tau: np.ndarray, posture: Posture, slips: dict[int, float]
+) -> np.ndarray:
     """True specific force in the sensor frame (g) at each sample instant."""
     f = np.empty((len(tau), 3))
     fs = sensor.fine_rate()
@@ -147,7 +191,11 @@ def _render(plan, sensor: Sensor, mount: np.ndarray, tau: np.ndarray, posture: P
         tk = m.render(tg, posture)
         rot = shin_to_world(tk.elev, tk.roll, tk.yaw, tk.delta)
         fsh = specific_force(tg, rot, tk.pivot, tk.lever, tk.extra)
-        fse = sensor.analog(fsh @ mount, fs)
+        used = mount
+        if id(m) in slips:  # the strap turns round the shin while the leg turns over
+            fsh = _spin(fsh, slips[id(m)] * minjerk((tg - m.start) / (m.end - m.start)))
+            mount = rotvec_matrix(np.array([[slips[id(m)], 0.0, 0.0]]))[0] @ mount
+        fse = sensor.analog(np.einsum("ni,ij->nj", fsh, used), fs)
         for c in range(3):
             f[i0:i1, c] = np.interp(tau[i0:i1], tg, fse[:, c])
         el, ro, ya = angles_of(rot[-1])

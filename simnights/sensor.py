@@ -13,9 +13,15 @@ the sensor's own sample counter (which drifts with its oscillator).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from scipy import signal
+
+
+@lru_cache(maxsize=64)
+def _butter(order: int, fc: float | tuple[float, float], btype: str, fs: float) -> np.ndarray:
+    return signal.butter(order, fc, btype=btype, fs=fs, output="sos")
 
 
 @dataclass
@@ -95,8 +101,7 @@ class Sensor:
             k = max(1, int(round(fs / self.rate_hz)))
             c = np.cumsum(np.vstack([np.repeat(x[:1], k, axis=0), x]), axis=0)
             return (c[k:] - c[:-k]) / k
-        fc = min(self.bandwidth * self.rate_hz, 0.45 * fs)
-        sos = signal.butter(4, fc, btype="lowpass", fs=fs, output="sos")
+        sos = _butter(4, min(self.bandwidth * self.rate_hz, 0.45 * fs), "lowpass", fs)
         zi = signal.sosfilt_zi(sos)[:, :, None] * x[0][None, None, :]
         y, _ = signal.sosfilt(sos, x, axis=0, zi=zi)
         return y
@@ -109,7 +114,7 @@ class Sensor:
         walk = np.cumsum(steps, axis=0) / np.sqrt(60.0) * self.wander_mg
         wander = np.stack([np.interp(tau / 60.0, np.arange(len(walk)), walk[:, k]) for k in range(3)], axis=1)
         offset = (self.bias_mg[None, :] + warm + wander) / 1000.0
-        y = f @ self.gain.T + offset + rng.normal(0.0, self.noise_mg / 1000.0, (n, 3))
+        y = np.einsum("ij,kj->ik", f, self.gain) + offset + rng.normal(0.0, self.noise_mg / 1000.0, (n, 3))
         lsb = 2.0 * self.range_g / 2**self.bits
         counts = np.clip(np.round(y / lsb), -(2 ** (self.bits - 1)), 2 ** (self.bits - 1) - 1)
         return counts * lsb

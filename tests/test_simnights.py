@@ -233,3 +233,23 @@ def test_getting_up_walks_with_a_gait_cadence() -> None:
         peak = f[np.argmax(spec * (f > 0.5))]
         stride = d["cadence"] / 2
         assert min(abs(peak - stride), abs(peak - 2 * stride)) < 0.15  # stride or step frequency
+
+
+def test_a_strap_slip_turns_the_reading_but_not_its_magnitude() -> None:
+    n = generate_night(3, hours=1.0, rate_hz=52.0, strap_slips=2)
+    slips = [c for c in n.confounders if c.kind == "strap_slip"]
+    assert len(slips) == 2
+    turns = {(e.start, e.end) for e in n.events if e.kind == "posture_change"}
+    for c in slips:
+        assert (c.start, c.end) in turns  # it happens while the leg turns over
+        after = n.xyz[(n.t > c.end + 2) & (n.t < c.end + 5)]
+        assert abs(np.linalg.norm(np.median(after, axis=0)) - 1.0) < 0.08
+
+
+def test_a_still_leg_shows_the_heartbeat_and_breathing_below_the_noise() -> None:
+    quiet = generate_night(13, hours=0.3, rate_hz=52.0, noise_mg=1.0, bits=16, heart_mg=0.0, breath_mg=0.0)
+    body = generate_night(13, hours=0.3, rate_hz=52.0, noise_mg=1.0, bits=16, heart_mg=1.5, breath_mg=0.8)
+    rest = _rest(body)
+    d = (body.xyz - quiet.xyz)[rest]
+    rms = float(np.sqrt((d**2).sum(axis=1).mean())) * 1000.0
+    assert 0.3 < rms < 2.5

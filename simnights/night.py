@@ -21,7 +21,18 @@ from simnights.postures import Posture, draw_lying
 from simnights.profiles import minjerk
 from simnights.sensor import Sensor
 
-SENSOR_KNOBS = ("range_g", "bits", "noise_mg", "filter", "bandwidth", "osc_error", "clock", "packet_s", "jitter_ms")
+SENSOR_KNOBS = (
+    "range_g",
+    "bits",
+    "noise_mg",
+    "filter",
+    "bandwidth",
+    "osc_error",
+    "clock",
+    "packet_s",
+    "jitter_ms",
+    "late_bursts",
+)
 MOUNTS = ("aligned", "rotated", "upside_down", "arbitrary")
 
 
@@ -90,7 +101,8 @@ def generate_night(seed: int, *, hours: float = 2.0, rate_hz: float = 52.0, **kn
     slips = _strap_slips(body_rng, plan, k["strap_slips"])
 
     tau = sensor.sample_instants(seconds)
-    f = _render(plan, sensor, mount, tau, draw_lying(render_rng), slips)
+    seen: dict[int, float] = {}
+    f = _render(plan, sensor, mount, tau, draw_lying(render_rng), slips, seen)
     f += _heart_and_breath(body_rng, tau, f, mount, k["heart_mg"], k["breath_mg"])
     xyz = sensor.digitise(render_rng, tau, f)
     keep = np.ones(len(tau), dtype=bool)
@@ -117,7 +129,7 @@ def generate_night(seed: int, *, hours: float = 2.0, rate_hz: float = 52.0, **kn
     params["plm_len"] = list(k["plm_len"])
     params.update({f"sensor_{n}": v for n, v in sensor.params().items()})
     params["rem_periods"] = [[round(clock(a), 3), round(clock(b), 3)] for a, b in plan.rem]
-    params["event_details"] = [_detail(m, clock) for m in labelled]
+    params["event_details"] = [{**_detail(m, clock), "seen_g": round(seen.get(id(m), 0.0), 4)} for m in labelled]
     return Night(
         t=t,
         xyz=xyz,
@@ -177,9 +189,16 @@ def _heart_and_breath(rng, tau, f, mount, heart_mg: float, breath_mg: float) -> 
 
 
 def _render(
-    plan, sensor: Sensor, mount: np.ndarray, tau: np.ndarray, posture: Posture, slips: dict[int, float]
+    plan,
+    sensor: Sensor,
+    mount: np.ndarray,
+    tau: np.ndarray,
+    posture: Posture,
+    slips: dict[int, float],
+    seen: dict[int, float],
 ) -> np.ndarray:
-    """True specific force in the sensor frame (g) at each sample instant."""
+    """True specific force in the sensor frame (g) at each sample instant; ``seen[id(motion)]`` is set to the
+    largest change of the (noise-free) reading inside each labelled span, as the sensor sampled it."""
     f = np.empty((len(tau), 3))
     fs = sensor.fine_rate()
     prev = 0
@@ -198,6 +217,9 @@ def _render(
         fse = sensor.analog(np.einsum("ni,ij->nj", fsh, used), fs)
         for c in range(3):
             f[i0:i1, c] = np.interp(tau[i0:i1], tg, fse[:, c])
+        j0, j1 = int(np.searchsorted(tau, m.start)), int(np.searchsorted(tau, m.end))
+        if j1 > j0:  # how far the reading moved from its still value before, as sampled (noise-free)
+            seen[id(m)] = float(np.linalg.norm(f[j0:j1] - f[max(i0, j0 - 1)], axis=1).max())
         el, ro, ya = angles_of(rot[-1])
         posture = Posture(el, ro, ya, m.end_posture_name)
         prev = i1

@@ -253,3 +253,12 @@ def test_a_still_leg_shows_the_heartbeat_and_breathing_below_the_noise() -> None
     d = (body.xyz - quiet.xyz)[rest]
     rms = float(np.sqrt((d**2).sum(axis=1).mean())) * 1000.0
     assert 0.3 < rms < 2.5
+
+
+def test_the_accuracy_benchmarks_confounder_knobs_are_understood() -> None:
+    n = generate_night(2, hours=0.5, rate_hz=26.0, partner=True, gaps=2, late_bursts=6, cramps=3, clock="host")
+    assert n.params["sensor_late_bursts"] == 6 and n.params["gaps"] == 2 and n.params["partner"] is True
+    assert sum(c.kind == "gap" for c in n.confounders) == 2
+    assert sum(e.kind == "contraction" for e in n.events) >= 2  # as many as fit in half an hour
+    steps = np.diff(n.t)
+    assert np.all(steps > 0) and steps.min() < 0.1 / 26.0  # held-back packets arrive in a burst

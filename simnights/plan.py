@@ -6,7 +6,8 @@ twitches clustered in REM periods (and hypnic jerks at sleep onset), PLMS series
 movements, cramps that wake the sleeper (some followed by getting up to walk it off), trips out of bed,
 each followed by a few minutes of restless wake. Movements never overlap: each has its span plus a guard.
 Leg-movement onsets are kept at least 12 s apart and never 85-95 s apart, so that the periodic label does
-not depend on whether a scorer uses AASM's 5 s or WASM's 10 s lower bound.
+not depend on whether a scorer uses AASM's 5 s or WASM's 10 s lower bound; and leg movements whose label
+would depend on whether a posture change, cramp or trip out of bed ends a series are left out.
 """
 
 from __future__ import annotations
@@ -188,14 +189,30 @@ def make_plan(rng: np.random.Generator, seconds: float, k: dict) -> Plan:
                 plan.gaps.append((a, a + d))
                 break
 
-    plan.motions = sorted(cal.taken, key=lambda m: m.start)
+    motions = sorted(cal.taken, key=lambda m: m.start)
+    # Leave out the few leg movements whose periodic label would depend on whether a posture change,
+    # cramp or trip out of bed ends a series (it does here, as in WASM; some scorers let it run on).
+    for _ in range(20):
+        ev = [(m.start, m.kind) for m in motions if m.kind is not None]
+        a, b = periodic_flags(ev), periodic_flags(ev, breaks=())
+        idx = [m for m in motions if m.kind is not None]
+        differ = {id(idx[i]) for i in range(len(ev)) if a[i] != b[i]}
+        if not differ:
+            break
+        motions = [m for m in motions if id(m) not in differ]
+    plan.motions = motions
     return plan
 
 
-def periodic_flags(events: list[tuple[float, str]], min_imi: float = 10.0, max_imi: float = 90.0) -> list[bool]:
+def periodic_flags(
+    events: list[tuple[float, str]],
+    min_imi: float = 10.0,
+    max_imi: float = 90.0,
+    breaks: tuple[str, ...] = ("contraction", "posture_change", "out_of_bed"),
+) -> list[bool]:
     """WASM periodic flags for (onset, kind) in onset order: runs of >= 4 consecutive leg movements with
-    onset-to-onset intervals in [min_imi, max_imi]; any contraction, posture change or trip out of bed
-    between two leg movements ends the run. Returns one flag per input (False for other kinds)."""
+    onset-to-onset intervals in [min_imi, max_imi]; an event of a kind in ``breaks`` between two leg
+    movements ends the run. Returns one flag per input (False for other kinds)."""
     flags = [False] * len(events)
     run: list[int] = []
 
@@ -213,7 +230,7 @@ def periodic_flags(events: list[tuple[float, str]], min_imi: float = 10.0, max_i
                 close()
                 run[:] = [i]
             last = onset
-        elif kind in ("contraction", "posture_change", "out_of_bed"):
+        elif kind in breaks:
             close()
             run.clear()
     close()

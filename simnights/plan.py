@@ -163,7 +163,7 @@ def make_plan(rng: np.random.Generator, seconds: float, k: dict) -> Plan:
         for _ in range(n):
             r = rng.random()
             if r < 0.5:
-                _try_place(rng, cal, lambda x: LegMovement(sub(), x), lo, hi)
+                _try_place(rng, cal, lambda x: LegMovement(sub(), x, awake=True), lo, hi)
             elif r < 0.85:
                 _try_place(rng, cal, lambda x: PostureChange(sub(), x), lo, hi)
             else:

@@ -1,14 +1,18 @@
 """Write nights of the independent generator (simnights) as legwatch CSV plus a truth JSON, to look at or detect.
 
     python benchmarks/nights_physio.py OUT_DIR [--nights N] [--hours H] [--rates 12.5,26,52,104,208]
-                                       [--seed S] [--knob name=value ...]
+                                       [--seed S] [--knob name=value ...] [--summary-only]
 
 Night ``i`` has seed ``S + i`` and the ``i``-th rate (cycling). Each night gives ``night_XX.csv``
 (``timestamp,ax,ay,az``: Unix seconds with 6 decimals, g with 5), which ``legwatch detect`` reads, and
 ``night_XX.truth.json`` (events with kind, start, end, duration_s, periodic; the sleep window; the
 confounders; every resolved knob and per-event details such as whether a cramp has a tremor). Knobs are
 passed through to ``simnights.generate_night`` (values parsed as JSON where they parse, else strings).
-Prints one line per night: file, rate, samples, events per kind, seconds to generate.
+Prints one line per night: file, rate, samples, events per kind, seconds to generate (wall clock and
+CPU); then, over all
+nights, per kind: count, duration (min / median / max, s) and how far the sensor's reading moved inside the
+span against its noise (``seen_g`` / noise, 10th percentile and median). ``--summary-only`` writes no files
+(OUT_DIR is then ignored).
 """
 
 from __future__ import annotations
@@ -67,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rates", default="12.5,26,52,104,208", help="comma-separated sample rates, cycled")
     ap.add_argument("--seed", type=int, default=20261202)
     ap.add_argument("--knob", type=_knob, action="append", default=[], help="name=value passed to generate_night")
+    ap.add_argument("--summary-only", action="store_true", help="generate and summarise, write nothing")
     args = ap.parse_args(argv)
     try:
         rates = [float(r) for r in args.rates.split(",") if r]
@@ -77,25 +82,43 @@ def main(argv: list[str] | None = None) -> int:
     if args.nights < 1 or args.hours <= 0:
         ap.error("--nights must be >= 1 and --hours > 0")
     knobs = dict(args.knob)
-    args.out.mkdir(parents=True, exist_ok=True)
+    if not args.summary_only:
+        args.out.mkdir(parents=True, exist_ok=True)
+    durations: dict[str, list[float]] = {}
+    snr: dict[str, list[float]] = {}
     for i in range(args.nights):
         rate = rates[i % len(rates)]
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         try:
             night = generate_night(args.seed + i, hours=args.hours, rate_hz=rate, **knobs)
         except (TypeError, ValueError) as exc:
             print(f"nights_physio: {exc}", file=sys.stderr)
             return 2
-        took = time.perf_counter() - t0
+        took, cpu = time.perf_counter() - t0, time.process_time() - c0
         stem = args.out / f"night_{i:02d}"
-        write_csv(night, stem.with_suffix(".csv"))
-        stem.with_suffix(".truth.json").write_text(json.dumps(truth(night), indent=1))
+        if not args.summary_only:
+            write_csv(night, stem.with_suffix(".csv"))
+            stem.with_suffix(".truth.json").write_text(json.dumps(truth(night), indent=1))
+        noise_g = night.params["sensor_noise_mg"] / 1000.0
+        for e, d in zip(night.events, night.params["event_details"], strict=True):
+            durations.setdefault(e.kind, []).append(e.duration_s)
+            snr.setdefault(e.kind, []).append(d["seen_g"] / noise_g)
         counts = Counter(e.kind for e in night.events)
         periodic = sum(e.periodic for e in night.events)
         print(
             f"{stem.name}.csv  {rate:6.1f} Hz  {len(night.t):8d} samples  "
             + "  ".join(f"{k} {v}" for k, v in sorted(counts.items()))
-            + f"  (periodic {periodic})  generated in {took:.2f} s"
+            + f"  (periodic {periodic})  generated in {took:.2f} s ({cpu:.2f} s CPU)"
+        )
+    print(
+        f"{'kind':16s} {'count':>6s} {'min s':>8s} {'median s':>9s} {'max s':>8s}"
+        f" {'seen/noise p10':>15s} {'median':>7s}"
+    )
+    for kind in sorted(durations):
+        d, r = np.array(durations[kind]), np.array(snr[kind])
+        print(
+            f"{kind:16s} {len(d):6d} {d.min():8.2f} {np.median(d):9.2f} {d.max():8.2f} "
+            f"{np.percentile(r, 10):15.1f} {np.median(r):7.1f}"
         )
     return 0
 

@@ -44,7 +44,7 @@ def _defaults(rng: np.random.Generator, hours: float) -> dict[str, Any]:
         "early_wake_s": float(min(rng.uniform(3, 20) * 60, 0.15 * seconds)),
         "twitches": int(rng.uniform(10, 40) * hours),
         "strong_twitch_frac": float(rng.uniform(0.2, 0.5)),
-        "plm_series": int(rng.integers(1, 4)),
+        "plm_series": int(rng.integers(1, 4) * max(1, round(hours / 2.0))),
         "plm_len": (4, int(rng.integers(8, 30))),
         "leg_movements": int(rng.uniform(5, 20) * hours),
         "cramps": int(rng.integers(1, 3)),

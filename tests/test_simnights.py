@@ -178,13 +178,23 @@ def test_values_clip_at_the_range_and_sit_on_the_quantisation_grid() -> None:
 
 @pytest.mark.parametrize("mount", ["aligned", "rotated", "upside_down", "arbitrary"])
 def test_any_mounting_reads_the_same_magnitude(mount: str) -> None:
-    ref = generate_night(12, hours=0.3, rate_hz=52.0, mount="aligned")
-    n = generate_night(12, hours=0.3, rate_hz=52.0, mount=mount)
+    kw = {"hours": 0.5, "rate_hz": 52.0, "out_of_bed": 1, "cramps": 0}
+    ref = generate_night(12, mount="aligned", **kw)
+    n = generate_night(12, mount=mount, **kw)
     assert n.events == ref.events
     rest = _rest(n)
     assert abs(np.median(np.linalg.norm(n.xyz[rest], axis=1)) - 1.0) < 0.08
-    if mount == "upside_down":  # strapped the other way up: the along-shin axis reads the opposite sign
-        assert np.sign(np.median(n.xyz[rest][:, 1])) != np.sign(np.median(ref.xyz[rest][:, 1]))
+    # upright out of bed the shin points up: the sensor's y reads +1 g strapped the right way up
+    trip = next(e for e in n.events if e.kind == "out_of_bed")
+    mid = (n.t > trip.start + 0.4 * trip.duration_s) & (n.t < trip.start + 0.6 * trip.duration_s)
+    y_ref, y = float(np.median(ref.xyz[mid, 1])), float(np.median(n.xyz[mid, 1]))
+    assert y_ref > 0.6
+    if mount in ("aligned", "rotated"):
+        assert y > 0.6
+    elif mount == "upside_down":
+        assert y < -0.6
+    if mount != "aligned":
+        assert not np.allclose(np.median(n.xyz[rest], axis=0), np.median(ref.xyz[rest], axis=0), atol=0.05)
 
 
 def _angle(u: np.ndarray, v: np.ndarray) -> float:

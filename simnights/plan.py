@@ -105,10 +105,16 @@ def make_plan(rng: np.random.Generator, seconds: float, k: dict) -> Plan:
     # trips out of bed, then cramps (some walked off)
     for _ in range(k["out_of_bed"]):
         _try_place(rng, cal, lambda x: OutOfBed(sub(), x), s0 + 300, s1 - 400)
+    u_phase = rng.random()
     for i in range(k["cramps"]):
-        tremor = rng.random() < k["cramp_tremor_frac"] if k["cramp_tremor"] is None else bool(k["cramp_tremor"])
-        if k["cramp_tremor"] is None and k["cramps"] >= 2:
-            tremor = (i % 2 == 0) if rng.random() < 0.5 else (i % 2 == 1)
+        # by default a night's cramps alternate with and without a tremor (a single one: by chance)
+        u_alone = rng.random()
+        if k["cramp_tremor"] is not None:
+            tremor = bool(k["cramp_tremor"])
+        elif k["cramps"] >= 2:
+            tremor = (i % 2 == 0) == (u_phase < 0.5)
+        else:
+            tremor = u_alone < k["cramp_tremor_frac"]
         c = _try_place(rng, cal, lambda x, tr=tremor: Cramp(sub(), x, tr), s0 + 120, s1 - 300)
         if c is not None and rng.random() < k["cramp_walk_frac"]:
             at = c.end + c.post + cal.guard + rng.uniform(3.0, 40.0)

@@ -273,3 +273,12 @@ def test_the_accuracy_benchmarks_confounder_knobs_are_understood() -> None:
     assert sum(e.kind == "contraction" for e in n.events) >= 2  # as many as fit in half an hour
     steps = np.diff(n.t)
     assert np.all(steps > 0) and steps.min() < 0.1 / 26.0  # held-back packets arrive in a burst
+
+
+def test_a_nights_cramps_alternate_with_and_without_a_tremor_by_default() -> None:
+    n = generate_night(17, hours=1.5, rate_hz=26.0, cramps=2, out_of_bed=0)
+    forced = generate_night(17, hours=1.5, rate_hz=26.0, cramps=2, out_of_bed=0, cramp_tremor=True)
+    assert n.events == forced.events  # the choice changes nothing else
+    tremors = [d["tremor"] for d in n.params["event_details"] if d["kind"] == "contraction"]
+    assert sorted(tremors) == [False, True]
+    assert all(d["tremor"] for d in forced.params["event_details"] if d["kind"] == "contraction")

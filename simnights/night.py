@@ -64,6 +64,7 @@ def _defaults(rng: np.random.Generator, hours: float) -> dict[str, Any]:
         "strap_slips": int(rng.integers(0, 2)),
         "heart_mg": float(rng.uniform(0.3, 1.5)),
         "breath_mg": float(rng.uniform(0.2, 0.8)),
+        "sitting_up": int(rng.random() < 0.4),
     }
 
 
@@ -121,7 +122,11 @@ def generate_night(seed: int, *, hours: float = 2.0, rate_hz: float = 52.0, **kn
     events = [
         TruthEvent(clock(m.start), clock(m.end), m.kind, periodic=bool(p)) for m, p in zip(labelled, flags, strict=True)
     ]
-    confounders = [TruthEvent(clock(m.start), clock(m.end + 1.0), m.confounder) for m in plan.motions if m.kind is None]
+    confounders = [  # a partner's mattress rings on for about a second after the movement
+        TruthEvent(clock(m.start), clock(m.end + (1.0 if m.confounder == "partner" else 0.0)), m.confounder)
+        for m in plan.motions
+        if m.kind is None
+    ]
     confounders += [TruthEvent(clock(a), clock(b), "gap") for a, b in plan.gaps]
     confounders += [TruthEvent(clock(m.start), clock(m.end), "strap_slip") for m in plan.motions if id(m) in slips]
     confounders.sort(key=lambda e: e.start)

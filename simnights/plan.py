@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from simnights.shapes_bed import Cramp, LegMovement, Motion, PartnerMove, PostureChange, Twitch
+from simnights.shapes_bed import Cramp, LegMovement, Motion, PartnerMove, PostureChange, SittingUp, Twitch
 from simnights.shapes_up import OutOfBed
 
 LM_MIN_IMI = 12.0
@@ -186,6 +186,10 @@ def make_plan(rng: np.random.Generator, seconds: float, k: dict) -> Plan:
                            tries=8, in_series_ok=True)  # fmt: skip
                 at += rng.uniform(15.0, 40.0)
 
+    # sitting up in bed awake (reading, drinking) with the knees drawn up: in bed, not out of it
+    for _ in range(k["sitting_up"]):
+        _place_sitting_up(rng, cal, sub, wake)
+
     # drop-outs, only where nothing happens
     for _ in range(k["gaps"]):
         for _try in range(60):
@@ -208,6 +212,28 @@ def make_plan(rng: np.random.Generator, seconds: float, k: dict) -> Plan:
         motions = [m for m in motions if id(m) not in differ]
     plan.motions = motions
     return plan
+
+
+def _place_sitting_up(rng, cal: _Calendar, sub, windows: list[tuple[float, float]]) -> bool:
+    """Sit up (a posture change), stay 30 s-4 min, lie back down (another): one reservation for all three."""
+    for _ in range(40):
+        lo, hi = windows[int(rng.integers(len(windows)))]
+        hold = float(rng.uniform(30.0, 240.0))
+        if hi - lo < hold + 20.0:
+            continue
+        x = float(rng.uniform(lo, hi - hold - 15.0))
+        up = PostureChange(sub(), x, sit_up=True)
+        stay = SittingUp(sub(), up.span[1], hold)
+        down = PostureChange(sub(), stay.end + 0.6)
+        if down.span[0] < stay.end:
+            continue
+        a, b = up.span[0], down.span[1]
+        if a < 1.0 or b > cal.end or not cal.free(a, b, in_series_ok=False):
+            continue
+        for m in (up, stay, down):
+            cal.take(m)
+        return True
+    return False
 
 
 def periodic_flags(

@@ -61,3 +61,8 @@ def lever(rng: np.random.Generator, joint: str) -> np.ndarray:
     else:
         raise ValueError(joint)
     return np.array([along, 0.035, 0.0])
+
+
+def sitting_in_bed(rng: np.random.Generator) -> Posture:
+    """Sitting up in bed with the knees drawn up: the shin at 25-60 deg, its front facing up and forward."""
+    return Posture(rng.uniform(25, 60) * RAD, rng.uniform(-20, 20) * RAD, rng.uniform(-25, 25) * RAD, "sitting_up")

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from simnights.postures import RAD, Posture, draw_lying, lever
+from simnights.postures import RAD, Posture, draw_lying, lever, sitting_in_bed
 from simnights.profiles import Track, bandnoise, keyframes, lowpass_noise, ring, unit, window
 
 G0 = 9.80665
@@ -155,8 +155,11 @@ class PostureChange(Motion):
 
     kind = "posture_change"
 
-    def __init__(self, rng: np.random.Generator, start: float, duration: float | None = None) -> None:
+    def __init__(
+        self, rng: np.random.Generator, start: float, duration: float | None = None, sit_up: bool = False
+    ) -> None:
         super().__init__(rng, start, duration if duration is not None else rng.uniform(1.5, 5.5))
+        self.sit_up = sit_up  # to sitting up in bed, knees drawn up (else to a lying position)
         self.lift = rng.uniform(3, 20) * RAD
         self.slide = rng.normal(0, 0.12, 3) * [1, 1, 0.2]
         self.wobble = rng.uniform(0.3, 1.5) * RAD
@@ -164,7 +167,7 @@ class PostureChange(Motion):
         self.settle_hz = rng.uniform(1.5, 4.0)
 
     def render(self, t: np.ndarray, p0: Posture) -> Track:
-        target = draw_lying(self.rng, avoid=p0.name)
+        target = sitting_in_bed(self.rng) if self.sit_up else draw_lying(self.rng, avoid=p0.name)
         self.end_posture_name = target.name
         s0, s1 = self.start, self.end
         d = s1 - s0
@@ -259,6 +262,26 @@ class Cramp(Motion):
             phase = 2 * np.pi * (self.tremor_hz * (t - s0) + wander)
             amp = self.tremor_g * math.sqrt(2.0) * env * (0.7 + 0.6 * strain_env)
             tk.extra = (amp * np.sin(phase))[:, None] * self.tremor_dir[None, :]
+        return tk
+
+
+class SittingUp(Motion):
+    """Sitting up in bed (confounder, not an event): reading or drinking with the knees drawn up, the shin at
+    25-60 deg, for 30 s to 4 min, shifting a little now and then (below a leg movement's size). The
+    person stays in bed; the posture changes into and out of it are labelled."""
+
+    confounder = "sitting_up"
+    pre = 0.0
+    post = 0.0
+
+    def __init__(self, rng: np.random.Generator, start: float, duration: float) -> None:
+        super().__init__(rng, start, duration)
+
+    def render(self, t: np.ndarray, p0: Posture) -> Track:
+        tk = self._still(t, p0, "heel")
+        fs = 1.0 / float(t[1] - t[0])
+        sway = lowpass_noise(self.rng, len(t), fs, 0.3) * 0.3 * RAD * window(t, self.start, self.end, 2.0)
+        tk.elev = tk.elev + sway
         return tk
 
 

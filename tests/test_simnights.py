@@ -56,7 +56,7 @@ def test_shapes_and_types(night: Night) -> None:
     assert night.t[0] > 1.7e9  # Unix seconds
     assert night.seed == 7 and night.rate_hz == 52.0
     assert {e.kind for e in night.events} <= set(KINDS)
-    assert {c.kind for c in night.confounders} <= {"partner", "gap"}
+    assert {c.kind for c in night.confounders} <= {"partner", "gap", "strap_slip", "sitting_up"}
     for knob in ("sleep_latency_s", "cramps", "mount", "partner", "gaps", "sensor_noise_mg", "sensor_range_g"):
         assert knob in night.params
 
@@ -247,9 +247,10 @@ def test_getting_up_walks_with_a_gait_cadence() -> None:
 
 
 def test_a_strap_slip_turns_the_reading_but_not_its_magnitude() -> None:
-    n = generate_night(3, hours=1.0, rate_hz=52.0, strap_slips=2)
+    n = generate_night(3, hours=1.5, rate_hz=52.0, strap_slips=2, sitting_up=0)
     slips = [c for c in n.confounders if c.kind == "strap_slip"]
-    assert len(slips) == 2
+    asleep = [e for e in n.events if e.kind == "posture_change" and n.sleep_start < e.start < n.sleep_end]
+    assert len(slips) == min(2, len(asleep)) >= 1
     turns = {(e.start, e.end) for e in n.events if e.kind == "posture_change"}
     for c in slips:
         assert (c.start, c.end) in turns  # it happens while the leg turns over
@@ -282,3 +283,14 @@ def test_a_nights_cramps_alternate_with_and_without_a_tremor_by_default() -> Non
     tremors = [d["tremor"] for d in n.params["event_details"] if d["kind"] == "contraction"]
     assert sorted(tremors) == [False, True]
     assert all(d["tremor"] for d in forced.params["event_details"] if d["kind"] == "contraction")
+
+
+def test_sitting_up_in_bed_is_two_posture_changes_and_not_out_of_bed() -> None:
+    n = generate_night(5, hours=1.0, rate_hz=52.0, sitting_up=1)
+    (stay,) = [c for c in n.confounders if c.kind == "sitting_up"]
+    assert 30.0 <= stay.duration_s <= 240.0
+    near = [e for e in n.events if e.end > stay.start - 3 and e.start < stay.end + 3]
+    assert [e.kind for e in near] == ["posture_change", "posture_change"]
+    before = n.xyz[(n.t > near[0].start - 8) & (n.t < near[0].start - 1)].mean(axis=0)
+    during = n.xyz[(n.t > stay.start + 2) & (n.t < stay.end - 2)].mean(axis=0)
+    assert np.degrees(np.arccos(np.dot(before, during) / np.linalg.norm(before) / np.linalg.norm(during))) > 10

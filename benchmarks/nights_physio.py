@@ -8,11 +8,11 @@ Night ``i`` has seed ``S + i`` and the ``i``-th rate (cycling). Each night gives
 ``night_XX.truth.json`` (events with kind, start, end, duration_s, periodic; the sleep window; the
 confounders; every resolved knob and per-event details such as whether a cramp has a tremor). Knobs are
 passed through to ``simnights.generate_night`` (values parsed as JSON where they parse, else strings).
-Prints one line per night: file, rate, samples, events per kind, seconds to generate (wall clock and
-CPU); then, over all
-nights, per kind: count, duration (min / median / max, s) and how far the sensor's reading moved inside the
-span against its noise (``seen_g`` / noise, 10th percentile and median). ``--summary-only`` writes no files
-(OUT_DIR is then ignored).
+Prints one line per night: file, rate, samples, events per kind, the PLMS index (periodic leg movements
+in sleep per hour of sleep), seconds to generate (wall clock and CPU); then, over all nights, per kind:
+count, duration (min / median / max, s) and how far the sensor's reading moved inside the span against
+its noise (``seen_g`` / noise: 10th percentile, median, share below 4x the noise). ``--summary-only``
+writes no files (OUT_DIR is then ignored).
 """
 
 from __future__ import annotations
@@ -105,20 +105,22 @@ def main(argv: list[str] | None = None) -> int:
             snr.setdefault(e.kind, []).append(d["seen_g"] / noise_g)
         counts = Counter(e.kind for e in night.events)
         periodic = sum(e.periodic for e in night.events)
+        in_sleep = sum(e.periodic and night.sleep_start <= e.start < night.sleep_end for e in night.events)
+        plmsi = in_sleep / ((night.sleep_end - night.sleep_start) / 3600.0)
         print(
             f"{stem.name}.csv  {rate:6.1f} Hz  {len(night.t):8d} samples  "
             + "  ".join(f"{k} {v}" for k, v in sorted(counts.items()))
-            + f"  (periodic {periodic})  generated in {took:.2f} s ({cpu:.2f} s CPU)"
+            + f"  (periodic {periodic}, PLMS index {plmsi:.1f}/h)  generated in {took:.2f} s ({cpu:.2f} s CPU)"
         )
     print(
         f"{'kind':16s} {'count':>6s} {'min s':>8s} {'median s':>9s} {'max s':>8s}"
-        f" {'seen/noise p10':>15s} {'median':>7s}"
+        f" {'seen/noise p10':>15s} {'median':>7s} {'< 4x noise':>11s}"
     )
     for kind in sorted(durations):
         d, r = np.array(durations[kind]), np.array(snr[kind])
         print(
             f"{kind:16s} {len(d):6d} {d.min():8.2f} {np.median(d):9.2f} {d.max():8.2f} "
-            f"{np.percentile(r, 10):15.1f} {np.median(r):7.1f}"
+            f"{np.percentile(r, 10):15.1f} {np.median(r):7.1f} {100 * np.mean(r < 4):10.1f}%"
         )
     return 0
 

@@ -294,3 +294,16 @@ def test_sitting_up_in_bed_is_two_posture_changes_and_not_out_of_bed() -> None:
     before = n.xyz[(n.t > near[0].start - 8) & (n.t < near[0].start - 1)].mean(axis=0)
     during = n.xyz[(n.t > stay.start + 2) & (n.t < stay.end - 2)].mean(axis=0)
     assert np.degrees(np.arccos(np.dot(before, during) / np.linalg.norm(before) / np.linalg.norm(during))) > 10
+
+
+@pytest.mark.parametrize("clock", ["host", "sensor"])
+def test_labels_sit_on_the_recordings_clock_despite_oscillator_drift(clock: str) -> None:
+    # 1.5 % fast: 54 s over the hour in the sensor's own timestamps
+    n = generate_night(19, hours=1.0, rate_hz=52.0, clock=clock, osc_error=0.015, strong_twitch_frac=1.0)
+    strong = [e for e, d in zip(n.events, n.params["event_details"], strict=True) if d.get("strong")]
+    assert len(strong) >= 5
+    for e in strong:
+        w = (n.t > e.start - 2.0) & (n.t < e.end + 2.0)
+        rest = np.median(n.xyz[(n.t > e.start - 2.0) & (n.t < e.start - 0.3)], axis=0)
+        peak = n.t[w][np.argmax(np.linalg.norm(n.xyz[w] - rest, axis=1))]
+        assert e.start - 0.1 <= peak <= e.end + 0.15

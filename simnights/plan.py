@@ -194,6 +194,8 @@ def make_plan(rng: np.random.Generator, seconds: float, k: dict) -> Plan:
     for _ in range(k["gaps"]):
         for _try in range(60):
             d = float(rng.uniform(2.0, 90.0))
+            if seconds - 60.0 - d <= 60.0:
+                continue
             a = float(rng.uniform(60.0, seconds - 60.0 - d))
             if cal.free(a, a + d, in_series_ok=False) and not any(a < y and x < a + d for x, y in plan.gaps):
                 plan.gaps.append((a, a + d))

@@ -6,6 +6,8 @@ import itertools
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from detector.events import KINDS_COUNTED
 from detector.synthetic import Night
@@ -307,3 +309,21 @@ def test_labels_sit_on_the_recordings_clock_despite_oscillator_drift(clock: str)
         rest = np.median(n.xyz[(n.t > e.start - 2.0) & (n.t < e.start - 0.3)], axis=0)
         peak = n.t[w][np.argmax(np.linalg.norm(n.xyz[w] - rest, axis=1))]
         assert e.start - 0.1 <= peak <= e.end + 0.15
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    hours=st.floats(0.05, 0.4),
+    rate=st.floats(12.5, 208.0),
+    range_g=st.sampled_from([2.0, 4.0, 8.0, 16.0]),
+)
+def test_any_seed_length_rate_and_range_give_a_well_formed_night(
+    seed: int, hours: float, rate: float, range_g: float
+) -> None:
+    n = generate_night(seed, hours=hours, rate_hz=rate, range_g=range_g, partner=True, gaps=2, cramps=2)
+    assert np.all(np.diff(n.t) > 0) and np.isfinite(n.xyz).all() and np.abs(n.xyz).max() <= range_g
+    assert n.t[0] < n.sleep_start < n.sleep_end < n.t[-1]
+    ev = sorted(n.events, key=lambda e: e.start)
+    assert all(n.t[0] <= e.start < e.end <= n.t[-1] for e in ev)
+    assert all(a.end < b.start for a, b in itertools.pairwise(ev))

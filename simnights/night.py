@@ -150,7 +150,7 @@ def generate_night(seed: int, *, hours: float = 2.0, rate_hz: float = 52.0, **kn
 
 def _detail(m, clock) -> dict[str, Any]:
     d: dict[str, Any] = {"start": round(clock(m.start), 3), "kind": m.kind}
-    for name in ("strong", "tremor", "style", "walk_s", "cadence"):
+    for name in ("strong", "tremor", "style", "walk_s", "sit_s", "cadence"):
         if hasattr(m, name):
             v = getattr(m, name)
             d[name] = v if isinstance(v, bool | str) else round(float(v), 3)

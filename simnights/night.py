@@ -17,7 +17,7 @@ import numpy as np
 from detector.synthetic import Night, TruthEvent
 from simnights.geometry import angles_of, gravity_in_shin, mounting, rotvec_matrix, shin_to_world, specific_force
 from simnights.plan import make_plan, periodic_flags
-from simnights.postures import Posture, draw_lying
+from simnights.postures import LYING, Posture, draw_lying, night_preferences
 from simnights.profiles import minjerk
 from simnights.sensor import Sensor
 
@@ -65,6 +65,7 @@ def _defaults(rng: np.random.Generator, hours: float) -> dict[str, Any]:
         "heart_mg": float(rng.uniform(0.3, 1.5)),
         "breath_mg": float(rng.uniform(0.2, 0.8)),
         "sitting_up": int(rng.random() < 0.4),
+        "lying_weights": night_preferences(rng),
     }
 
 
@@ -82,6 +83,10 @@ def resolve(rng: np.random.Generator, hours: float, knobs: dict[str, Any]) -> tu
             raise TypeError(f"generate_night: unknown knob {name!r}")
     if k["mount"] not in MOUNTS:
         raise ValueError(f"mount must be one of {MOUNTS}")
+    w = np.asarray(k["lying_weights"], dtype=float)
+    if w.shape != (len(LYING),) or (w < 0).any() or w.sum() <= 0:
+        raise ValueError(f"lying_weights must be {len(LYING)} non-negative weights over {LYING}")
+    k["lying_weights"] = tuple(float(x) for x in w)
     return k, sensor_k
 
 
@@ -103,7 +108,7 @@ def generate_night(seed: int, *, hours: float = 2.0, rate_hz: float = 52.0, **kn
 
     tau = sensor.sample_instants(seconds)
     seen: dict[int, float] = {}
-    f = _render(plan, sensor, mount, tau, draw_lying(render_rng), slips, seen)
+    f = _render(plan, sensor, mount, tau, draw_lying(render_rng, weights=k["lying_weights"]), slips, seen)
     f += _heart_and_breath(body_rng, tau, f, mount, k["heart_mg"], k["breath_mg"])
     xyz = sensor.digitise(render_rng, tau, f)
     keep = np.ones(len(tau), dtype=bool)
@@ -132,6 +137,7 @@ def generate_night(seed: int, *, hours: float = 2.0, rate_hz: float = 52.0, **kn
     confounders.sort(key=lambda e: e.start)
     params: dict[str, Any] = {"generator": "simnights", "hours": hours, "rate_hz": rate_hz, **k}
     params["plm_len"] = list(k["plm_len"])
+    params["lying_weights"] = dict(zip(LYING, (round(w, 4) for w in k["lying_weights"]), strict=True))
     params.update({f"sensor_{n}": v for n, v in sensor.params().items()})
     params["rem_periods"] = [[round(clock(a), 3), round(clock(b), 3)] for a, b in plan.rem]
     params["event_details"] = [{**_detail(m, clock), "seen_g": round(seen.get(id(m), 0.0), 4)} for m in labelled]

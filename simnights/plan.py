@@ -37,8 +37,9 @@ class Plan:
 class _Calendar:
     """Occupied spans, and the windows reserved for periodic series (only twitches/partners may go there)."""
 
-    def __init__(self, guard: float, end: float) -> None:
+    def __init__(self, guard: float, end: float, weights: tuple[float, ...]) -> None:
         self.guard = guard
+        self.weights = weights
         self.end = end
         self.taken: list[Motion] = []
         self.busy: list[tuple[float, float]] = []
@@ -61,6 +62,7 @@ class _Calendar:
     def take(self, m: Motion) -> Motion:
         self.busy.append(m.span)
         self.taken.append(m)
+        m.lying_weights = self.weights
         if m.kind == "leg_movement":
             self.lm_onsets.append(m.start)
         return m
@@ -85,7 +87,7 @@ def _try_place(rng, cal: _Calendar, make, lo: float, hi: float, tries: int = 60,
 
 def make_plan(rng: np.random.Generator, seconds: float, k: dict) -> Plan:
     """Lay out a night of ``seconds`` from the resolved knobs ``k`` (see :func:`simnights.night.resolve`)."""
-    cal = _Calendar(k["guard_s"], seconds - 1.0)
+    cal = _Calendar(k["guard_s"], seconds - 1.0, tuple(k["lying_weights"]))
     s0 = k["sleep_latency_s"]
     s1 = seconds - k["early_wake_s"]
     plan = Plan(seconds, s0, s1)

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from simnights.postures import RAD, Posture, draw_lying, lever, sitting_in_bed
+from simnights.postures import LYING_P, RAD, Posture, draw_lying, lever, sitting_in_bed
 from simnights.profiles import Track, bandnoise, keyframes, lowpass_noise, ring, unit, window
 
 G0 = 9.80665
@@ -26,6 +26,7 @@ class Motion:
     confounder: str | None = None
     pre = 0.6  # s of still posture rendered before (sensor filter run-in)
     post = 1.0
+    lying_weights: tuple[float, ...] = LYING_P  # the sleeper's preferences, set by the plan
 
     def __init__(self, rng: np.random.Generator, start: float, duration: float) -> None:
         self.rng = rng
@@ -167,7 +168,9 @@ class PostureChange(Motion):
         self.settle_hz = rng.uniform(1.5, 4.0)
 
     def render(self, t: np.ndarray, p0: Posture) -> Track:
-        target = sitting_in_bed(self.rng) if self.sit_up else draw_lying(self.rng, avoid=p0.name)
+        target = (
+            sitting_in_bed(self.rng) if self.sit_up else draw_lying(self.rng, avoid=p0.name, weights=self.lying_weights)
+        )
         self.end_posture_name = target.name
         s0, s1 = self.start, self.end
         d = s1 - s0

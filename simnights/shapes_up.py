@@ -136,7 +136,7 @@ class OutOfBed(Motion):
         key(0.5 * self.t_sitdown, self.elev_sit - rng.uniform(12, 25) * RAD, up_roll, yaw)
         key(0.5 * self.t_sitdown, self.elev_sit, up_roll, yaw)
         key(self.t_backsit, self.elev_sit, up_roll, yaw)
-        target = draw_lying(rng)
+        target = draw_lying(rng, weights=self.lying_weights)
         self.end_posture_name = target.name
         key(self.t_liedown, target.elev, target.roll + round((up_roll - target.roll) / (2 * math.pi)) * 2 * math.pi,
             target.yaw + round((yaw - target.yaw) / (2 * math.pi)) * 2 * math.pi)  # fmt: skip

@@ -146,6 +146,10 @@ def test_rates_outside_the_range_and_unknown_knobs_are_refused() -> None:
         generate_night(1, hours=0.1, rate_hz=400.0)
     with pytest.raises(TypeError, match="unknown knob"):
         generate_night(1, hours=0.1, cramp=1)
+    with pytest.raises(ValueError, match="mount"):
+        generate_night(1, hours=0.1, mount="sideways")
+    with pytest.raises(ValueError, match="lying_weights"):
+        generate_night(1, hours=0.1, lying_weights=(1.0, 0.0))
 
 
 def test_gravity_is_about_one_g_at_rest(nights: list[Night]) -> None:

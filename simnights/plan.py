@@ -4,7 +4,8 @@ Lying awake before sleep (latency 5-35 min) and after the final awakening (3-20 
 (leg movements, turning over, the odd twitch: 0.3-1.2 a minute). Asleep: turning over 1-4 times an hour,
 twitches clustered in REM periods (and hypnic jerks at sleep onset), PLMS series in NREM, isolated leg
 movements, cramps that wake the sleeper (some followed by getting up to walk it off), trips out of bed,
-each followed by a few minutes of restless wake. Movements never overlap: each has its span plus a guard.
+each followed by a few minutes of restless wake (and, 30 % of the time, a hypnic jerk on falling asleep
+again). Movements never overlap: each has its span plus a guard.
 Leg-movement onsets are kept at least 12 s apart and never 85-95 s apart, so that the periodic label does
 not depend on whether a scorer uses AASM's 5 s or WASM's 10 s lower bound; and leg movements whose label
 would depend on whether a posture change, cramp or trip out of bed ends a series are left out.
@@ -176,6 +177,10 @@ def make_plan(rng: np.random.Generator, seconds: float, k: dict) -> Plan:
                 _try_place(rng, cal, lambda x: PostureChange(sub(), x), lo, hi)
             else:
                 _try_place(rng, cal, lambda x: Twitch(sub(), x, strong=bool(rng.random() < 0.3)), lo, hi)
+    # falling asleep again after a night-time awakening: a hypnic jerk now and then
+    for _lo, hi in wake[2:]:
+        if rng.random() < 0.3:
+            _try_place(rng, cal, lambda x: Twitch(sub(), x, strong=True), hi - 30.0, hi + 60.0)
 
     # partner: turning over now and then; sometimes their own periodic kicks
     if k["partner"]:

@@ -4,9 +4,11 @@ Lying awake before sleep (latency 5-35 min) and after the final awakening (3-20 
 (leg movements, turning over, the odd twitch: 0.3-1.2 a minute). Asleep: turning over 1-4 times an hour,
 twitches clustered in REM periods (and hypnic jerks at sleep onset), PLMS series in NREM, isolated leg
 movements, cramps that wake the sleeper (some followed by getting up to walk it off), trips out of bed,
-each followed by a few minutes of restless wake. Movements never overlap: each has its span plus a guard.
+each followed by a few minutes of restless wake (and, 30 % of the time, a hypnic jerk on falling asleep
+again). Movements never overlap: each has its span plus a guard.
 Leg-movement onsets are kept at least 12 s apart and never 85-95 s apart, so that the periodic label does
-not depend on whether a scorer uses AASM's 5 s or WASM's 10 s lower bound.
+not depend on whether a scorer uses AASM's 5 s or WASM's 10 s lower bound; and leg movements whose label
+would depend on whether a posture change, cramp or trip out of bed ends a series are left out.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from simnights.shapes_bed import Cramp, LegMovement, Motion, PartnerMove, PostureChange, Twitch
+from simnights.shapes_bed import Cramp, LegMovement, Motion, PartnerMove, PostureChange, SittingUp, Twitch
 from simnights.shapes_up import OutOfBed
 
 LM_MIN_IMI = 12.0
@@ -36,8 +38,9 @@ class Plan:
 class _Calendar:
     """Occupied spans, and the windows reserved for periodic series (only twitches/partners may go there)."""
 
-    def __init__(self, guard: float, end: float) -> None:
+    def __init__(self, guard: float, end: float, weights: tuple[float, ...]) -> None:
         self.guard = guard
+        self.weights = weights
         self.end = end
         self.taken: list[Motion] = []
         self.busy: list[tuple[float, float]] = []
@@ -60,6 +63,7 @@ class _Calendar:
     def take(self, m: Motion) -> Motion:
         self.busy.append(m.span)
         self.taken.append(m)
+        m.lying_weights = self.weights
         if m.kind == "leg_movement":
             self.lm_onsets.append(m.start)
         return m
@@ -84,7 +88,7 @@ def _try_place(rng, cal: _Calendar, make, lo: float, hi: float, tries: int = 60,
 
 def make_plan(rng: np.random.Generator, seconds: float, k: dict) -> Plan:
     """Lay out a night of ``seconds`` from the resolved knobs ``k`` (see :func:`simnights.night.resolve`)."""
-    cal = _Calendar(k["guard_s"], seconds - 1.0)
+    cal = _Calendar(k["guard_s"], seconds - 1.0, tuple(k["lying_weights"]))
     s0 = k["sleep_latency_s"]
     s1 = seconds - k["early_wake_s"]
     plan = Plan(seconds, s0, s1)
@@ -104,10 +108,16 @@ def make_plan(rng: np.random.Generator, seconds: float, k: dict) -> Plan:
     # trips out of bed, then cramps (some walked off)
     for _ in range(k["out_of_bed"]):
         _try_place(rng, cal, lambda x: OutOfBed(sub(), x), s0 + 300, s1 - 400)
+    u_phase = rng.random()
     for i in range(k["cramps"]):
-        tremor = rng.random() < k["cramp_tremor_frac"] if k["cramp_tremor"] is None else bool(k["cramp_tremor"])
-        if k["cramp_tremor"] is None and k["cramps"] >= 2:
-            tremor = (i % 2 == 0) if rng.random() < 0.5 else (i % 2 == 1)
+        # by default a night's cramps alternate with and without a tremor (a single one: by chance)
+        u_alone = rng.random()
+        if k["cramp_tremor"] is not None:
+            tremor = bool(k["cramp_tremor"])
+        elif k["cramps"] >= 2:
+            tremor = (i % 2 == 0) == (u_phase < 0.5)
+        else:
+            tremor = u_alone < k["cramp_tremor_frac"]
         c = _try_place(rng, cal, lambda x, tr=tremor: Cramp(sub(), x, tr), s0 + 120, s1 - 300)
         if c is not None and rng.random() < k["cramp_walk_frac"]:
             at = c.end + c.post + cal.guard + rng.uniform(3.0, 40.0)
@@ -162,11 +172,15 @@ def make_plan(rng: np.random.Generator, seconds: float, k: dict) -> Plan:
         for _ in range(n):
             r = rng.random()
             if r < 0.5:
-                _try_place(rng, cal, lambda x: LegMovement(sub(), x), lo, hi)
+                _try_place(rng, cal, lambda x: LegMovement(sub(), x, awake=True), lo, hi)
             elif r < 0.85:
                 _try_place(rng, cal, lambda x: PostureChange(sub(), x), lo, hi)
             else:
                 _try_place(rng, cal, lambda x: Twitch(sub(), x, strong=bool(rng.random() < 0.3)), lo, hi)
+    # falling asleep again after a night-time awakening: a hypnic jerk now and then
+    for _lo, hi in wake[2:]:
+        if rng.random() < 0.3:
+            _try_place(rng, cal, lambda x: Twitch(sub(), x, strong=True), hi - 30.0, hi + 60.0)
 
     # partner: turning over now and then; sometimes their own periodic kicks
     if k["partner"]:
@@ -179,23 +193,67 @@ def make_plan(rng: np.random.Generator, seconds: float, k: dict) -> Plan:
                            tries=8, in_series_ok=True)  # fmt: skip
                 at += rng.uniform(15.0, 40.0)
 
+    # sitting up in bed awake (reading, drinking) with the knees drawn up: in bed, not out of it
+    for _ in range(k["sitting_up"]):
+        _place_sitting_up(rng, cal, sub, wake)
+
     # drop-outs, only where nothing happens
     for _ in range(k["gaps"]):
         for _try in range(60):
             d = float(rng.uniform(2.0, 90.0))
+            if seconds - 60.0 - d <= 60.0:
+                continue
             a = float(rng.uniform(60.0, seconds - 60.0 - d))
             if cal.free(a, a + d, in_series_ok=False) and not any(a < y and x < a + d for x, y in plan.gaps):
                 plan.gaps.append((a, a + d))
                 break
 
-    plan.motions = sorted(cal.taken, key=lambda m: m.start)
+    motions = sorted(cal.taken, key=lambda m: m.start)
+    # Leave out the few leg movements whose periodic label would depend on whether a posture change,
+    # cramp or trip out of bed ends a series (it does here, as in WASM; some scorers let it run on).
+    for _ in range(20):
+        ev = [(m.start, m.kind) for m in motions if m.kind is not None]
+        a, b = periodic_flags(ev), periodic_flags(ev, breaks=())
+        idx = [m for m in motions if m.kind is not None]
+        differ = {id(idx[i]) for i in range(len(ev)) if a[i] != b[i]}
+        if not differ:
+            break
+        motions = [m for m in motions if id(m) not in differ]
+    plan.motions = motions
     return plan
 
 
-def periodic_flags(events: list[tuple[float, str]], min_imi: float = 10.0, max_imi: float = 90.0) -> list[bool]:
+def _place_sitting_up(rng, cal: _Calendar, sub, windows: list[tuple[float, float]]) -> bool:
+    """Sit up (a posture change), stay 30 s-4 min, lie back down (another): one reservation for all three."""
+    for _ in range(40):
+        lo, hi = windows[int(rng.integers(len(windows)))]
+        hold = float(rng.uniform(30.0, 240.0))
+        if hi - lo < hold + 20.0:
+            continue
+        x = float(rng.uniform(lo, hi - hold - 15.0))
+        up = PostureChange(sub(), x, sit_up=True)
+        stay = SittingUp(sub(), up.span[1], hold)
+        down = PostureChange(sub(), stay.end + 0.6)
+        if down.span[0] < stay.end:
+            continue
+        a, b = up.span[0], down.span[1]
+        if a < 1.0 or b > cal.end or not cal.free(a, b, in_series_ok=False):
+            continue
+        for m in (up, stay, down):
+            cal.take(m)
+        return True
+    return False
+
+
+def periodic_flags(
+    events: list[tuple[float, str]],
+    min_imi: float = 10.0,
+    max_imi: float = 90.0,
+    breaks: tuple[str, ...] = ("contraction", "posture_change", "out_of_bed"),
+) -> list[bool]:
     """WASM periodic flags for (onset, kind) in onset order: runs of >= 4 consecutive leg movements with
-    onset-to-onset intervals in [min_imi, max_imi]; any contraction, posture change or trip out of bed
-    between two leg movements ends the run. Returns one flag per input (False for other kinds)."""
+    onset-to-onset intervals in [min_imi, max_imi]; an event of a kind in ``breaks`` between two leg
+    movements ends the run. Returns one flag per input (False for other kinds)."""
     flags = [False] * len(events)
     run: list[int] = []
 
@@ -213,7 +271,7 @@ def periodic_flags(events: list[tuple[float, str]], min_imi: float = 10.0, max_i
                 close()
                 run[:] = [i]
             last = onset
-        elif kind in ("contraction", "posture_change", "out_of_bed"):
+        elif kind in breaks:
             close()
             run.clear()
     close()

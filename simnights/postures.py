@@ -29,14 +29,17 @@ LYING = ("side_left", "side_right", "back", "front", "back_knee_up")
 LYING_P = (0.27, 0.27, 0.33, 0.07, 0.06)
 
 
-def draw_lying(rng: np.random.Generator, avoid: str | None = None) -> Posture:
-    """A lying posture, by published prevalence; a different position from ``avoid`` when given."""
+def draw_lying(rng: np.random.Generator, avoid: str | None = None, weights: tuple[float, ...] = LYING_P) -> Posture:
+    """A lying posture, by prevalence (``weights`` over :data:`LYING`, the published ones by default); a
+    different position from ``avoid`` when given."""
     names = list(LYING)
-    p = np.array(LYING_P)
+    p = np.array(weights, dtype=float)
     if avoid is not None:
         base = avoid.replace("_knee_up", "")
-        p = np.array([0.0 if n.replace("_knee_up", "") == base else q for n, q in zip(names, p, strict=True)])
-        p /= p.sum()
+        other = np.array([n.replace("_knee_up", "") != base for n in names])
+        # a sleeper who only ever lies one way still turns over now and then: fall back to the prevalences
+        p = p * other if (p * other).sum() > 0 else np.array(LYING_P) * other
+    p /= p.sum()
     name = str(rng.choice(names, p=p))
     yaw = rng.uniform(-25, 25) * RAD
     if name == "back":
@@ -50,6 +53,12 @@ def draw_lying(rng: np.random.Generator, avoid: str | None = None) -> Posture:
     return Posture(rng.uniform(-15, 15) * RAD, side * rng.uniform(65, 115) * RAD, yaw, name)
 
 
+def night_preferences(rng: np.random.Generator) -> tuple[float, ...]:
+    """One sleeper's own preferences: the published prevalences reweighted (Dirichlet, concentration 4)."""
+    w = rng.dirichlet(np.array(LYING_P) * 4.0 * len(LYING))
+    return tuple(float(x) for x in 0.8 * w + 0.2 * np.array(LYING_P))
+
+
 def lever(rng: np.random.Generator, joint: str) -> np.ndarray:
     """Sensor position relative to ``joint`` in the shin frame (m): mid-shin, 3.5 cm out on the tibia."""
     if joint == "heel":
@@ -61,3 +70,8 @@ def lever(rng: np.random.Generator, joint: str) -> np.ndarray:
     else:
         raise ValueError(joint)
     return np.array([along, 0.035, 0.0])
+
+
+def sitting_in_bed(rng: np.random.Generator) -> Posture:
+    """Sitting up in bed with the knees drawn up: the shin at 25-60 deg, its front facing up and forward."""
+    return Posture(rng.uniform(25, 60) * RAD, rng.uniform(-20, 20) * RAD, rng.uniform(-25, 25) * RAD, "sitting_up")

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from scipy import signal
+
+
+@lru_cache(maxsize=128)
+def _butter(order: int, fc: float | tuple[float, float], btype: str, fs: float) -> np.ndarray:
+    return signal.butter(order, fc, btype=btype, fs=fs, output="sos")
 
 
 def minjerk(s: np.ndarray) -> np.ndarray:
@@ -33,7 +39,7 @@ def bandnoise(rng: np.random.Generator, n: int, fs: float, lo: float, hi: float)
     lo = min(lo, 0.8 * hi)
     pad = int(2 * fs / max(lo, 0.05)) + 8
     x = rng.normal(size=n + 2 * pad)
-    sos = signal.butter(2, [lo, hi], btype="bandpass", fs=fs, output="sos")
+    sos = _butter(2, (lo, hi), "bandpass", fs)
     y = signal.sosfiltfilt(sos, x)[pad : pad + n]
     rms = float(np.sqrt(np.mean(y * y))) if n else 1.0
     return y / rms if rms > 0 else y
@@ -43,7 +49,7 @@ def lowpass_noise(rng: np.random.Generator, n: int, fs: float, hi: float) -> np.
     """Unit-RMS Gaussian noise below ``hi`` Hz (slow wander)."""
     pad = int(2 * fs / max(hi, 0.02)) + 8
     x = rng.normal(size=n + 2 * pad)
-    sos = signal.butter(2, min(hi, 0.45 * fs), btype="lowpass", fs=fs, output="sos")
+    sos = _butter(2, min(hi, 0.45 * fs), "lowpass", fs)
     y = signal.sosfiltfilt(sos, x)[pad : pad + n]
     rms = float(np.sqrt(np.mean(y * y))) if n else 1.0
     return y / rms if rms > 0 else y

@@ -6,16 +6,23 @@ simple averaging over the sample period, or none (some low-power modes alias); z
 +-40 mg per axis, sensitivity error +-2 %, cross-axis +-1 %; a warm-up drift of a few mg as the sensor
 reaches skin temperature and a slow wander; white noise 1-6 mg RMS; full scale +-2 or +-8 g at 12 or 16
 bit, values clipped at full scale. Timestamps either from the host when each BLE notification arrives
-(several samples per packet, spread back at the nominal period, latency jitter and the odd stall) or from
+(several samples per packet, spread back at the nominal period, latency jitter, the odd stall and a few
+packets held back 0.5-3 s, the ones queued behind arriving in a late burst) or from
 the sensor's own sample counter (which drifts with its oscillator).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from scipy import signal
+
+
+@lru_cache(maxsize=64)
+def _butter(order: int, fc: float | tuple[float, float], btype: str, fs: float) -> np.ndarray:
+    return signal.butter(order, fc, btype=btype, fs=fs, output="sos")
 
 
 @dataclass
@@ -36,6 +43,7 @@ class Sensor:
     warmup_mg: np.ndarray  # (3,)
     warmup_tau_s: float
     wander_mg: float
+    late_bursts: int  # packets held back 0.5-3 s by the radio, the ones behind arriving in a burst
 
     @classmethod
     def draw(cls, rng: np.random.Generator, rate_hz: float, **knobs) -> Sensor:
@@ -63,6 +71,7 @@ class Sensor:
             warmup_mg=rng.uniform(-8, 8, 3),
             warmup_tau_s=float(rng.uniform(300, 1200)),
             wander_mg=float(rng.uniform(0.5, 3.0)),
+            late_bursts=int(pick("late_bursts", lambda: rng.integers(0, 4))),
         )
 
     def params(self) -> dict:
@@ -76,6 +85,7 @@ class Sensor:
             "clock": self.clock,
             "packet_s": round(self.packet_s, 3),
             "jitter_ms": round(self.jitter_ms, 2),
+            "late_bursts": self.late_bursts,
         }
 
     def sample_instants(self, seconds: float) -> np.ndarray:
@@ -95,8 +105,7 @@ class Sensor:
             k = max(1, int(round(fs / self.rate_hz)))
             c = np.cumsum(np.vstack([np.repeat(x[:1], k, axis=0), x]), axis=0)
             return (c[k:] - c[:-k]) / k
-        fc = min(self.bandwidth * self.rate_hz, 0.45 * fs)
-        sos = signal.butter(4, fc, btype="lowpass", fs=fs, output="sos")
+        sos = _butter(4, min(self.bandwidth * self.rate_hz, 0.45 * fs), "lowpass", fs)
         zi = signal.sosfilt_zi(sos)[:, :, None] * x[0][None, None, :]
         y, _ = signal.sosfilt(sos, x, axis=0, zi=zi)
         return y
@@ -109,7 +118,7 @@ class Sensor:
         walk = np.cumsum(steps, axis=0) / np.sqrt(60.0) * self.wander_mg
         wander = np.stack([np.interp(tau / 60.0, np.arange(len(walk)), walk[:, k]) for k in range(3)], axis=1)
         offset = (self.bias_mg[None, :] + warm + wander) / 1000.0
-        y = f @ self.gain.T + offset + rng.normal(0.0, self.noise_mg / 1000.0, (n, 3))
+        y = np.einsum("ij,kj->ik", f, self.gain) + offset + rng.normal(0.0, self.noise_mg / 1000.0, (n, 3))
         lsb = 2.0 * self.range_g / 2**self.bits
         counts = np.clip(np.round(y / lsb), -(2 ** (self.bits - 1)), 2 ** (self.bits - 1) - 1)
         return counts * lsb
@@ -128,6 +137,9 @@ class Sensor:
             lat = self.latency_ms + rng.exponential(self.jitter_ms, npk)
             stalls = rng.random(npk) < 0.004
             lat[stalls] += rng.uniform(100, 600, int(stalls.sum()))
+            if npk > 2 and self.late_bursts:
+                held = rng.choice(npk - 1, size=min(self.late_bursts, npk - 1), replace=False)
+                lat[held] += rng.uniform(500, 3000, len(held))
             # packets queue behind a stalled one and then arrive in a burst
             pk_arrive = np.maximum.accumulate(tau[np.minimum(np.arange(npk) * k + k - 1, n - 1)] + lat / 1000.0)
             arrive = pk_arrive[last // k]

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from simnights.postures import RAD, Posture, draw_lying, lever
+from simnights.postures import LYING_P, RAD, Posture, draw_lying, lever, sitting_in_bed
 from simnights.profiles import Track, bandnoise, keyframes, lowpass_noise, ring, unit, window
 
 G0 = 9.80665
@@ -26,6 +26,7 @@ class Motion:
     confounder: str | None = None
     pre = 0.6  # s of still posture rendered before (sensor filter run-in)
     post = 1.0
+    lying_weights: tuple[float, ...] = LYING_P  # the sleeper's preferences, set by the plan
 
     def __init__(self, rng: np.random.Generator, start: float, duration: float) -> None:
         self.rng = rng
@@ -93,44 +94,55 @@ class Twitch(Motion):
 
 class LegMovement(Motion):
     """A leg movement of 0.5-10 s (AASM/WASM LM): dorsiflexion of the ankle and toes, often with flexion at the
-    knee and hip (the triple-flexion pattern of PLMS). On the shin: a rotation that rises, is held with a
-    little wobble, and mostly returns; the tibialis anterior under the sensor contracts (low mechanomyogram
-    vibration, 8-25 Hz). ``style``: ``ankle`` (the shank barely turns, 0.6-2.5 deg), ``knee`` (3-20 deg)
-    or ``hip`` (the whole leg, 3-12 deg)."""
+    knee and hip (the triple-flexion pattern of PLMS). On the shin: a rotation that rises quickly (the EMG
+    onset is abrupt: 0.15-0.6 s), is held with a little wobble, and mostly returns (0.25-1.2 s); the
+    tibialis anterior under the sensor contracts (low mechanomyogram vibration, 8-25 Hz). ``style``:
+    ``ankle`` (the shank barely turns, 0.6-2.5 deg), ``knee`` (3-20 deg), ``hip`` (the whole leg, 3-12 deg),
+    or, awake only, ``rub`` (the other foot rubbing the shin: 1.5-4 Hz, 0.5-3 deg, as people with
+    restless legs do)."""
 
     kind = "leg_movement"
 
-    def __init__(self, rng: np.random.Generator, start: float, duration: float | None = None) -> None:
+    def __init__(
+        self, rng: np.random.Generator, start: float, duration: float | None = None, awake: bool = False
+    ) -> None:
         if duration is None:
             duration = float(np.clip(rng.lognormal(math.log(1.8), 0.6), 0.6, 9.5))
         super().__init__(rng, start, duration)
         self.periodic = False
         self.style = str(rng.choice(["ankle", "knee", "hip"], p=[0.3, 0.55, 0.15]))
-        joint = {"ankle": "heel", "knee": "heel", "hip": "hip"}[self.style]
+        if awake and rng.random() < 0.3:
+            self.style = "rub"
+        joint = {"ankle": "heel", "knee": "heel", "hip": "hip", "rub": "knee"}[self.style]
         self.joint = joint
         self.lev = lever(rng, joint)
-        lo, hi = {"ankle": (0.6, 2.5), "knee": (3.0, 20.0), "hip": (3.0, 12.0)}[self.style]
+        lo, hi = {"ankle": (0.6, 2.5), "knee": (3.0, 20.0), "hip": (3.0, 12.0), "rub": (0.5, 3.0)}[self.style]
         self.amp = rng.uniform(lo, hi) * RAD
         # mostly a flexion (about the shin's lateral axis), some roll and yaw mixed in
         self.axis = unit(np.array([0.0, 0.0, 1.0]) * rng.choice([1.0, 1.0, 1.0, -1.0]) + rng.normal(0, 0.35, 3))
         d = duration
-        self.t_rise = max(0.15, rng.uniform(0.15, 0.35) * d)
-        self.t_fall = max(0.2, rng.uniform(0.25, 0.45) * d)
+        self.t_rise = min(rng.uniform(0.15, 0.6), 0.35 * d)
+        self.t_fall = min(rng.uniform(0.25, 1.2), 0.45 * d)
         self.hold_end = rng.uniform(0.7, 1.0)
         self.residual = rng.uniform(-0.1, 0.3)
         self.wobble = rng.uniform(0.03, 0.12)
         self.mmg_g = rng.uniform(0.0015, 0.006)
+        self.rub_hz = rng.uniform(1.5, 4.0)
 
     def render(self, t: np.ndarray, p0: Posture) -> Track:
         s0, s1 = self.start, self.end
         a, b = s0 + self.t_rise, max(s0 + self.t_rise, s1 - self.t_fall)
-        prof = keyframes(t, [s0, a, b, s1], [0.0, 1.0, self.hold_end, self.residual])
-        inside = window(t, s0, s1, 0.1)
         fs = 1.0 / float(t[1] - t[0])
         n = len(t)
-        wob = lowpass_noise(self.rng, n, fs, 3.0) * window(t, a, b, 0.2) * self.wobble
+        inside = window(t, s0, s1, 0.1)
         tk = self._still(t, p0, self.joint)
         tk.lever = self.lev
+        if self.style == "rub":
+            prof = np.sin(2 * np.pi * self.rub_hz * (t - s0)) * window(t, s0, s1, min(0.3, 0.3 * (s1 - s0)))
+            tk.delta = prof[:, None] * (self.amp * unit(self.axis + [0.5, 0.0, 0.0]))[None, :]
+            return tk
+        prof = keyframes(t, [s0, a, b, s1], [0.0, 1.0, self.hold_end, self.residual])
+        wob = lowpass_noise(self.rng, n, fs, 3.0) * window(t, a, b, 0.2) * self.wobble
         tk.delta = (prof + wob)[:, None] * (self.amp * self.axis)[None, :]
         mmg = bandnoise(self.rng, n, fs, 8.0, 25.0) * self.mmg_g * inside
         tk.extra = np.stack([0.2 * mmg, mmg, 0.4 * mmg[::-1]], axis=1)
@@ -144,8 +156,11 @@ class PostureChange(Motion):
 
     kind = "posture_change"
 
-    def __init__(self, rng: np.random.Generator, start: float, duration: float | None = None) -> None:
+    def __init__(
+        self, rng: np.random.Generator, start: float, duration: float | None = None, sit_up: bool = False
+    ) -> None:
         super().__init__(rng, start, duration if duration is not None else rng.uniform(1.5, 5.5))
+        self.sit_up = sit_up  # to sitting up in bed, knees drawn up (else to a lying position)
         self.lift = rng.uniform(3, 20) * RAD
         self.slide = rng.normal(0, 0.12, 3) * [1, 1, 0.2]
         self.wobble = rng.uniform(0.3, 1.5) * RAD
@@ -153,7 +168,9 @@ class PostureChange(Motion):
         self.settle_hz = rng.uniform(1.5, 4.0)
 
     def render(self, t: np.ndarray, p0: Posture) -> Track:
-        target = draw_lying(self.rng, avoid=p0.name)
+        target = (
+            sitting_in_bed(self.rng) if self.sit_up else draw_lying(self.rng, avoid=p0.name, weights=self.lying_weights)
+        )
         self.end_posture_name = target.name
         s0, s1 = self.start, self.end
         d = s1 - s0
@@ -192,8 +209,8 @@ class Cramp(Motion):
         sign = 1.0 if rng.random() < 0.7 else -1.0  # drawn up (knee bends) or pushed straight
         self.shift = np.array([sign * rng.uniform(8, 40), rng.uniform(-30, 30), rng.uniform(-20, 20)]) * RAD
         self.back = rng.uniform(0.0, 0.2)
-        self.joint = str(rng.choice(["knee", "heel", "hip"], p=[0.5, 0.3, 0.2]))
-        self.shake = rng.uniform(0.2, 0.8) * RAD
+        self.joint = str(rng.choice(["knee", "heel"], p=[0.6, 0.4]))
+        self.shake = rng.uniform(0.05, 0.25) * RAD
         self.strains: list[tuple[float, float, float, np.ndarray]] = []
         at = self.start + self.t_on + rng.uniform(0.5, 4.0)
         while at < self.end - self.t_off - 2.0:
@@ -205,7 +222,7 @@ class Cramp(Motion):
         self.rub = None
         if rng.random() < 0.4 and duration > 25:
             rs = self.start + rng.uniform(0.2, 0.6) * duration
-            self.rub = (rs, rng.uniform(3.0, 10.0), rng.uniform(1.5, 3.5), rng.uniform(0.5, 2.0) * RAD)
+            self.rub = (rs, rng.uniform(3.0, 10.0), rng.uniform(1.5, 3.5), rng.uniform(0.2, 0.8) * RAD)
         self.tremor_hz = rng.uniform(7.0, 18.0)
         self.tremor_g = rng.uniform(0.004, 0.025)
         self.tremor_dir = unit(np.array([0.2, 1.0, 0.6]) * rng.choice([-1, 1], 3) + rng.normal(0, 0.3, 3))
@@ -226,7 +243,7 @@ class Cramp(Motion):
         for at, dur, amp, axis in self.strains:
             bump = keyframes(t, [at, at + 0.55 * dur, at + dur], [0.0, 1.0, 0.0])
             delta += (bump * amp)[:, None] * axis[None, :]
-            # the leg trembles while it strains (0.2-0.8 deg at 2-6 Hz)
+            # the leg trembles while it strains (0.05-0.25 deg at 2-6 Hz)
             delta[:, 2] += bandnoise(self.rng, n, fs, 2.0, 6.0) * bump * self.shake
             strain_env = np.maximum(strain_env, bump)
         if self.rub is not None:
@@ -248,6 +265,26 @@ class Cramp(Motion):
             phase = 2 * np.pi * (self.tremor_hz * (t - s0) + wander)
             amp = self.tremor_g * math.sqrt(2.0) * env * (0.7 + 0.6 * strain_env)
             tk.extra = (amp * np.sin(phase))[:, None] * self.tremor_dir[None, :]
+        return tk
+
+
+class SittingUp(Motion):
+    """Sitting up in bed (confounder, not an event): reading or drinking with the knees drawn up, the shin at
+    25-60 deg, for 30 s to 4 min, shifting a little now and then (below a leg movement's size). The
+    person stays in bed; the posture changes into and out of it are labelled."""
+
+    confounder = "sitting_up"
+    pre = 0.0
+    post = 0.0
+
+    def __init__(self, rng: np.random.Generator, start: float, duration: float) -> None:
+        super().__init__(rng, start, duration)
+
+    def render(self, t: np.ndarray, p0: Posture) -> Track:
+        tk = self._still(t, p0, "heel")
+        fs = 1.0 / float(t[1] - t[0])
+        sway = lowpass_noise(self.rng, len(t), fs, 0.3) * 0.3 * RAD * window(t, self.start, self.end, 2.0)
+        tk.elev = tk.elev + sway
         return tk
 
 

@@ -27,7 +27,8 @@ def _wrap(a: float) -> float:
 
 
 class OutOfBed(Motion):
-    """A trip out of bed with 60-180 s of walking (1-3 bouts, standing pauses between, turning round)."""
+    """A trip out of bed with 60-180 s of walking (1-3 bouts, standing pauses between, turning round; in 40 %
+    of trips with two bouts or more, a sit of 30-120 s on the toilet or a chair between the first two)."""
 
     kind = "out_of_bed"
 
@@ -45,6 +46,18 @@ class OutOfBed(Motion):
             self.bouts.append((float(max(w, 12.0)), float(rng.uniform(0.3, 0.7)) if rng.random() < 0.6 else None))
             if i < nb - 1:
                 self.pauses.append(float(rng.uniform(3.0, 30.0)))
+        # a sit on the toilet (or a chair) between two bouts in 40 % of trips: down, 30-120 s, up, still
+        self.toilet: tuple[float, float, float, float, float] | None = None
+        if nb >= 2 and rng.random() < 0.4:
+            down, hold, up, still = (
+                rng.uniform(1.5, 3.0),
+                rng.uniform(30, 120),
+                rng.uniform(1.5, 3.0),
+                rng.uniform(1, 3),
+            )
+            self.toilet = (down, hold, up, still, rng.uniform(70, 95) * RAD)
+            self.pauses[0] = down + hold + up + still
+        self.sit_s = self.toilet[1] if self.toilet is not None else 0.0
         self.t_sitdown = rng.uniform(1.5, 3.0)
         self.t_backsit = rng.uniform(2.0, 20.0)
         self.t_liedown = rng.uniform(3.0, 8.0)
@@ -109,13 +122,21 @@ class OutOfBed(Motion):
             if turn is not None:
                 turns.append(w0 + turn * dur - 1.0)
             key(dur, 90 * RAD, up_roll, yaw)
-            if i < len(self.pauses):
+            if i == 0 and self.toilet is not None:
+                down, hold, up, still, el = self.toilet
+                key(0.5 * down, el - rng.uniform(12, 25) * RAD, up_roll, yaw)
+                key(0.5 * down, el, up_roll, yaw)
+                key(hold, el, up_roll, yaw)
+                key(0.45 * up, el - rng.uniform(12, 25) * RAD, up_roll, yaw)
+                key(0.55 * up, 90 * RAD, up_roll, yaw)
+                key(still, 90 * RAD, up_roll, yaw)
+            elif i < len(self.pauses):
                 key(self.pauses[i], 90 * RAD, up_roll, yaw)
         key(self.t_still, 90 * RAD, up_roll, yaw)
         key(0.5 * self.t_sitdown, self.elev_sit - rng.uniform(12, 25) * RAD, up_roll, yaw)
         key(0.5 * self.t_sitdown, self.elev_sit, up_roll, yaw)
         key(self.t_backsit, self.elev_sit, up_roll, yaw)
-        target = draw_lying(rng)
+        target = draw_lying(rng, weights=self.lying_weights)
         self.end_posture_name = target.name
         key(self.t_liedown, target.elev, target.roll + round((up_roll - target.roll) / (2 * math.pi)) * 2 * math.pi,
             target.yaw + round((yaw - target.yaw) / (2 * math.pi)) * 2 * math.pi)  # fmt: skip

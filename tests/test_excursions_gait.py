@@ -19,15 +19,15 @@ def _turned(deg: float) -> list[float]:
     return [math.sin(a), 0.0, math.cos(a)]
 
 
-def ep(start: float, dur: float, kind: str, pre: list[float], post: list[float]) -> Episode:
-    return Episode(start, start + dur, kind, 0.1, extra={"_pre": pre, "_post": post})
+def ep(start: float, dur: float, kind: str, pre: list[float], post: list[float], pitch: float = 0.0) -> Episode:
+    return Episode(start, start + dur, kind, 0.1, extra={"_pre": pre, "_post": post, "_pitch": pitch})
 
 
 def test_a_held_turn_with_movements_inside_and_a_return_is_one_contraction() -> None:
     g = HeldCrampGrouper()
     out = g.push(
         [
-            ep(100.0, 3.0, "posture_change", DOWN, _turned(40)),  # the leg turns and holds
+            ep(100.0, 3.0, "posture_change", DOWN, _turned(40), pitch=35.0),  # the leg turns (pitched) and holds
             ep(130.0, 2.0, "leg_movement", _turned(40), _turned(42)),  # strained movements inside
             ep(160.0, 4.0, "leg_movement", _turned(42), _turned(39)),
             ep(190.0, 3.0, "posture_change", _turned(39), _turned(2)),  # back close to where it was
@@ -45,6 +45,13 @@ def test_no_return_or_a_return_without_movements_inside_leaves_the_episodes() ->
     ]
     out = g.push(rolled) + g.tick(100.0 + 300.0) + g.flush()  # never came back within MAX_S
     assert [e.kind for e in out] == ["posture_change", "leg_movement"]
+    g = HeldCrampGrouper()  # rolling over (a turn about the shin's own axis), lying a while, rolling back
+    roll = [
+        ep(100.0, 3.0, "posture_change", DOWN, _turned(40), pitch=3.0),
+        ep(130.0, 2.0, "leg_movement", _turned(40), _turned(41)),
+        ep(160.0, 3.0, "posture_change", _turned(41), _turned(1), pitch=-3.0),
+    ]
+    assert [e.kind for e in g.push(roll) + g.flush()] == ["posture_change", "leg_movement", "posture_change"]
     g = HeldCrampGrouper()
     back = [ep(100.0, 3.0, "posture_change", DOWN, _turned(40)), ep(160.0, 3.0, "posture_change", _turned(40), DOWN)]
     assert [e.kind for e in g.push(back) + g.flush()] == ["posture_change", "posture_change"]

@@ -20,7 +20,6 @@ from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import chi2
 
 from detector.features import Features
 from detector.frames import FRAME_S
@@ -38,16 +37,12 @@ REF_SAMPLES = 8  # a 0.3 s window at 26 Hz
 TAIL_P = 0.9999
 
 
-def _tail_ratio(n: np.ndarray) -> np.ndarray:
-    """Quantile ``TAIL_P`` over the median of sqrt(chi2(d) / d), d = 2 (n - 1) degrees of freedom."""
-    d = 2.0 * (np.maximum(n, 2.0) - 1.0)
-    return np.sqrt(chi2.ppf(TAIL_P, d) / chi2.ppf(0.5, d))
-
-
-#: ``sd_factor`` for windows of 0..REF_SAMPLES samples (1 from there on).
-_SD_FACTOR = np.maximum(
-    _tail_ratio(np.arange(REF_SAMPLES + 1, dtype=float)) / _tail_ratio(np.array([REF_SAMPLES]))[0], 1.0
-)
+#: ``sd_factor`` for windows of 0..REF_SAMPLES samples (1 from there on): the quantile ``TAIL_P`` over
+#: the median of sqrt(chi2(d) / d), d = 2 (n - 1) degrees of freedom (n >= 2), relative to that at
+#: ``REF_SAMPLES``, at least 1. Computed once with scipy.stats.chi2.ppf (importing scipy.stats costs
+#: about a second, more than detecting a night):
+#: ``r = sqrt(chi2.ppf(TAIL_P, d) / chi2.ppf(0.5, d)); max(r / r[REF_SAMPLES], 1)``.
+_SD_FACTOR = np.array([2.0403, 2.0403, 2.0403, 1.4814, 1.2774, 1.1652, 1.0921, 1.0398, 1.0])
 
 
 def sd_factor(n: np.ndarray) -> np.ndarray:

@@ -1,5 +1,6 @@
-"""Two episode-stream rules on hand-made input: a held excursion of the leg is one contraction
-(``detector.excursions``), and walking is told by the shin's stride swing (``detector.gait``)."""
+"""Detector rules on hand-made input: a held excursion of the leg is one contraction
+(``detector.excursions``), walking is told by the shin's stride swing (``detector.gait``), and the
+slow-sensor threshold factors are the chi-square tail they claim (``detector.thresholds``)."""
 
 from __future__ import annotations
 
@@ -73,3 +74,14 @@ def test_gait_is_a_stride_swing_with_heel_strikes() -> None:
     assert gait_seconds(_swing(1.5, 1.5), jolts) == 0.0  # a cramp's shaking turns the shin a degree or two
     assert gait_seconds(_swing(20.0, 0.1), jolts) == 0.0  # a slow turn is no stride
     assert gait_seconds(_swing(20.0, 0.9, seconds=3.0), jolts[:30]) == 0.0  # too short to tell
+
+
+def test_slow_sensor_factors_are_the_chi_square_tail() -> None:
+    from scipy.stats import chi2
+
+    from detector.thresholds import _SD_FACTOR, REF_SAMPLES, TAIL_P
+
+    n = np.arange(REF_SAMPLES + 1, dtype=float)
+    d = 2.0 * (np.maximum(n, 2.0) - 1.0)
+    r = np.sqrt(chi2.ppf(TAIL_P, d) / chi2.ppf(0.5, d))
+    assert np.allclose(_SD_FACTOR, np.maximum(r / r[REF_SAMPLES], 1.0), atol=1e-4)

@@ -111,7 +111,17 @@ def test_simnights_uses_only_the_value_types_of_the_detector() -> None:
 
 
 #: what simnights may import besides the three value types: numpy, scipy, itself and a little stdlib
-_SIMNIGHTS_LIBS = {"simnights", "numpy", "scipy", "__future__", "math", "dataclasses", "collections", "typing"}
+_SIMNIGHTS_LIBS = {
+    "simnights",
+    "numpy",
+    "scipy",
+    "__future__",
+    "math",
+    "dataclasses",
+    "collections",
+    "typing",
+    "functools",
+}
 
 
 def test_contracts_are_at_the_bottom() -> None:

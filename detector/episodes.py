@@ -28,7 +28,7 @@ from detector.events import Episode
 from detector.frames import FRAME_S
 from detector.gait import gait_seconds
 from detector.periodic import SeriesRule, role
-from detector.posture import ShinAxis, elevation_deg
+from detector.posture import UPRIGHT_DEG, ShinAxis, elevation_deg
 from detector.thresholds import K_SD, K_TILT, Scored, concat_scored, empty_scored, sd_factor
 from detector.vectors import angle_rad, median, state_array, state_item, state_part, state_value
 
@@ -163,7 +163,9 @@ class EpisodeAssembler:
         self.settled_carry = np.zeros(0, bool)
         self.frontier = -np.inf  # no episode decided from now on starts before this time
         self.done_upto: int = -(2**62)
-        self.up_until = -np.inf  # getting up is believed (upright posture) until then: walking was seen
+        # getting up is believed (upright posture) until then: walking was seen, or (inf) the recording
+        # began and no lying posture was seen yet (it may begin up)
+        self.up_until = np.inf
 
     def state(self) -> dict:
         return {
@@ -392,9 +394,11 @@ class EpisodeAssembler:
         around = np.r_[max(0, p0 - ISO_FRAMES) : max(0, p0 - 1), min(len(idx), p1 + 2) : min(len(idx), p1 + ISO_FRAMES)]
         iso = float(median(np.nan_to_num(f.sd_perp[around] / buf.floor_sd[around], nan=1.0))) if len(around) else 1.0
         walking = dur >= GAIT_MIN_S and gait_seconds(fl.u[sl], f.sd[sl]) >= GAIT_MIN_S
+        upright = ref_elev > OOB_UPRIGHT_DEG or (upright_frac > UPRIGHT_FRAC and upright_s >= OOB_MIN_UPRIGHT_S)
         if walking:
             self.up_until = float(offset) + UP_HOLD_S
-        upright = ref_elev > OOB_UPRIGHT_DEG or (upright_frac > UPRIGHT_FRAC and upright_s >= OOB_MIN_UPRIGHT_S)
+        elif self.up_until == np.inf and not upright and ref_elev < UPRIGHT_DEG:
+            self.up_until = -np.inf  # lying seen: the grace of the recording's start is over
         if walking or (upright and onset <= self.up_until):
             kind = "out_of_bed"
         elif dtheta > POSTURE_DEG or (dur <= LM_MAX_S and max_rot > POSTURE_DEG):

@@ -26,8 +26,10 @@ from numpy.lib.stride_tricks import sliding_window_view
 from detector.epochs import EPOCH_S
 from detector.events import Episode
 from detector.frames import FRAME_S
+from detector.gait import gait_seconds
+from detector.periodic import SeriesRule, role
 from detector.posture import UPRIGHT_DEG, ShinAxis, elevation_deg
-from detector.thresholds import K_SD, K_TILT, Scored, concat_scored, empty_scored
+from detector.thresholds import K_SD, K_TILT, Scored, concat_scored, empty_scored, sd_factor
 from detector.vectors import angle_rad, median, state_array, state_item, state_part, state_value
 
 #: How far each feature's window reaches past an event's onset and offset (s), taken back from
@@ -65,10 +67,22 @@ LM_MAX_S = 10.0
 LM_MIN_ROT_DEG = 0.7  # a leg movement turns the shin (seen by ~1 s means)
 CRAMP_MIN_ROT_DEG = 1.5  # a cramp holds the foot and shin turned
 TWITCH_ISO_MAX = 1.35  # median jerk level (x floor) in the second around a twitch
+#: A twitch's jerk peaks this many times above the floor (above K_SD: a jerk that only just crosses
+#: the threshold for a frame or two is more often a jolt of the bed than the leg's own). Slow sensors'
+#: thresholds (``thresholds.sd_factor``) already stand higher than this.
+TWITCH_MIN_JERK = 2.5
 UPRIGHT_FRAC = 0.25
-IMI_MIN_S = 10.0
-IMI_MAX_S = 90.0
-SERIES_MIN = 4
+#: Getting up holds the shin upright for seconds (sitting on the edge, standing, walking); a
+#: movement in bed that swings it steep for less than this is no getting up.
+OOB_MIN_UPRIGHT_S = 6.0
+#: ... and steeper than lying with the knee drawn up or a cramp can turn it (sitting on the edge of the
+#: bed puts the shin at 70-90 deg).
+OOB_UPRIGHT_DEG = 65.0
+#: Walking (``gait``) for this long makes an event getting up, whatever the shin axis says; the leg
+#: upright counts as out of bed only within ``UP_HOLD_S`` after walking was seen (sitting down,
+#: standing, lying back down), so a lying posture the axis misjudges as steep is no getting up.
+GAIT_MIN_S = 6.0
+UP_HOLD_S = 300.0
 
 
 def _crossing(fidx: np.ndarray, ratio: np.ndarray, k: int, step: int) -> float:
@@ -149,6 +163,9 @@ class EpisodeAssembler:
         self.settled_carry = np.zeros(0, bool)
         self.frontier = -np.inf  # no episode decided from now on starts before this time
         self.done_upto: int = -(2**62)
+        # getting up is believed (upright posture) until then: walking was seen, or (inf) the recording
+        # began and no lying posture was seen yet (it may begin up)
+        self.up_until = np.inf
 
     def state(self) -> dict:
         return {
@@ -157,6 +174,7 @@ class EpisodeAssembler:
             "settled_carry": self.settled_carry.copy(),
             "frontier": self.frontier,
             "done_upto": self.done_upto,
+            "up_until": self.up_until,
         }
 
     @classmethod
@@ -169,6 +187,7 @@ class EpisodeAssembler:
         st.settled_carry = state_array(state, "settled_carry", np.bool_)
         st.frontier = state_value(state, "frontier", float)
         st.done_upto = state_value(state, "done_upto", int)
+        st.up_until = state_value(state, "up_until", float)
         return st
 
     def push(self, sc: Scored) -> list[Episode]:
@@ -282,7 +301,7 @@ class EpisodeAssembler:
         # value sits at its window's centre), corrected for how far each feature's window smears
         # one frame of context on each side, for the interpolation
         xs = slice(max(0, p0 - 1), min(len(idx), p1 + 2))
-        sd_ratio = np.nan_to_num(f.sd_perp[xs] / (K_SD * buf.floor_sd[xs]), nan=0.0)
+        sd_ratio = np.nan_to_num(f.sd_perp[xs] / (K_SD * buf.floor_sd[xs] * sd_factor(f.n[xs])), nan=0.0)
         tilt_ratio = np.nan_to_num(f.tilt[xs] / (K_TILT * buf.floor_tilt[xs]), nan=0.0)
         fidx = idx[xs].astype(float)
         inner = np.zeros(len(fidx), bool)
@@ -362,8 +381,10 @@ class EpisodeAssembler:
         dtheta = float(np.nan_to_num(_angle_deg(ref, post), nan=0.0))
         rot = np.nan_to_num(_angle_deg(fl.u[sl], ref[None, :]), nan=0.0)
         max_rot = float(rot.max()) if len(rot) else 0.0
-        elev = elevation_deg(axis, f.mean[sl])
-        upright_frac = float(np.mean(np.nan_to_num(elev, nan=0.0) > UPRIGHT_DEG))
+        # upright by the ~0.7 s mean orientation: a strong jerk swings the 0.3 s means, not these
+        elev = np.nan_to_num(elevation_deg(axis, slow), nan=0.0)
+        upright_s = float(np.sum(elev > OOB_UPRIGHT_DEG)) * FRAME_S
+        upright_frac = upright_s / max(FRAME_S, (p1 - p0 + 1) * FRAME_S)
         ref_elev = float(np.nan_to_num(elevation_deg(axis, ref[None, :])[0], nan=0.0))
         sd = np.nan_to_num(f.sd[sl])
         peak = float(sd.max()) if len(sd) else 0.0
@@ -372,7 +393,13 @@ class EpisodeAssembler:
         # how busy the second around the event was (sd relative to its floor): a jerk stands alone
         around = np.r_[max(0, p0 - ISO_FRAMES) : max(0, p0 - 1), min(len(idx), p1 + 2) : min(len(idx), p1 + ISO_FRAMES)]
         iso = float(median(np.nan_to_num(f.sd_perp[around] / buf.floor_sd[around], nan=1.0))) if len(around) else 1.0
-        if ref_elev > UPRIGHT_DEG or upright_frac > UPRIGHT_FRAC:
+        walking = dur >= GAIT_MIN_S and gait_seconds(fl.u[sl], f.sd[sl]) >= GAIT_MIN_S
+        upright = ref_elev > OOB_UPRIGHT_DEG or (upright_frac > UPRIGHT_FRAC and upright_s >= OOB_MIN_UPRIGHT_S)
+        if walking:
+            self.up_until = float(offset) + UP_HOLD_S
+        elif self.up_until == np.inf and not upright and ref_elev < UPRIGHT_DEG:
+            self.up_until = -np.inf  # lying seen: the grace of the recording's start is over
+        if walking or (upright and onset <= self.up_until):
             kind = "out_of_bed"
         elif dtheta > POSTURE_DEG or (dur <= LM_MAX_S and max_rot > POSTURE_DEG):
             kind = "posture_change"
@@ -383,6 +410,9 @@ class EpisodeAssembler:
         elif dur < TWITCH_MAX_S:
             if iso > TWITCH_ISO_MAX:
                 return None  # a flicker within ongoing vibration, not a jerk standing alone
+            jerk = float(np.nan_to_num(f.sd_perp[sl] / buf.floor_sd[sl], nan=0.0).max())
+            if jerk < TWITCH_MIN_JERK:
+                return None  # a jerk that barely crosses the threshold for a frame or two: a jolt of the bed
             kind = "twitch"
         elif slow_rot >= LM_MIN_ROT_DEG:
             kind = "leg_movement"
@@ -395,6 +425,9 @@ class EpisodeAssembler:
             peak_g=round(peak, 4),
             extra={
                 "_pre": pre.tolist(),
+                "_pitch": round(
+                    float(np.nan_to_num(np.diff(elevation_deg(axis, np.stack([pre, post])))[0], nan=0.0)), 2
+                ),
                 "_post": post.tolist(),
                 "posture_change_deg": round(dtheta, 1),
                 "rotation_deg": round(max_rot, 1),
@@ -487,63 +520,50 @@ class CrampGrouper:
         return self._close()
 
 
-@dataclass
 class PeriodicTracker:
-    """WASM 2016: >= 4 leg movements, onset-to-onset 10-90 s; other movements end a series.
+    """The WASM series rule (:mod:`detector.periodic`) over the stream of released episodes.
 
-    Leg movements are held until their periodic flag is decided, then released.
+    Leg movements are held until their periodic flag is decided, then released; everything else
+    passes straight through (a breaker after closing the run it ends).
     """
 
-    pending: list[Episode] = field(default_factory=list)
-    in_series: bool = False
+    def __init__(self, pending: list[Episode] | None = None, in_series: bool = False) -> None:
+        self.rule: SeriesRule[Episode] = SeriesRule(_onset, pending, in_series)
 
     def state(self) -> dict:
-        return {"pending": [_episode_state(e) for e in self.pending], "in_series": self.in_series}
+        return {"pending": [_episode_state(e) for e in self.rule.pending], "in_series": self.rule.in_series}
 
     @classmethod
     def from_state(cls, state: dict) -> PeriodicTracker:
         return cls(state_part(state, "pending", _episodes_from_state), state_value(state, "in_series", bool))
 
-    def _close(self) -> list[Episode]:
-        out = self.pending if not self.in_series else []
-        self.pending, self.in_series = [], False
-        return out
-
     def push(self, eps: list[Episode]) -> list[Episode]:
         out: list[Episode] = []
         for e in eps:
-            if e.kind == "twitch":
-                out.append(e)
+            r = role(e.kind, e.end - e.start)
+            if r == "candidate":
+                out.extend(_flagged(self.rule.candidate(e)))
                 continue
-            if e.kind != "leg_movement":
-                out.extend(self._close())
-                out.append(e)
-                continue
-            if self.pending:
-                imi = e.start - self.pending[-1].start
-                if not (IMI_MIN_S <= imi <= IMI_MAX_S):
-                    out.extend(self._close())
-            if self.in_series:
-                ep = _periodic(e)
-                self.pending = [ep]
-                out.append(ep)
-                continue
-            self.pending.append(e)
-            if len(self.pending) >= SERIES_MIN:
-                out.extend(_periodic(p) for p in self.pending)
-                self.pending = [self.pending[-1]]
-                self.in_series = True
+            if r == "breaker":
+                out.extend(_flagged(self.rule.close()))
+            out.append(e)
         return out
 
     def tick(self, frontier: float) -> list[Episode]:
         """Release a series that can no longer grow: no leg movement still to come (starting at
         ``frontier`` or later) can fall within 90 s of its last onset."""
-        if self.pending and frontier - self.pending[-1].start > IMI_MAX_S:
-            return self._close()
-        return []
+        return _flagged(self.rule.expire(frontier))
 
     def flush(self) -> list[Episode]:
-        return self._close()
+        return _flagged(self.rule.close())
+
+
+def _onset(e: Episode) -> float:
+    return e.start
+
+
+def _flagged(decided: list[tuple[Episode, bool]]) -> list[Episode]:
+    return [_periodic(e) if flag else e for e, flag in decided]
 
 
 def _periodic(e: Episode) -> Episode:

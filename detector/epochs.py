@@ -5,10 +5,11 @@ An epoch is ``EPOCH_S`` of frames aligned to absolute time. It carries the mean 
 from the data by ``posture.ShinAxis``), the fraction of active frames and the data coverage. Quiet
 epochs feed that estimate.
 
-The sleep window follows the idea of GGIR's HDCZA, on the leg: a 5-minute rolling median of
-restlessness, rest where it is low and the leg is not upright, rest blocks joined across
-interruptions shorter than ``JOIN_S`` (pieces shorter than ``MIN_PIECE_S``, the quiet minutes of
-lying awake, are left out), and the longest block of at least ``MIN_BLOCK_S`` wins.
+The main block of rest (:func:`rest_block`, used by :mod:`detector.sleep` for the sleep window)
+follows the idea of GGIR's HDCZA, on the leg: a 5-minute rolling median of restlessness, rest where
+it is low and the leg is not upright, rest blocks joined across interruptions shorter than
+``JOIN_S`` (pieces shorter than ``MIN_PIECE_S``, the quiet minutes of lying awake, are left out),
+and the longest block of at least ``MIN_BLOCK_S`` wins.
 """
 
 from __future__ import annotations
@@ -117,20 +118,14 @@ def history_epochs(history: Rows) -> list[Epoch]:
     return [Epoch(float(r[0]), float(r[1]), float(r[2]), float(r[3])) for r in history.data]
 
 
-def sleep_window(history: Rows) -> tuple[float, float] | None:
-    """(start, end) in Unix seconds, or None when no block of rest is long enough."""
-    if not len(history):
+def rest_block(activity: np.ndarray, upright: np.ndarray) -> tuple[int, int] | None:
+    """The main block of rest as (first, end) epoch positions on a regular epoch grid, or None.
+
+    ``activity`` is each epoch's restless fraction, ``upright`` whether the leg was upright in it."""
+    if not len(activity):
         return None
-    h = history.data
-    t, act, angle = h[:, 0], h[:, 4], h[:, 2]
-    # place epochs on a regular grid (missing epochs count as not resting)
-    k = np.round((t - t[0]) / EPOCH_S).astype(int)
-    grid_act = np.ones(k[-1] + 1)
-    grid_up = np.ones(k[-1] + 1, bool)
-    grid_act[k] = act
-    grid_up[k] = angle > UPRIGHT_DEG
-    smooth = _rolling_median(grid_act, SMOOTH_EPOCHS)
-    rest = (smooth <= REST_MAX_ACTIVE) & ~grid_up
+    smooth = _rolling_median(activity, SMOOTH_EPOCHS)
+    rest = (smooth <= REST_MAX_ACTIVE) & ~upright
     if not rest.any():
         return None
     edges = np.diff(np.concatenate(([0], rest.astype(int), [0])))
@@ -148,7 +143,7 @@ def sleep_window(history: Rows) -> tuple[float, float] | None:
     best = max(blocks, key=lambda b: b[1] - b[0])
     if (best[1] - best[0]) * EPOCH_S < MIN_BLOCK_S:
         return None
-    return float(t[0] + best[0] * EPOCH_S), float(t[0] + best[1] * EPOCH_S)
+    return int(best[0]), int(best[1])
 
 
 def _rolling_median(x: np.ndarray, size: int) -> np.ndarray:

@@ -6,7 +6,9 @@ For frame k (0.1 s), over the 0.3 s window of frames k-1..k+1:
 - ``sd_perp``: the part of that spread perpendicular to gravity, in g: jerks, tremor and impacts
   of the leg itself, but not the vertical bounce of a mattress shaken by someone else;
 - ``tilt``: the angle between the window means 0.4 s apart (mean[k+2] vs mean[k-2]), in radians:
-  rotations of the shin such as an ankle dorsiflexion, blind to vertical vibration.
+  rotations of the shin such as an ankle dorsiflexion, blind to vertical vibration;
+- ``n``: the number of samples in the window (3-4 at 12.5 Hz, 15-16 at 52 Hz), which sets how
+  widely ``sd_perp`` scatters about the noise (see ``thresholds``).
 Windows are centred, so a frame's features are ready once the frames three steps later exist.
 Every sum runs over a fixed window (no running cumulative sums), so results do not depend on how
 the stream was cut into batches. Missing frames count as empty. A silence longer than
@@ -34,12 +36,15 @@ class Features:
     sd: np.ndarray  # (k,) g, NaN where undefined
     sd_perp: np.ndarray  # (k,) g, NaN where undefined
     tilt: np.ndarray  # (k,) rad, NaN where undefined
+    n: np.ndarray  # (k,) samples in the 0.3 s window
 
     def __len__(self) -> int:
         return len(self.idx)
 
     def take(self, sl: slice | np.ndarray) -> Features:
-        return Features(self.idx[sl], self.present[sl], self.mean[sl], self.sd[sl], self.sd_perp[sl], self.tilt[sl])
+        return Features(
+            self.idx[sl], self.present[sl], self.mean[sl], self.sd[sl], self.sd_perp[sl], self.tilt[sl], self.n[sl]
+        )
 
     def state(self) -> dict:
         return {f: getattr(self, f).copy() for f in _FIELDS}
@@ -53,6 +58,7 @@ class Features:
             state_array(state, "sd", np.float64),
             state_array(state, "sd_perp", np.float64),
             state_array(state, "tilt", np.float64),
+            state_array(state, "n", np.float64),
         )
         if len({len(getattr(f, name)) for name in _FIELDS}) != 1:
             raise ValueError(": the arrays differ in length")
@@ -63,13 +69,13 @@ class Features:
         parts = [p for p in parts if len(p)]
         if not parts:
             e = np.empty(0)
-            return Features(np.empty(0, np.int64), np.empty(0, bool), np.empty((0, 3)), e, e, e)
+            return Features(np.empty(0, np.int64), np.empty(0, bool), np.empty((0, 3)), e, e, e, e)
         if len(parts) == 1:
             return parts[0]
         return Features(*(np.concatenate([getattr(p, f) for p in parts]) for f in _FIELDS))
 
 
-_FIELDS = ("idx", "present", "mean", "sd", "sd_perp", "tilt")
+_FIELDS = ("idx", "present", "mean", "sd", "sd_perp", "tilt", "n")
 
 
 def _wsum(x: np.ndarray) -> np.ndarray:
@@ -102,7 +108,7 @@ def compute(n: np.ndarray, s: np.ndarray, q: np.ndarray, c: np.ndarray) -> tuple
     ci = np.arange(m) + CTX - 1
     a, b = mean3[ci + 2], mean3[ci - 2]
     tilt = angle_rad(a, b)
-    return mean3[ci], sd[ci], sd_perp[ci], tilt
+    return mean3[ci], sd[ci], sd_perp[ci], tilt, n3[ci]
 
 
 class FeatureStage:
@@ -164,8 +170,8 @@ class FeatureStage:
         if hi <= first_pos:
             return Features.concat([])
         seg = slice(first_pos - CTX, hi + CTX)
-        mean, sd, sd_perp, tilt = compute(buf.n[seg], buf.s[seg], buf.q[seg], buf.c[seg])
-        feats = Features(buf.idx[first_pos:hi].copy(), buf.n[first_pos:hi] > 0, mean, sd, sd_perp, tilt)
+        mean, sd, sd_perp, tilt, n3 = compute(buf.n[seg], buf.s[seg], buf.q[seg], buf.c[seg])
+        feats = Features(buf.idx[first_pos:hi].copy(), buf.n[first_pos:hi] > 0, mean, sd, sd_perp, tilt, n3)
         self.next_emit = int(buf.idx[hi - 1]) + 1
         k = hi - CTX  # keep CTX frames of past context; the rest is not emitted yet
         self.buf = Frames(buf.idx[k:], buf.n[k:], buf.s[k:], buf.q[k:], buf.c[k:])

@@ -13,7 +13,10 @@ A detection ``d`` and a truth event ``g`` are *admissible* as a pair when either
 * they overlap enough: intersection-over-union ``|d ∩ g| / |d ∪ g| >= min_overlap`` (default 0.5).
 
 The onset rule suits the short kinds, the overlap rule the long ones (a cramp found 3 s late but covering
-the same minute still counts). Pairs are then matched one-to-one: among all admissible pairs the matching
+the same minute still counts). The *slack* rule (``slack_s=0.5``, how the project is judged from outside:
+event by event with +-0.5 s slack, pooled per kind) admits a pair when ``d`` and ``g`` overlap or lie at most
+``slack_s`` apart: ``d.start <= g.end + slack_s`` and ``d.end >= g.start - slack_s``. Pairs are then
+matched one-to-one: among all admissible pairs the matching
 has the **largest possible number of pairs** (an optimal assignment, not greedy), and among those the
 smallest total cost ``|onset difference| + (1 - IoU)``. Matched pairs are true positives; unmatched
 detections are false positives, unmatched truth events false negatives.
@@ -24,9 +27,10 @@ three are 1.0, and with truth but no detections precision is 1.0 and recall and 
 
 Periodic leg movements (WASM 2016, as implemented by :func:`periodic_series_flags`)
 -----------------------------------------------------------------------------------
-Candidate leg movements are ``leg_movement`` events of 0.5-10 s. Events shorter than 0.5 s are not leg
-movements and are skipped; longer leg-movement-like events (``contraction``, or a ``leg_movement`` over
-10 s) are not candidates and end a series. Sorted by onset, a series is a maximal run of consecutive
+The rule lives in :mod:`detector.periodic` (the streaming detector runs the same code). Candidate leg
+movements are ``leg_movement`` events of 0.5-10 s. Events shorter than 0.5 s are not leg movements and
+are skipped; movements that are not candidates (``contraction``, a ``leg_movement`` over 10 s, a
+``posture_change``, ``out_of_bed``) end a series. Sorted by onset, a series is a maximal run of consecutive
 candidates whose onset-to-onset intervals all lie in [10, 90] s; an interval outside that range ends the
 series. Runs of at least 4 are periodic. The PLM index is the number of periodic leg movements with onset
 inside the sleep window divided by the hours of that window.
@@ -47,15 +51,12 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from detector.events import KINDS_COUNTED
+from detector.periodic import IMI_MAX_S, IMI_MIN_S, SERIES_MIN, SeriesRule, role
 
+#: The slack of the outside judging rule (``score(..., slack_s=JUDGED_SLACK_S)``).
+JUDGED_SLACK_S = 0.5
 #: The score rows: each counted kind, then all counted kinds pooled.
 SCORE_KINDS = (*KINDS_COUNTED, "any")
-
-LM_MIN_S = 0.5
-LM_MAX_S = 10.0
-IMI_MIN_S = 10.0
-IMI_MAX_S = 90.0
-SERIES_MIN = 4
 
 
 def _get(ev: Any, name: str, default: Any = None) -> Any:
@@ -166,9 +167,12 @@ def match_events(
     *,
     onset_tolerance_s: float = 1.0,
     min_overlap: float = 0.5,
+    slack_s: float | None = None,
 ) -> list[tuple[int, int]]:
     """One-to-one matching of ``detected`` to ``truth`` regardless of kind (see the module docstring).
 
+    ``slack_s`` switches to the slack rule: a pair is admissible when the two overlap or lie at most
+    ``slack_s`` apart (onset and overlap rules then unused).
     Returns ``(detected_index, truth_index)`` pairs, sorted by truth index.
     """
     nd, nt = len(detected), len(truth)
@@ -185,8 +189,9 @@ def match_events(
     costs: list[np.ndarray] = []
     for j in range(nt):
         # Any admissible detection starts in [ts - tol - max_dur, max(te, ts + tol)].
-        lo = np.searchsorted(ds_sorted, ts[j] - onset_tolerance_s - max_dur - eps, "left")
-        hi = np.searchsorted(ds_sorted, max(te[j], ts[j] + onset_tolerance_s) + eps, "right")
+        reach = onset_tolerance_s if slack_s is None else slack_s
+        lo = np.searchsorted(ds_sorted, ts[j] - reach - max_dur - eps, "left")
+        hi = np.searchsorted(ds_sorted, max(te[j], ts[j]) + reach + eps, "right")
         if hi <= lo:
             continue
         cand = order[lo:hi]
@@ -194,7 +199,10 @@ def match_events(
         inter = np.clip(np.minimum(de[cand], te[j]) - np.maximum(ds[cand], ts[j]), 0.0, None)
         union = (de[cand] - ds[cand]) + (te[j] - ts[j]) - inter
         iou = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
-        ok = (donset <= onset_tolerance_s + eps) | (iou >= min_overlap - eps)
+        if slack_s is None:
+            ok = (donset <= onset_tolerance_s + eps) | (iou >= min_overlap - eps)
+        else:
+            ok = (ds[cand] <= te[j] + slack_s + eps) & (de[cand] >= ts[j] - slack_s - eps)
         if not ok.any():
             continue
         rows.append(cand[ok])
@@ -245,10 +253,13 @@ def score(
     onset_tolerance_s: float = 1.0,
     min_overlap: float = 0.5,
     window: tuple[float, float] | None = None,
+    slack_s: float | None = None,
 ) -> Scores:
     """Score ``detected`` against ``truth`` per counted kind and for ``any`` (see the module docstring).
 
-    ``window=(a, b)`` keeps only events (on both sides) whose onset lies in ``[a, b)``.
+    ``window=(a, b)`` keeps only events (on both sides) whose onset lies in ``[a, b)``. ``slack_s``
+    scores by the slack rule instead (see :func:`match_events`; :data:`JUDGED_SLACK_S` is how the
+    project is judged from outside: event by event, +-0.5 s, pooled per kind).
     """
     det = [e for e in _in_window(detected, window) if _get(e, "kind") in KINDS_COUNTED]
     tru = [e for e in _in_window(truth, window) if _get(e, "kind") in KINDS_COUNTED]
@@ -256,7 +267,7 @@ def score(
     for kind in SCORE_KINDS:
         d = det if kind == "any" else [e for e in det if _get(e, "kind") == kind]
         g = tru if kind == "any" else [e for e in tru if _get(e, "kind") == kind]
-        pairs = match_events(d, g, onset_tolerance_s=onset_tolerance_s, min_overlap=min_overlap)
+        pairs = match_events(d, g, onset_tolerance_s=onset_tolerance_s, min_overlap=min_overlap, slack_s=slack_s)
         tp = len(pairs)
         out.by_kind[kind] = KindScore(tp, len(d) - tp, len(g) - tp)
         out.onset_errors[kind] = [float(_get(d[i], "start")) - float(_get(g[j], "start")) for i, j in pairs]
@@ -290,42 +301,29 @@ def periodic_series_flags(
     min_imi_s: float = IMI_MIN_S,
     max_imi_s: float = IMI_MAX_S,
 ) -> list[bool]:
-    """WASM periodic flag for each event (aligned with ``events``; see the module docstring).
-
-    Only ``leg_movement`` events of 0.5-10 s can be True; ``contraction`` events and over-long leg
-    movements end a series; all other kinds are ignored.
+    """WASM periodic flag for each event (aligned with ``events``), by :class:`detector.periodic.SeriesRule`
+    (the rule the streaming detector runs): only ``leg_movement`` events of 0.5-10 s can be True;
+    ``contraction``, ``posture_change``, ``out_of_bed`` and over-long leg movements end a series; all
+    other kinds are ignored.
     """
     flags = [False] * len(events)
-    seq: list[tuple[float, int, bool]] = []  # (onset, index, is candidate)
+    seq: list[tuple[float, int, str]] = []  # (onset, index, role)
     for i, e in enumerate(events):
-        kind = _get(e, "kind")
-        if kind not in ("leg_movement", "contraction"):
-            continue
-        dur = float(_get(e, "end")) - float(_get(e, "start"))
-        if dur < LM_MIN_S - 1e-9:
-            continue
-        cand = kind == "leg_movement" and dur <= LM_MAX_S + 1e-9
-        seq.append((float(_get(e, "start")), i, cand))
-    seq.sort()
-    run: list[int] = []
-    prev_onset: float | None = None
-
-    def close() -> None:
-        if len(run) >= min_count:
-            for i in run:
-                flags[i] = True
-        run.clear()
-
-    for onset, i, cand in seq:
-        if not cand:
-            close()
-            prev_onset = None
-            continue
-        if prev_onset is not None and not (min_imi_s - 1e-9 <= onset - prev_onset <= max_imi_s + 1e-9):
-            close()
-        run.append(i)
-        prev_onset = onset
-    close()
+        r = role(str(_get(e, "kind")), float(_get(e, "end")) - float(_get(e, "start")))
+        if r != "ignore":
+            seq.append((float(_get(e, "start")), i, r))
+    # breakers before candidates at the same onset, as the stream releases them in onset order
+    seq.sort(key=lambda x: (x[0], x[2] != "breaker", x[1]))
+    onsets = {i: o for o, i, _ in seq}
+    rule: SeriesRule[int] = SeriesRule(
+        onsets.__getitem__, min_count=min_count, min_imi_s=min_imi_s, max_imi_s=max_imi_s
+    )
+    decided: list[tuple[int, bool]] = []
+    for _, i, r in seq:
+        decided += rule.candidate(i) if r == "candidate" else rule.close()
+    decided += rule.close()
+    for i, flag in decided:
+        flags[i] = flag
     return flags
 
 

@@ -18,17 +18,19 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from detector.episodes import CrampGrouper, EpisodeAssembler, PeriodicTracker
-from detector.epochs import EpochStage, EpochStat, history_epochs, sleep_window
+from detector.epochs import EpochStage, EpochStat, history_epochs
 from detector.events import KINDS_COUNTED, KINDS_OTHER, Episode, Epoch, Gap
+from detector.excursions import HeldCrampGrouper
 from detector.features import FeatureStage
 from detector.frames import Framer
 from detector.posture import ShinAxis
 from detector.rows import Rows
+from detector.sleep import sleep_window
 from detector.thresholds import ThresholdStage
 from detector.vectors import state_array, state_part, state_value
 
 #: The layout of ``StreamDetector.state()``; bump it whenever that changes.
-STATE_VERSION = 1
+STATE_VERSION = 2
 
 
 @dataclass
@@ -92,6 +94,7 @@ class StreamDetector:
         self.axis = ShinAxis()
         self.assembler = EpisodeAssembler(self.axis)
         self.cramps = CrampGrouper()
+        self.held = HeldCrampGrouper()
         self.periodic = PeriodicTracker()
         self.epochs = EpochStage(self.axis)
         self.episodes = Rows(len(_EP_COLS))  # the night's episodes, compactly (see _EP_COLS)
@@ -109,6 +112,7 @@ class StreamDetector:
             "axis": self.axis.state(),
             "assembler": self.assembler.state(),
             "cramps": self.cramps.state(),
+            "held": self.held.state(),
             "periodic": self.periodic.state(),
             "epochs": self.epochs.state(),
             "episodes": self.episodes.state(),
@@ -142,6 +146,7 @@ class StreamDetector:
         d.axis = state_part(state, "axis", ShinAxis.from_state)
         d.assembler = state_part(state, "assembler", lambda s: EpisodeAssembler.from_state(s, d.axis))
         d.cramps = state_part(state, "cramps", CrampGrouper.from_state)
+        d.held = state_part(state, "held", HeldCrampGrouper.from_state)
         d.periodic = state_part(state, "periodic", PeriodicTracker.from_state)
         d.epochs = state_part(state, "epochs", lambda s: EpochStage.from_state(s, d.axis))
         d.episodes = state_part(state, "episodes", lambda s: Rows.from_state(s, len(_EP_COLS)))
@@ -184,8 +189,13 @@ class StreamDetector:
         grouped += self.cramps.tick(self.assembler.frontier)
         if final:
             grouped += self.cramps.flush()
-        released = self.periodic.push(grouped)
-        released += self.periodic.tick(self.cramps.frontier(self.assembler.frontier))
+        frontier = self.cramps.frontier(self.assembler.frontier)
+        held = self.held.push(grouped)
+        held += self.held.tick(frontier)
+        if final:
+            held += self.held.flush()
+        released = self.periodic.push(held)
+        released += self.periodic.tick(self.held.frontier(frontier))
         if final:
             released += self.periodic.flush()
         released.sort(key=lambda e: e.start)
@@ -199,8 +209,8 @@ class StreamDetector:
     def finish(self) -> tuple[Update, Night]:
         up = Update()
         self._run(self.framer.flush(), up, final=True)
-        sw = sleep_window(self.epochs.history)
         eps = sorted((_from_row(r) for r in self.episodes.data), key=lambda e: e.start)
+        sw = sleep_window(self.epochs.history, eps, self.first_t, self.framer.last_t)
         if sw is not None:
             eps = [
                 Episode(e.start, e.end, e.kind, e.peak_g, e.periodic, sw[0] <= e.start < sw[1], e.extra) for e in eps

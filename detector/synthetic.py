@@ -32,7 +32,10 @@ Events (ground truth, :class:`TruthEvent`)
   final event list with :func:`detector.scoring.periodic_series_flags` (the WASM rule), so it is exact.
 * ``contraction`` (cramp): 12 s to 8 min: sudden held tilt of 3-30 deg with strained slow wander,
   stretching attempts against the cramp, sometimes 5-15 Hz tremor and 1-2 Hz irregular shaking, a
-  gradual release; often followed by getting up.
+  gradual release; often followed by getting up. Some cramps (``cramp_tremorless``) show no tremor the
+  sensor resolves: a turn of 15-60 deg about the medio-lateral axis (knee and ankle flexing) held 20 s to
+  3 min with a slow strained wander and 2-6 strained movements inside (a jolt, a push of 3-15 deg and
+  back), the leg coming back close to where it was.
 * ``posture_change``: 1-6 s roll of 40-180 deg about the shin axis with a knee bend and large irregular
   acceleration, ending in a new sustained posture (not an episode).
 * ``out_of_bed``: sit up, sit, stand, walk (shank swing of 20-32 deg at 0.8-1 Hz stride with heel strikes
@@ -158,6 +161,9 @@ class NightSpec:
     lm_amplitude_deg: float | None = None  # typical leg-movement rotation of this person/night, 2.5-14
     cramps: int | None = None
     cramp_getup_prob: float | None = None  # chance a cramp is followed by getting up, 0.3-0.8
+    #: chance a cramp shows no tremor the sensor resolves: a held turn of 15-60 deg for 20 s - 3 min with
+    #: strained movements inside, the leg coming back close to where it was; 0.2-0.7
+    cramp_tremorless: float | None = None
     twitches: int | None = None
     twitch_amp_g: float | None = None  # typical twitch peak, 0.08-0.5 g
     # confounders
@@ -203,6 +209,7 @@ class NightSpec:
         d["partner_periodic"] = bool(rng.random() < 0.25)
         d["gaps"] = 0 if rng.random() < 0.4 else 1 + int(rng.poisson(1.5 * h / 8.0))
         d["late_bursts"] = int(rng.poisson(u(0.0, 3.0) * h))
+        d["cramp_tremorless"] = u(0.2, 0.7)  # drawn last: the draws above are as they were before it
         given = {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
         out = replace(self, **{**d, **given})
         if out.bits == 12 or (out.bits == 14 and out.range_g > 8):
@@ -359,7 +366,7 @@ class _Plan:
     segments: list[tuple[float, float, float]]  # (from, theta, phi) baseline postures
 
 
-def _plan(s: NightSpec, rng: np.random.Generator) -> _Plan:
+def _plan(s: NightSpec, rng: np.random.Generator, rng_style: np.random.Generator) -> _Plan:
     T = s.hours * 3600.0
     tl, major = _Timeline(), _Timeline()
     acts: list[_Act] = []
@@ -516,6 +523,14 @@ def _plan(s: NightSpec, rng: np.random.Generator) -> _Plan:
                 amp = rng.uniform(3.0, 30.0)
                 axis = _visible_axis(rng, up, np.array([0.3, 0.0, 1.0]), 0.7)
                 shape, res = 0, rng.uniform(-0.2, 0.2)
+                # the tremor-less, held style draws from its own generator, so every other draw of the
+                # night stays what it was before the style existed
+                if rng_style.random() < s.cramp_tremorless:
+                    act.p["style"] = "held"
+                    amp, res = rng_style.uniform(15.0, 60.0), rng_style.uniform(-0.08, 0.08)
+                    # the calf pulls the foot down and bends the knee: a turn about the medio-lateral axis
+                    axis = _visible_axis(rng_style, up, z_axis, 0.25)
+                    act.end = act.start + float(np.clip(act.end - act.start, 20.0, 180.0))
             sign = float(rng.choice([-1.0, 1.0]))
             act.p.update(amp=amp, axis=axis, sign=sign, res=res, shape=shape)
             if res:
@@ -787,6 +802,42 @@ def _render_oob(act: _Act, rng: np.random.Generator, fs: float, s: NightSpec) ->
     return _Piece(tf, theta=theta, phi=phi, acc=acc)
 
 
+def _render_held_cramp(act: _Act, rng: np.random.Generator, fs: float, s: NightSpec) -> _Piece:
+    """A cramp without a tremor the sensor resolves: the shin turned and held, a slow strained wander,
+    2-6 strained movements (a jolt, then a push of 3-15 deg and back) inside, and the release back
+    close to where it was."""
+    tf, tau = _grid(act, fs)
+    m = len(tau)
+    D = act.end - act.start
+    tr = rng.uniform(0.5, 3.0)
+    tfall = rng.uniform(1.0, min(5.0, D / 4.0))
+    res, sign = act.p["res"], act.p["sign"]
+    held = _mj(tau / tr) - (1.0 - res) * _mj((tau - (D - tfall)) / tfall)
+    inside = ((tau >= 0) & (tau <= D)).astype(float)
+    hold_env = _mj(tau / tr) * _mj((D - tau) / tfall) * inside
+    wander = math.radians(rng.uniform(0.05, 2.0)) * _bandnoise(rng, m, fs, 0.02, 0.2)[:, 0] * hold_env
+    beta = math.radians(act.p["amp"]) * sign * held + wander
+    acc = np.zeros((m, 3))
+    lo_s, hi_s = tr + 1.0, D - tfall - 1.0
+    for _ in range(int(rng.integers(2, 7))):
+        ds = rng.uniform(1.0, 5.0)
+        if hi_s - ds <= lo_s:
+            break
+        a = rng.uniform(lo_s, hi_s - ds)
+        xs = np.clip((tau - a) / ds, 0.0, 1.0)
+        beta += float(rng.choice([-1.0, 1.0])) * math.radians(rng.uniform(3.0, 15.0)) * np.sin(np.pi * xs) ** 2
+        jd = rng.uniform(0.3, 1.0)
+        jolt = np.clip((tau - a) / jd, 0.0, 1.0)
+        env = np.sin(np.pi * jolt) ** 2 * ((tau >= a) & (tau <= a + jd))
+        acc += rng.uniform(0.01, 0.06) * _bandnoise(rng, m, fs, 2.0, 8.0, 3) * env[:, None]
+    axis = act.p["axis"]
+    lever = np.array([0.0, rng.uniform(0.1, 0.3), 0.0])
+    acc += _lever_acc(beta, axis, lever, fs)
+    # the strain itself sits above what the sensor resolves, or barely reaches it
+    acc += rng.uniform(0.0, 2.0) * 1e-3 * _bandnoise(rng, m, fs, 15.0, 40.0, 3) * hold_env[:, None]
+    return _Piece(tf, beta=beta, axis=axis, acc=acc)
+
+
 _RENDER = {
     "twitch": _render_twitch,
     "leg_movement": _render_lm,
@@ -814,7 +865,9 @@ def _mount_matrix(s: NightSpec, rng: np.random.Generator) -> np.ndarray:
     return perm @ r_mis @ r_strap
 
 
-def _render(s: NightSpec, plan: _Plan, rng: np.random.Generator, rng_noise: np.random.Generator) -> tuple:
+def _render(
+    s: NightSpec, plan: _Plan, rng: np.random.Generator, rng_noise: np.random.Generator, rng_style: np.random.Generator
+) -> tuple:
     rate = s.rate_hz * (1.0 + rng.uniform(-2e-3, 2e-3))  # the sensor's clock is not exact
     n = int(plan.T * rate)
     t = (np.arange(n) + rng.uniform(0.0, 1.0)) / rate
@@ -837,6 +890,8 @@ def _render(s: NightSpec, plan: _Plan, rng: np.random.Generator, rng_noise: np.r
     perturb: list[tuple[int, int, np.ndarray, np.ndarray]] = []
     for act in plan.acts:
         pc = _RENDER[act.kind](act, rng, fs, s)
+        if act.p.get("style") == "held":  # rendered above all the same, to keep the later draws
+            pc = _render_held_cramp(act, rng_style, fs, s)
         i0, i1 = np.searchsorted(t, [pc.tf[0], pc.tf[-1]])
         ts = t[i0:i1]
         if i1 <= i0:
@@ -952,12 +1007,12 @@ def generate_night(seed: int = 0, *, hours: float = 8.0, rate_hz: float = 52.0, 
     if not (1.0 <= rate_hz <= 2000.0):
         raise ValueError(f"rate_hz must be in [1, 2000], got {rate_hz}")
     spec = NightSpec(hours=float(hours), rate_hz=float(rate_hz), **overrides)
-    rng_spec, rng_plan, rng_render, rng_noise = (
-        np.random.default_rng(ss) for ss in np.random.SeedSequence(seed).spawn(4)
+    rng_spec, rng_plan, rng_render, rng_noise, rng_style = (
+        np.random.default_rng(ss) for ss in np.random.SeedSequence(seed).spawn(5)
     )
     s = spec.resolved(rng_spec)
-    plan = _plan(s, rng_plan)
-    rel_t, xyz, conf, info = _render(s, plan, rng_render, rng_noise)
+    plan = _plan(s, rng_plan, rng_style)
+    rel_t, xyz, conf, info = _render(s, plan, rng_render, rng_noise, rng_style)
     t0 = float(s.start)
     events = [TruthEvent(t0 + a.start, t0 + a.end, a.kind, bool(a.periodic)) for a in plan.acts]
     return Night(

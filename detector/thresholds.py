@@ -6,6 +6,12 @@ a block is the median of those block medians over the last ``HISTORY`` blocks, t
 so a restless minute cannot lift the floor. A frame is active when its ``sd_perp`` or ``tilt`` stands
 ``K_SD`` or ``K_TILT`` times above the floor. Frames are held until their block is complete, which
 makes the result independent of batching at the cost of up to one block of latency.
+
+Slow sensors. ``sd_perp`` over a window of n samples scatters about the noise like
+sqrt(chi2(2(n-1)) / 2(n-1)): with the 15 samples of a 52 Hz window, ``K_SD`` times the median is far
+in the tail, but with the 3-4 samples of a 12.5 Hz window it is not, and noise alone would read as
+twitches. So the jerk threshold of a frame is ``K_SD * floor * sd_factor(n)``, where ``sd_factor``
+keeps the noise's chance of crossing it at that of ``REF_SAMPLES`` samples (1 at 26 Hz and above).
 """
 
 from __future__ import annotations
@@ -27,6 +33,22 @@ K_TILT = 4.0
 MIN_VALID = 100  # frames a block needs before its medians are trusted
 FLOOR_MIN_SD = 0.0008  # g: quantisation floor guard
 FLOOR_MIN_TILT = 0.0004
+REF_SAMPLES = 8  # a 0.3 s window at 26 Hz
+TAIL_P = 0.9999
+
+
+#: ``sd_factor`` for windows of 0..REF_SAMPLES samples (1 from there on): the quantile ``TAIL_P`` over
+#: the median of sqrt(chi2(d) / d), d = 2 (n - 1) degrees of freedom (n >= 2), relative to that at
+#: ``REF_SAMPLES``, at least 1. Computed once with scipy.stats.chi2.ppf (importing scipy.stats costs
+#: about a second, more than detecting a night):
+#: ``r = sqrt(chi2.ppf(TAIL_P, d) / chi2.ppf(0.5, d)); max(r / r[REF_SAMPLES], 1)``.
+_SD_FACTOR = np.array([2.0403, 2.0403, 2.0403, 1.4814, 1.2774, 1.1652, 1.0921, 1.0398, 1.0])
+
+
+def sd_factor(n: np.ndarray) -> np.ndarray:
+    """How much higher a frame's jerk threshold stands, for its window's sample count ``n``."""
+    k = np.clip(np.nan_to_num(n, nan=0.0), 0, REF_SAMPLES).astype(np.int64)
+    return _SD_FACTOR[k]
 
 
 @dataclass
@@ -148,7 +170,7 @@ class ThresholdStage:
             floors[i] = self.last_floor
         floor_sd, floor_tilt = np.repeat(floors[:, 0], sizes), np.repeat(floors[:, 1], sizes)
         with np.errstate(invalid="ignore"):
-            score = np.fmax(f.sd_perp / (K_SD * floor_sd), f.tilt / (K_TILT * floor_tilt))
+            score = np.fmax(f.sd_perp / (K_SD * floor_sd * sd_factor(f.n)), f.tilt / (K_TILT * floor_tilt))
         active = np.nan_to_num(score, nan=0.0) > 1.0
         return Scored(f, score, active, floor_sd, floor_tilt)
 

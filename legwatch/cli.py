@@ -80,6 +80,7 @@ def _read_recording(path: str, args: argparse.Namespace | None = None):
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
+    from detector.events import KINDS_COUNTED
     from detector.offline import detect_arrays
     from legwatch.recording import problems
 
@@ -117,7 +118,18 @@ def cmd_detect(args: argparse.Namespace) -> int:
         con.print(f"[yellow]note:[/yellow] not a night to import: {r}", highlight=False)
     con.print(f"Sleep window: {_hm(sw[0])} – {_hm(sw[1])}" if sw else "Sleep window: not found")
     counts = result["counts"]
-    con.print("Counts: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "no episodes"))
+    con.print(
+        "Counts over the whole recording: "
+        + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "no episodes")
+    )
+    outside = sum(1 for e in night.episodes if e.counted and not e.in_sleep)
+    if sw and outside:  # the summary counts only the sleep window: say where the two differ
+        inside = {k: sum(1 for e in night.episodes if e.kind == k and e.in_sleep) for k in KINDS_COUNTED}
+        con.print(
+            "In the sleep window (what `legwatch summary` counts): "
+            + ", ".join(f"{k} {n}" for k, n in inside.items())
+            + f"; {outside} more outside it"
+        )
     if night.plm_index is not None:
         con.print(f"Periodic leg-movement index: {night.plm_index:.1f}/h of sleep (clinical threshold > 15/h)")
     if night.gaps:

@@ -455,7 +455,10 @@ def render_text(s: dict, console, *, more_hint: str = "use --format json or --fo
     for warning in s.get("sensor_health", {}).get("warnings", []):
         console.print(f"[bold yellow]{warning}[/bold yellow]")
     if s["outside_sleep"]:
-        console.print(f"Outside the sleep window: {s['outside_sleep']} episode(s), not counted.")
+        console.print(
+            f"Outside the sleep window: {s['outside_sleep']} episode(s), not counted here; `legwatch detect` "
+            f"counts the whole recording, these included."
+        )
     c = s["comparison"]
     if c["nights"]:
         line = (

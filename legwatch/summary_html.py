@@ -226,7 +226,10 @@ def render_html(s: Mapping, act: Sequence[tuple[float, float]]) -> str:
                 )
             parts.append("</table></details>")
     if s["outside_sleep"]:
-        parts.append(f"<p>{s['outside_sleep']} episode(s) outside the sleep window were not counted.</p>")
+        parts.append(
+            f"<p>{s['outside_sleep']} episode(s) outside the sleep window were not counted here; "
+            "<code>legwatch detect</code> counts the whole recording, these included.</p>"
+        )
     parts.append("<h2>Data coverage</h2>")
     if s["gaps"]:
         parts.append(

@@ -182,8 +182,11 @@ def test_interval_limits() -> None:
 
 
 def test_series_breakers_and_ignored_kinds() -> None:
-    ev = lms([0, 20, 40]) + [T(50, 0.2, "twitch"), T(52, 3, "posture_change")] + lms([60])
+    ev = lms([0, 20, 40]) + [T(50, 0.2, "twitch"), T(52, 0.3, "partner")] + lms([60])
     assert periodic_series_flags(ev)[:3] == [True] * 3 and periodic_series_flags(ev)[-1] is True
+    for breaker in ("posture_change", "out_of_bed"):  # WASM: a movement that is not a CLM ends it
+        ev = lms([0, 20, 40]) + [T(50, 3, breaker)] + lms([60, 80, 100])
+        assert not any(periodic_series_flags(ev))
     ev = lms([0, 20, 40]) + [T(50, 30, "contraction")] + lms([90, 110, 130])
     assert not any(periodic_series_flags(ev))
     ev = lms([0, 20]) + [T(40, 12, "leg_movement")] + lms([60, 80])  # over 10 s: not a candidate
@@ -269,3 +272,23 @@ def test_matching_is_maximal(tr: list, de: list) -> None:
         for perm in itertools.permutations(range(len(det)), len(truth)):
             best = max(best, sum(_admissible(det[i], truth[j]) for j, i in enumerate(perm)))
     assert len(pairs) == best
+
+
+# ---- the slack rule (how the project is judged from outside)
+
+
+@pytest.mark.parametrize(("gap", "matched"), [(0.0, True), (0.49, True), (0.51, False)])
+def test_slack_rule_admits_events_within_half_a_second(gap: float, matched: bool) -> None:
+    truth = [T(100.0, 2.0, "leg_movement")]
+    after = [D(102.0 + gap, 3.0, "leg_movement")]  # starts `gap` after the truth ends
+    before = [D(100.0 - gap - 1.0, 1.0, "leg_movement")]  # ends `gap` before it starts
+    for det in (after, before):
+        s = score(det, truth, slack_s=0.5)
+        assert counts(s["leg_movement"]) == ((1, 0, 0) if matched else (0, 1, 1))
+
+
+def test_slack_rule_matches_long_events_by_overlap_and_stays_one_to_one() -> None:
+    truth = [T(100.0, 60.0, "contraction")]
+    det = [D(130.0, 40.0, "contraction"), D(101.0, 5.0, "contraction")]  # an onset 30 s late still overlaps
+    assert counts(score(det, truth, slack_s=0.5)["contraction"]) == (1, 1, 0)
+    assert counts(score(det[:1], truth)["contraction"]) == (0, 1, 1)  # the default rule wants IoU >= 0.5

@@ -117,7 +117,7 @@ def test_restored_detector_continues_identically(name):
     if name == "52 Hz with gaps":
         assert len(ref.gaps) == 3
     # some cuts did land while episodes were held for their group or series to be decided
-    assert any(len(s["cramps"]["group"]) + len(s["periodic"]["pending"]) for s in states)
+    assert any(len(s["cramps"]["group"]) + len(s["held"]["group"]) + len(s["periodic"]["pending"]) for s in states)
 
 
 def test_restore_after_every_push():
@@ -282,7 +282,9 @@ def test_loads_refuses_damaged_files():
     assert "damaged" in _refusal(blob[: len(blob) // 2])  # truncated: no central directory
     assert "format" in _refusal(_npz({"meta.json": b'{"format": "other", "kind": "stream", "version": 1}'}))
     assert "JSON" in _refusal(_npz({"meta.json": b"{not json"}))
-    meta = b'{"format": "legwatch-state", "kind": "stream", "version": 1, "state": {"a": {"$array": "a0"}}}'
+    meta = b'{"format": "legwatch-state", "kind": "stream", "version": %d, "state": {"a": {"$array": "a0"}}}' % (
+        STATE_VERSION
+    )
     assert "reference" in _refusal(_npz({"meta.json": meta}))  # the array it names is missing
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:

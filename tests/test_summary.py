@@ -346,3 +346,20 @@ def test_build_is_compose_of_fetch(imported, sqlite_store):
     assert json.dumps(s) == json.dumps(summary.compose(summary.fetch(sqlite_store, "cmp")))
     with pytest.raises(summary.SummaryError, match="no nights stored yet"):
         summary.fetch(sqlite_store, "nobody")
+
+
+def test_detect_and_summary_say_where_their_counts_differ(imported):
+    """`detect` counts the whole recording, the summary the sleep window: where they differ, both say so."""
+    det = imported["detected"]
+    outside = sum(1 for e in det["episodes"] if e["kind"] in KINDS and not e["in_sleep"])
+    assert outside > 0  # the night starts and ends awake in bed, with restless movements
+    text = " ".join(run_cli("detect", str(imported["csv"]), check=True).stdout.split())
+    inside = {k: sum(1 for e in det["episodes"] if e["kind"] == k and e["in_sleep"]) for k in KINDS}
+    assert "Counts over the whole recording:" in text
+    assert (
+        "In the sleep window (what `legwatch summary` counts): "
+        + ", ".join(f"{k} {n}" for k, n in inside.items())
+        + f"; {outside} more outside it"
+    ) in text
+    summ = " ".join(run_cli("summary", "--data-dir", imported["dir"], check=True).stdout.split())
+    assert f"Outside the sleep window: {outside} episode(s), not counted here; `legwatch detect` counts" in summ

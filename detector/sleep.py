@@ -1,0 +1,108 @@
+"""The sleep window of a night: the main block of rest, and where within reach of it sleep began.
+
+Restlessness here is what the person did, not what the sensor shook with: per ``EPOCH_S`` epoch, the
+seconds covered by leg movements that are not periodic, posture changes and getting up (a periodic
+series, twitches and cramps happen asleep; a bed partner's vibration is no episode at all). The rest
+block then follows the idea of GGIR's HDCZA as in :func:`detector.epochs.rest_block`.
+
+Lying awake before sleep ends where restless movements thin out, which a 5-minute median of epochs
+places only roughly (quiet minutes while awake look like rest). So the onset is refined as a change
+point of the rate of those movements: from bed entry (the recording's start, or the end of the last
+getting up before the block) to ``REGION_S`` after the block's start, a higher rate before a lower
+one, the split taken at the end of a movement no later than ``SEARCH_S`` after the block's start
+(maximum likelihood of two Poisson rates), then moved on by the expected wait from the last restless
+movement to sleep (``1 / (rate before - rate after)``, at least ``MIN_WAIT_S``: falling asleep takes a
+while after the last shift; at most half the pause that follows). The end
+of sleep is found the same way on the night run backwards (lying awake before getting up). The window
+never begins before the first sample nor ends after the last.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from detector.epochs import EPOCH_S, UPRIGHT_DEG, rest_block
+from detector.events import Episode
+from detector.rows import Rows
+
+WAKE_KINDS = ("leg_movement", "posture_change", "out_of_bed")
+SEARCH_S = 1800.0
+MIN_WAIT_S = 120.0
+REGION_S = 5400.0
+
+
+def restless(episodes: Sequence[Episode]) -> list[Episode]:
+    """The episodes that speak of being awake, in onset order."""
+    out = [e for e in episodes if e.kind in WAKE_KINDS and not (e.kind == "leg_movement" and e.periodic)]
+    return sorted(out, key=lambda e: e.start)
+
+
+def restless_seconds(t0: float, n: int, episodes: Sequence[Episode]) -> np.ndarray:
+    """Seconds of each of ``n`` epochs from ``t0`` covered by restless episodes."""
+    busy = np.zeros(n)
+    for e in restless(episodes):
+        a, b = (e.start - t0) / EPOCH_S, (e.end - t0) / EPOCH_S
+        for j in range(max(0, int(math.floor(a))), min(n, int(math.floor(b)) + 1)):
+            busy[j] += max(0.0, min(b, j + 1.0) - max(a, float(j))) * EPOCH_S
+    return busy
+
+
+def sleep_onset(block_start: float, block_end: float, episodes: Sequence[Episode], start: float) -> float:
+    """Where sleep began, refined from the rest block's start (see the module docstring)."""
+    ups = [e.end for e in episodes if e.kind == "out_of_bed" and e.end <= block_start + EPOCH_S * 2]
+    t_bed = max([start, *ups])
+    stop = min(block_end, block_start + REGION_S)
+    ev = [(e.start, e.end) for e in restless(episodes) if t_bed <= e.start < stop and e.kind != "out_of_bed"]
+    n = len(ev)
+    if n == 0 or stop <= t_bed:
+        return max(block_start, t_bed)
+    best_ll, best_k = n * math.log(n / (stop - t_bed)), 0
+    for k in range(1, n + 1):
+        tau = ev[k - 1][1]
+        if tau > block_start + SEARCH_S:
+            break
+        d1, d2 = tau - t_bed, stop - tau
+        if d1 <= 0 or d2 <= 0:
+            continue
+        l1, l2 = k / d1, (n - k) / d2
+        if l1 <= l2:
+            continue
+        ll = k * math.log(l1) + ((n - k) * math.log(l2) if n > k else 0.0)
+        if ll > best_ll:
+            best_ll, best_k = ll, k
+    if best_k == 0:
+        return max(block_start, t_bed)
+    tau = ev[best_k - 1][1]
+    l1, l2 = best_k / (tau - t_bed), (n - best_k) / (stop - tau)
+    nxt = ev[best_k][0] if best_k < n else stop
+    return tau + min(max(1.0 / (l1 - l2), MIN_WAIT_S), 0.5 * max(0.0, nxt - tau))
+
+
+def sleep_window(
+    history: Rows, episodes: Sequence[Episode], start: float | None = None, end: float | None = None
+) -> tuple[float, float] | None:
+    """(start, end) in Unix seconds, or None when no block of rest is long enough."""
+    if not len(history):
+        return None
+    h = history.data
+    t, angle = h[:, 0], h[:, 2]
+    k = np.round((t - t[0]) / EPOCH_S).astype(int)
+    n = int(k[-1]) + 1
+    busy = np.ones(n)  # missing epochs count as not resting
+    busy[k] = restless_seconds(float(t[0]), n, episodes)[k] / EPOCH_S
+    up = np.ones(n, bool)
+    up[k] = angle > UPRIGHT_DEG
+    block = rest_block(busy, up)
+    if block is None:
+        return None
+    a, b = float(t[0] + block[0] * EPOCH_S), float(t[0] + block[1] * EPOCH_S)
+    first = float(t[0]) if start is None else start
+    last = float(t[-1] + EPOCH_S) if end is None else end
+    onset = max(sleep_onset(a, b, episodes, first), first)
+    # the end of sleep is the onset of the night run backwards
+    mirrored = [Episode(-e.end, -e.start, e.kind, e.peak_g, e.periodic) for e in episodes]
+    offset = min(-sleep_onset(-b, -a, mirrored[::-1], -last), last)
+    return (onset, offset) if offset > onset else None

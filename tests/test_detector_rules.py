@@ -1,0 +1,87 @@
+"""Detector rules on hand-made input: a held excursion of the leg is one contraction
+(``detector.excursions``), walking is told by the shin's stride swing (``detector.gait``), and the
+slow-sensor threshold factors are the chi-square tail they claim (``detector.thresholds``)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from detector.events import Episode
+from detector.excursions import HeldCrampGrouper
+from detector.gait import gait_seconds
+
+DOWN = [0.0, 0.0, 1.0]
+
+
+def _turned(deg: float) -> list[float]:
+    a = math.radians(deg)
+    return [math.sin(a), 0.0, math.cos(a)]
+
+
+def ep(start: float, dur: float, kind: str, pre: list[float], post: list[float], pitch: float = 0.0) -> Episode:
+    return Episode(start, start + dur, kind, 0.1, extra={"_pre": pre, "_post": post, "_pitch": pitch})
+
+
+def test_a_held_turn_with_movements_inside_and_a_return_is_one_contraction() -> None:
+    g = HeldCrampGrouper()
+    out = g.push(
+        [
+            ep(100.0, 3.0, "posture_change", DOWN, _turned(40), pitch=35.0),  # the leg turns (pitched) and holds
+            ep(130.0, 2.0, "leg_movement", _turned(40), _turned(42)),  # strained movements inside
+            ep(160.0, 4.0, "leg_movement", _turned(42), _turned(39)),
+            ep(190.0, 3.0, "posture_change", _turned(39), _turned(2)),  # back close to where it was
+        ]
+    )
+    out += g.flush()
+    assert [(e.kind, e.start, e.end, e.extra["parts"]) for e in out] == [("contraction", 100.0, 193.0, 4)]
+
+
+def test_no_return_or_a_return_without_movements_inside_leaves_the_episodes() -> None:
+    g = HeldCrampGrouper()
+    rolled = [
+        ep(100.0, 3.0, "posture_change", DOWN, _turned(40)),
+        ep(130.0, 2.0, "leg_movement", _turned(40), _turned(41)),
+    ]
+    out = g.push(rolled) + g.tick(100.0 + 300.0) + g.flush()  # never came back within MAX_S
+    assert [e.kind for e in out] == ["posture_change", "leg_movement"]
+    g = HeldCrampGrouper()  # rolling over (a turn about the shin's own axis), lying a while, rolling back
+    roll = [
+        ep(100.0, 3.0, "posture_change", DOWN, _turned(40), pitch=3.0),
+        ep(130.0, 2.0, "leg_movement", _turned(40), _turned(41)),
+        ep(160.0, 3.0, "posture_change", _turned(41), _turned(1), pitch=-3.0),
+    ]
+    assert [e.kind for e in g.push(roll) + g.flush()] == ["posture_change", "leg_movement", "posture_change"]
+    g = HeldCrampGrouper()
+    back = [ep(100.0, 3.0, "posture_change", DOWN, _turned(40)), ep(160.0, 3.0, "posture_change", _turned(40), DOWN)]
+    assert [e.kind for e in g.push(back) + g.flush()] == ["posture_change", "posture_change"]
+    g = HeldCrampGrouper()
+    up = [ep(100.0, 3.0, "leg_movement", DOWN, _turned(20)), ep(120.0, 60.0, "out_of_bed", _turned(20), DOWN)]
+    assert [e.kind for e in g.push(up) + g.flush()] == ["leg_movement", "out_of_bed"]  # getting up ends it
+
+
+def _swing(deg: float, hz: float, seconds: float = 30.0) -> np.ndarray:
+    t = np.arange(0.0, seconds, 0.1)
+    a = np.radians(deg) * np.sin(2 * np.pi * hz * t)
+    return np.column_stack((np.sin(a), np.cos(a), np.zeros_like(a)))
+
+
+def test_gait_is_a_stride_swing_with_heel_strikes() -> None:
+    jolts = np.full(300, 0.2)
+    assert gait_seconds(_swing(20.0, 0.9), jolts) >= 20.0
+    assert gait_seconds(_swing(20.0, 0.9), np.full(300, 0.005)) == 0.0  # no heel strikes: not walking
+    assert gait_seconds(_swing(1.5, 1.5), jolts) == 0.0  # a cramp's shaking turns the shin a degree or two
+    assert gait_seconds(_swing(20.0, 0.1), jolts) == 0.0  # a slow turn is no stride
+    assert gait_seconds(_swing(20.0, 0.9, seconds=3.0), jolts[:30]) == 0.0  # too short to tell
+
+
+def test_slow_sensor_factors_are_the_chi_square_tail() -> None:
+    from scipy.stats import chi2
+
+    from detector.thresholds import _SD_FACTOR, REF_SAMPLES, TAIL_P
+
+    n = np.arange(REF_SAMPLES + 1, dtype=float)
+    d = 2.0 * (np.maximum(n, 2.0) - 1.0)
+    r = np.sqrt(chi2.ppf(TAIL_P, d) / chi2.ppf(0.5, d))
+    assert np.allclose(_SD_FACTOR, np.maximum(r / r[REF_SAMPLES], 1.0), atol=1e-4)

@@ -117,6 +117,9 @@ class CollectorOptions:
     mqtt_reconnect_min_s: float = 1.0
     mqtt_reconnect_max_s: float = 30.0
     drain_s: float = 10.0
+    #: without any acknowledgement from a monitor this long after the first batch, go on with the
+    #: broker's acknowledgements only (``collector.publisher``)
+    ack_wait_s: float = 30.0
 
 
 class Collector:
@@ -167,6 +170,7 @@ class Collector:
             ca_file=self.cfg["mqtt.ca_file"],
             reconnect_min_s=self.opts.mqtt_reconnect_min_s,
             reconnect_max_s=self.opts.mqtt_reconnect_max_s,
+            ack_wait_s=self.opts.ack_wait_s,
         )
         try:
             await asyncio.to_thread(self.publisher.start, self.opts.mqtt_wait_s)

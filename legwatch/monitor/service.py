@@ -37,6 +37,7 @@ from legwatch.monitor.delivery import Delivery, retry
 from legwatch.monitor.hooks import NightHook, NightHooks, NightStored
 from legwatch.monitor.journal import Journal
 from legwatch.monitor.outbox import Outbox
+from legwatch.monitor.progress import Progress
 from legwatch.monitor.router import NightEnd, Routed, Router
 from legwatch.mqtt.connection import Connection
 from legwatch.storage import Point, Store, StoreError, StoreUnavailable
@@ -53,6 +54,11 @@ INBOX_MAX = 2000
 #: The worker handles at most this many queued messages at a time, gathered for at most BATCH_WAIT_S.
 BATCH_MAX = 500
 BATCH_WAIT_S = 0.02
+#: How often the acknowledgement of every live stream is published again (``contracts.ack``; QoS 0,
+#: so one lost on the way is replaced by the next).
+HEARTBEAT_S = 2.0
+#: How often (at most) the monitor logs where each sensor stands, when nothing changed.
+PROGRESS_S = 60.0
 
 
 class Monitor:
@@ -103,6 +109,10 @@ class Monitor:
         self.hooks = NightHooks(self.stats)
         self._worker: threading.Thread | None = None
         self._exiting = False
+        #: sensors whose acknowledgement is due once the results in hand are durable
+        self.ack_due: set[str] = set()
+        self._heartbeat_at = 0.0
+        self.progress = Progress(self.router, clock)
 
     # -- what the router keeps, for callers and tests ------------------------------------------
     @property
@@ -157,7 +167,9 @@ class Monitor:
             else:
                 log.error(
                     "reconnected to the MQTT broker, but it lost this monitor's session: messages "
-                    "published while the monitor was away may be missing (is broker persistence on?)"
+                    "published while the monitor was away may be missing (Mosquitto: set persistence true, "
+                    "and persistent_client_expiration longer than the monitor is ever away); senders that "
+                    "take part in acknowledgements send them again"
                 )
         filters = ", ".join(self.router.topic_filters())
         log.info("monitor subscribed to %s (session %s)", filters, "kept" if session_present else "new")
@@ -270,6 +282,7 @@ class Monitor:
                 conn.ack(msg.mid, msg.qos, gen)
             self.latencies.append(now - received)
         self._publish_outgoing()
+        self._publish_acks()
 
     def _apply(self, msg: Any) -> bool:
         """Route one message and collect its results; False only when stopping before the night it
@@ -280,6 +293,7 @@ class Monitor:
         out = self.router.route(msg)
         self.pending += out.points
         self.outgoing += out.publish
+        self.ack_due |= out.acks
         if out.habit is not None:
             self._place_habit(msg, *out.habit)
         if out.night_end is not None:
@@ -330,6 +344,19 @@ class Monitor:
         for topic, body in out:
             self.connection.publish(topic, body, qos=1)
 
+    def _publish_acks(self, sensors: set[str] | None = None) -> None:
+        """The acknowledgement of each sensor in ``sensors`` (default: those due): how far its
+        stored data reaches. Only call with the results in hand durable."""
+        if sensors is None:
+            sensors, self.ack_due = self.ack_due, set()
+        if self.connection is None:
+            return
+        for sensor in sorted(sensors):
+            body = self.router.watermark(sensor)
+            if body is not None:
+                self.connection.publish(topics.ack(self.prefix, sensor), body, qos=0)
+                self.stats["acks_sent"] += 1
+
     # -- between batches -----------------------------------------------------------------------
     def housekeeping(self) -> None:
         """What the worker does between batches: abandoned nights, a checkpoint tick, due hooks, exit."""
@@ -341,6 +368,12 @@ class Monitor:
             with self.lock:
                 if not self.pending:
                     self.checkpointer.maybe_tick()
+                    now = time.monotonic()
+                    if now - self._heartbeat_at >= HEARTBEAT_S:
+                        self._heartbeat_at = now
+                        self._publish_acks(set(self.streams) | self.ack_due)
+                        self.ack_due = set()
+            self.progress.maybe_log()
             self.hooks.run_due(ready=not self.delivery.held())
             if (
                 self.exit_after_nights is not None
@@ -396,6 +429,7 @@ class Monitor:
                     log.exception("unexpected error replaying a journaled message on %s; skipped", topic)
                 n += 1
             self.outgoing = []  # published before the restart (consumers dedupe by sensor+start)
+            self.ack_due = set(self.streams)  # said again once connected (and every HEARTBEAT_S)
             if not self._flush():
                 return  # stopped while waiting for room in the outbox: the journal is kept
             if found or n:

@@ -55,13 +55,12 @@ def activity_point(subject: str, sensor: str, e: Epoch) -> Point:
     )
 
 
-def gap_point(subject: str, sensor: str, g: Gap) -> Point:
-    return Point(
-        "gap",
-        {"subject": subject, "sensor": sensor},
-        {"duration_s": float(round(g.duration_s, 3)), "end": float(g.end)},
-        g.start,
-    )
+def gap_point(subject: str, sensor: str, g: Gap, *, reason: str | None = None) -> Point:
+    """``reason``: why nobody has the data (the monitor knows it when a sender said so)."""
+    fields: dict = {"duration_s": float(round(g.duration_s, 3)), "end": float(g.end)}
+    if reason:
+        fields["reason"] = reason
+    return Point("gap", {"subject": subject, "sensor": sensor}, fields, g.start)
 
 
 def night_point(subject: str, sensor: str, night: Night) -> Point | None:

@@ -21,14 +21,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from detector.synthetic import generate_night, write_csv
-from helpers import run_cli
-from legwatch.contracts import ack, payload, status
-from legwatch.csvio import read_csv
-from legwatch.monitor.checkpoint_files import Checkpoints
-from legwatch.replay import batches
-from services import DefaultMosquitto
 from test_faults import (
     Cli,
     Peer,
@@ -41,6 +33,14 @@ from test_faults import (
     start_replay,
     wait_for,
 )
+
+from detector.synthetic import generate_night, write_csv
+from helpers import run_cli
+from legwatch.contracts import ack, payload, status
+from legwatch.csvio import read_csv
+from legwatch.monitor.checkpoint_files import Checkpoints
+from legwatch.replay import batches
+from services import DefaultMosquitto
 
 HOURS = 2.0
 
@@ -237,3 +237,53 @@ def test_watermark_and_report_round_trip_and_refuse_bad_ones() -> None:
     with pytest.raises(ack.AckError):
         ack.parse_report(b'{"v": 1, "session": "a", "first": -1}')
     assert np.isfinite(wm.time)
+
+
+def test_collector_keeps_its_spool_until_the_monitor_confirms_and_the_monitor_away_loses_nothing(
+    default_mosquitto, tmp_path: Path, sqlite_store
+) -> None:
+    """The collector stand-in (the real collector behind a stand-in BLE radio) with its disk spool:
+    a broker's PUBACK is not enough, batches stay spooled until the monitor confirms storing them;
+    while the monitor is away they pile up in the spool, not lost; the night ends confirmed."""
+    import asyncio
+
+    from test_collector import NusBoard, Radio, config, options, running, sensor_id, until
+
+    from legwatch.monitor.service import Monitor
+
+    sensor = NusBoard()
+    radio = Radio(sensor)
+    sid = sensor_id()
+    cfg = config(default_mosquitto.url, tmp_path)
+    monitors = [Monitor(cfg, sqlite_store, client_id=f"monitor-{sid}")]
+    monitors[0].start()
+    seen: dict[str, int] = {}
+
+    async def body(c) -> None:
+        assert c.spool is not None and c.publisher is not None
+        await until(lambda: c.publisher.end_to_end and c.publisher.confirmed >= 4, 20)
+        await asyncio.to_thread(monitors[0].stop)
+        produced = c.stats["batches"]
+        await asyncio.sleep(5.0)  # ~10 batches while no monitor confirms anything
+        seen["during"] = len(c.spool)
+        seen["broker_backlog"] = c.publisher.backlog
+        seen["produced"] = c.stats["batches"] - produced
+        monitors.append(Monitor(cfg, sqlite_store, client_id=f"monitor-{sid}"))
+        await asyncio.to_thread(monitors[1].start)
+        await until(lambda: len(c.spool) <= 2, 30)
+
+    try:
+        c = asyncio.run(running(cfg, options(sid, ack_wait_s=30.0, drain_s=10.0), radio.link(), body))
+        deadline = time.monotonic() + 20
+        while not monitors[1].nights and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        for m in monitors:
+            m.stop()
+    assert seen["produced"] >= 8 and seen["during"] >= seen["produced"], seen  # spooled, unconfirmed
+    assert seen["broker_backlog"] <= 2, seen  # although the broker had acknowledged them
+    assert c.spool is not None and len(c.spool) == 0 and c.publisher is not None and c.publisher.night_confirmed
+    total = sum(m.stats["samples"] for m in monitors)
+    assert total == len(sensor.delivered)
+    assert all(m.stats["batches_missing"] == 0 and not m.rejected for m in monitors)
+    assert [(subject, s) for subject, s, _ in monitors[1].nights] == [("me", sid)]

@@ -39,6 +39,10 @@ class AckRules:
         except ack.AckError as exc:
             self.reject(msg, out, "malformed_report", str(exc))
             return
+        st = self.streams.get(sensor)
+        if st is not None and st.seq.session == rep.session:
+            for lo, hi, why in rep.lost:  # before ``first`` says the same without the reason
+                st.seq.add_lost(lo, hi, f"the sender no longer has them: {why}")
         self._announce(sensor, rep.session, rep.first, out)
         st = self.streams.get(sensor)
         if st is None:
@@ -46,8 +50,6 @@ class AckRules:
                 self.ended_sessions[sensor] = (rep.session, self.ended[sensor][0])
                 out.acks.add(sensor)
             return
-        for lo, hi, why in rep.lost:
-            st.seq.add_lost(lo, hi, f"the sender no longer has them: {why}")
         self._take_lost(sensor, st, out)
         sent = rep.sent
         if sent is not None and st.last_seq is not None and after(sent, st.last_seq):

@@ -232,7 +232,7 @@ class Router(AckRules):
                     per_batch=len(batch),
                 )
         if seqs.ahead is not None and not after(seqs.ahead, batch.seq):
-            log.warning("%s: the missing batches arrived again up to %d; the stream goes on", sensor, batch.seq)
+            log.warning("%s: no batch missing any more (up to %d); the stream goes on", sensor, batch.seq)
             seqs.ahead = None
         if seqs.session is not None:
             out.acks.add(sensor)

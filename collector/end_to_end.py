@@ -19,6 +19,15 @@ from legwatch.contracts import ack, status
 from .confirm import Confirmations
 
 
+def is_offline(item: bytes) -> bool:
+    """An explicit ``offline`` status (the end of a night)."""
+    try:
+        doc = json.loads(item)
+    except ValueError:
+        return False
+    return isinstance(doc, dict) and doc.get("state") == status.OFFLINE
+
+
 class EndToEnd:
     """Mixed into ``Publisher``."""
 
@@ -201,7 +210,7 @@ class EndToEnd:
             return True
         if isinstance(item, int):
             return self.confirmations.is_open(item) or len(self.confirmations) < self.ack_window
-        if b'"offline"' in item:
+        if is_offline(item):
             return self.end_to_end and not self.confirmations
         return True
 

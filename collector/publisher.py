@@ -50,7 +50,7 @@ from legwatch.contracts import ack, status, topics
 from legwatch.mqtt.connection import Connection
 
 from .confirm import Confirmations
-from .end_to_end import EndToEnd
+from .end_to_end import EndToEnd, is_offline
 
 log = logging.getLogger("legwatch.collector.mqtt")
 
@@ -370,6 +370,8 @@ class Publisher(EndToEnd):
                         self._first_sent_at = time.monotonic()
                     if isinstance(item, int):
                         self.confirmations.sent(item)
-                    elif b'"offline"' in item and self.end_to_end:
-                        self._offline = (item, time.monotonic())
+                    elif is_offline(item):
+                        self._offline = (item, time.monotonic()) if self.end_to_end else None
+                    else:  # a later status (a new night's online): the earlier offline is history
+                        self._offline = None
             self.published += 1

@@ -190,7 +190,17 @@ class Collector:
             drained = await asyncio.to_thread(self.publisher.close, self.opts.drain_s)
             self.spool.close()
             left = len(self.spool)
-            if drained:
+            unconfirmed = self.publisher.unconfirmed if self.publisher.end_to_end else 0
+            if unconfirmed or (self.publisher.end_to_end and not self.publisher.night_confirmed):
+                log.error(
+                    "collector for %s stopped before the monitor confirmed storing %d batches%s; "
+                    "%d batches stay in the spool and are sent again next time",
+                    self.sensor,
+                    unconfirmed,
+                    "" if self.publisher.night_confirmed else " and the end of the night",
+                    left,
+                )
+            elif drained:
                 log.info("collector for %s stopped; everything was acknowledged", self.sensor)
             else:
                 log.warning(

@@ -10,6 +10,13 @@ The publisher's spool is kept in memory here (:class:`MemorySpool`): a replay ne
 as the recording is its source, and the collector's disk spool cost three to four times the CPU of
 the whole replay (it rewrites its state file after every batch, under a lock the publisher's thread
 needs for every read and acknowledgement), also on tmpfs.
+
+End to end (``legwatch.contracts.ack``): each replay is a new ``session``; a batch leaves the spool
+only once the monitor confirmed storing it, at most ``WINDOW`` beyond that are in flight (so
+``speed=0`` is as fast as the monitor stores, and a broker at its default limits drops nothing),
+and the replay ends when the monitor confirmed the end of the night too. It exits non-zero when the
+monitor stops confirming before that; without any monitor acknowledging (see ``replay``) it goes on
+with the broker's acknowledgements and warns.
 """
 
 from __future__ import annotations
@@ -122,7 +129,7 @@ def replay(
     order = np.argsort(t, kind="stable")
     t, xyz = t[order], xyz[order]
     rate = nominal_rate(t)
-    spool = MemorySpool()
+    spool = MemorySpool(first_seq)
     pub = Publisher(
         url=url,
         client_id=client_id or f"legwatch-replay-{sensor}",
@@ -144,12 +151,12 @@ def replay(
     )
     pub.start(10.0, background=False)
     try:
-        return _publish(pub, spool, t, xyz, rate, sensor, speed, first_seq, progress, stall_timeout)
+        return _publish(pub, spool, t, xyz, rate, sensor, speed, progress, stall_timeout)
     finally:
         pub.close(drain_s=0)
 
 
-def _publish(pub, spool, t, xyz, rate, sensor, speed, first_seq, progress, stall_timeout) -> int:
+def _publish(pub, spool, t, xyz, rate, sensor, speed, progress, stall_timeout) -> int:
     stall = _Stall(pub, stall_timeout)
     slices = list(batches(t, rate=rate))
     total = len(slices)
@@ -180,7 +187,7 @@ def _publish(pub, spool, t, xyz, rate, sensor, speed, first_seq, progress, stall
                 time.sleep(delay)
         if len(spool) >= MAX_UNACKED:
             wait_until(lambda: len(spool) < MAX_UNACKED)
-        seq = spool.append(lambda n, sl=sl: payload.encode(sensor, first_seq + n, t[sl], xyz[sl], rate))
+        seq = spool.append(lambda n, sl=sl: payload.encode(sensor, n, t[sl], xyz[sl], rate))
         pub.add_batch(seq)
         if i % 200 == 0:
             tell()
@@ -203,16 +210,16 @@ def _publish(pub, spool, t, xyz, rate, sensor, speed, first_seq, progress, stall
 
 class MemorySpool:
     """What :class:`collector.publisher.Publisher` needs of a :class:`collector.spool.Spool`, in memory:
-    batches by sequence number (from 0) until the broker acknowledged them."""
+    batches by sequence number (from ``first_seq``) until they are confirmed."""
 
     directory = "memory"
 
-    def __init__(self) -> None:
+    def __init__(self, first_seq: int = 0) -> None:
         #: this replay's numbering, for the monitor's end-to-end acknowledgement
         self.session = secrets.token_hex(8)
         self._lock = threading.Lock()
         self._batches: dict[int, bytes] = {}
-        self.next_seq = 0
+        self.next_seq = first_seq
 
     def append(self, build: Callable[[int], bytes]) -> int:
         """Give the next sequence number to ``build`` and keep what it returns (one writer)."""

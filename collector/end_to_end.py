@@ -43,6 +43,7 @@ class EndToEnd:
     _fallback_said: bool
     _report_due: bool
     _probe_at: float
+    _hold_until: float
     confirmations: Confirmations
     session: str | None
     end_to_end: bool
@@ -209,6 +210,8 @@ class EndToEnd:
         if self._broker_only():
             return True
         if isinstance(item, int):
+            if self.confirmations.stored is None and time.monotonic() < self._hold_until:
+                return False  # an earlier run's batches: first hear what the monitor has
             return self.confirmations.is_open(item) or len(self.confirmations) < self.ack_window
         if is_offline(item):
             return self.end_to_end and not self.confirmations

@@ -56,6 +56,10 @@ log = logging.getLogger("legwatch.collector.mqtt")
 
 __all__ = ["BatchStore", "Publisher"]
 
+#: After a restart with batches left in the spool, wait at most this long for the monitor's
+#: acknowledgement before sending them (so what it has already is not sent again).
+RESUME_WAIT_S = 3.0
+
 
 class BatchStore(Protocol):
     """What the publisher needs of a :class:`~collector.spool.Spool` (``legwatch replay`` keeps its
@@ -156,6 +160,9 @@ class Publisher(EndToEnd):
         self._offline: tuple[bytes, float] | None = None  # the offline status sent, waiting to be confirmed
         self._report_due = False
         self._probe_at = 0.0
+        #: batches an earlier run left in the spool wait this long for the monitor's first word on
+        #: where it stands (the monitor may have stored them already)
+        self._hold_until = 0.0
         #: the monitor confirmed the end of the night (its acknowledgement with ``ended``)
         self.night_confirmed = False
         #: Counters for logs and tests.
@@ -245,7 +252,10 @@ class Publisher(EndToEnd):
             backlog = len(self._outbox) + len(self._inflight)
         self.connects += 1
         if self.session is not None:
-            self._report_due = True  # tell the monitor where this sender stands
+            self._report_due = True  # tell the monitor where this sender stands (it answers)
+            with self._lock:
+                if first and self._outbox and self.confirmations.stored is None:
+                    self._hold_until = time.monotonic() + RESUME_WAIT_S
         if first:
             self.log.info("connected to MQTT broker %s; %d messages to send", self.url, backlog)
         else:

@@ -287,3 +287,62 @@ def test_collector_keeps_its_spool_until_the_monitor_confirms_and_the_monitor_aw
     assert total == len(sensor.delivered)
     assert all(m.stats["batches_missing"] == 0 and not m.rejected for m in monitors)
     assert [(subject, s) for subject, s, _ in monitors[1].nights] == [("me", sid)]
+
+
+def test_replay_says_how_much_the_monitor_confirmed_when_it_stops_confirming(
+    mosquitto, tmp_path: Path, sqlite_store
+) -> None:
+    from legwatch.contracts.config import load_config
+    from legwatch.monitor.service import Monitor
+    from legwatch.replay import NotConfirmed, replay
+
+    prefix = f"lwstop{uuid.uuid4().hex[:6]}"
+    cfg = load_config(
+        env={
+            "LEGWATCH_MQTT_URL": mosquitto.url,
+            "LEGWATCH_MQTT_TOPIC_PREFIX": prefix,
+            "LEGWATCH_DATA_DIR": str(tmp_path),
+        }
+    )
+    night = generate_night(3, hours=0.5, rate_hz=52.0)
+    mon = Monitor(cfg, sqlite_store, client_id=f"{prefix}-monitor")
+    mon.start()
+    stopped: list[int] = []
+
+    def progress(done: int, total: int) -> None:
+        if done > 300 and not stopped:
+            mon.stop()  # and never back
+            stopped.append(done)
+
+    try:
+        with pytest.raises(NotConfirmed) as err:
+            replay(
+                night.t,
+                night.xyz,
+                url=mosquitto.url,
+                sensor="shin-stop",
+                prefix=prefix,
+                progress=progress,
+                stall_timeout=5,
+            )
+    finally:
+        mon.stop()
+    total = sum(1 for _ in batches(night.t))
+    confirmed = int(str(err.value).split("confirmed storing ")[1].split(" of ")[0])
+    assert stopped and stopped[0] <= confirmed < total
+    assert f"of {total} batches of sensor 'shin-stop'" in str(err.value) and "not the end of the night" in str(
+        err.value
+    )
+
+
+def test_replay_without_any_monitor_falls_back_to_the_broker_and_says_so(mosquitto, caplog) -> None:
+    from legwatch.replay import replay
+
+    prefix = f"lwnomon{uuid.uuid4().hex[:6]}"
+    night = generate_night(3, hours=0.1, rate_hz=26.0)
+    with caplog.at_level("WARNING", logger="legwatch.replay"):
+        n = replay(night.t, night.xyz, url=mosquitto.url, sensor="shin-alone", prefix=prefix, ack_wait_s=1.0)
+    assert n == sum(1 for _ in batches(night.t))
+    said = caplog.text
+    assert "no monitor acknowledged anything" in said and "going on with the broker's acknowledgements" in said
+    assert f"no monitor confirmed storing any of the {n} batches" in said

@@ -39,6 +39,10 @@ class Confirmations:
         """Batches sent and not confirmed."""
         return len(self._open)
 
+    def open_seqs(self) -> list[int]:
+        """Batches sent and not confirmed, in order."""
+        return sorted(self._open)
+
     def is_open(self, seq: int) -> bool:
         return seq in self._open
 

@@ -187,7 +187,8 @@ class EndToEnd:
                 self.ack_wait_s,
             )
             with self._lock:
-                for seq in [s for s in list(self.confirmations._open) if not self._in_flight(s)]:
+                in_flight = {x for x in self._inflight.values() if isinstance(x, int)}
+                for seq in [s for s in self.confirmations.open_seqs() if s not in in_flight]:
                     self.confirmations.forget(seq)
                     self.spool.ack(seq)
                 self._changed.notify_all()
@@ -200,9 +201,6 @@ class EndToEnd:
             self._report_due = False
             self._probe_at = now
             self._report()
-
-    def _in_flight(self, seq: int) -> bool:
-        return any(x == seq for x in self._inflight.values())
 
     def _may_send(self, item: int | bytes) -> bool:
         """End to end (under the lock): a new batch only within the window beyond the watermark;

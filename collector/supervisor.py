@@ -192,12 +192,14 @@ class Collector:
             left = len(self.spool)
             unconfirmed = self.publisher.unconfirmed if self.publisher.end_to_end else 0
             if unconfirmed or (self.publisher.end_to_end and not self.publisher.night_confirmed):
+                missing = [f"{unconfirmed} batches"] if unconfirmed else []
+                if not self.publisher.night_confirmed:
+                    missing.append("the end of the night")
                 log.error(
-                    "collector for %s stopped before the monitor confirmed storing %d batches%s; "
+                    "collector for %s stopped before the monitor confirmed storing %s; "
                     "%d batches stay in the spool and are sent again next time",
                     self.sensor,
-                    unconfirmed,
-                    "" if self.publisher.night_confirmed else " and the end of the night",
+                    " and ".join(missing),
                     left,
                 )
             elif drained:

@@ -291,7 +291,7 @@ def test_collector_keeps_its_spool_until_the_monitor_confirms_and_the_monitor_aw
         await until(lambda: len(c.spool) <= 2, 30)
 
     try:
-        c = asyncio.run(running(cfg, options(sid, ack_wait_s=30.0, drain_s=10.0), radio.link(), body))
+        c = asyncio.run(running(cfg, options(sid, ack_wait_s=30.0, drain_s=20.0, stall_s=5.0), radio.link(), body))
         deadline = time.monotonic() + 20
         while not monitors[1].nights and time.monotonic() < deadline:
             time.sleep(0.05)

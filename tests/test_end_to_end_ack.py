@@ -42,7 +42,7 @@ from helpers import run_cli
 from legwatch.contracts import ack, payload, status
 from legwatch.csvio import read_csv
 from legwatch.monitor.checkpoint_files import Checkpoints
-from legwatch.replay import batches
+from legwatch.replay import WINDOW, batches
 from services import DefaultMosquitto
 
 HOURS = 2.0
@@ -173,9 +173,14 @@ def test_broker_restarted_then_killed_with_the_monitor_away_the_monitor_asks_aga
     reports = Peer(default_mosquitto.url, "report-listener", "legwatch/shin-ack/sender")
     try:
         first.kill()
+
         # the replay fills its window (the broker queues it for the monitor), then, 5 s without
         # progress, reports how far it sent: everything before that report is in the broker's queue
-        wait_for(lambda: reports.count("legwatch/shin-ack/sender") >= 1, 30, "the replay's report", poll=0.1)
+        def window_full() -> bool:
+            docs = [json.loads(body) for _, body in list(reports.heard)]
+            return any(d["sent"] is not None and d["sent"] - d["first"] + 1 >= WINDOW for d in docs)
+
+        wait_for(window_full, 30, "the replay's report of a full window", poll=0.1)
     finally:
         reports.close()
     assert rep.proc.poll() is None, "the night was over before the crash"

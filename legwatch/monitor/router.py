@@ -209,7 +209,9 @@ class Router(AckRules):
             self._take_lost(sensor, st, out)
             diff = (batch.seq - st.last_seq) % 2**32
             if diff == 0 or diff > 2**31:
-                if getattr(msg, "dup", False):  # the broker's redelivery of one handled before
+                if getattr(msg, "dup", False) or getattr(msg, "journaled", False):
+                    # the broker's redelivery of one handled before (the journal keeps both copies
+                    # but not the DUP flag: a repeat in it is such a redelivery)
                     self.stats["redelivered"] += 1
                     return
                 if seqs.session is not None and seqs.is_resend(batch.seq):

@@ -422,7 +422,9 @@ class Monitor:
                 parsed = topics.parse(self.prefix, topic)
                 if segment < (default if parsed is None else start_at.get(parsed[0], default)):
                     continue  # already in that sensor's checkpoint
-                msg = SimpleNamespace(topic=topic, payload=data, qos=1, retain=False, dup=False, mid=None)
+                msg = SimpleNamespace(
+                    topic=topic, payload=data, qos=1, retain=False, dup=False, mid=None, journaled=True
+                )
                 try:
                     self._apply(msg)
                 except Exception:  # a message that broke the monitor once must not stop every restart

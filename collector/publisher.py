@@ -17,6 +17,21 @@ later); a broker that *refuses* the connection (bad credentials, not authorised)
 with a connect that must succeed (``start(background=False)``) and refusals that end it
 (``retry_refused_s=None``).
 
+**End to end** (when the spool has a ``session``, as the collector's :class:`~collector.spool.Spool`
+and ``legwatch replay``'s memory spool do): a PUBACK is not enough, since a broker at its default
+limits may still drop the message before the monitor reads it. The publisher subscribes to the
+monitor's acknowledgement of this sensor (``legwatch.contracts.ack``) and keeps every batch in the
+spool until the monitor's watermark covers it; at most ``ack_window`` batches beyond the watermark
+are in flight (flow control: no sender overruns a broker's queue, whatever its limits); a range the
+monitor asks for again is sent again (``collector.confirm``); a batch the spool no longer has is
+reported as lost (``<prefix>/<sensor>/sender``), as are, on every connect and after ``probe_s``
+without progress, the first batch held and the last sent. Its ``online`` and ``offline`` statuses
+carry the ``session`` and the ``first`` batch held; the ``offline`` waits until every batch before it
+is confirmed and is sent again every ``probe_s`` until the monitor confirms the night ended. When no
+monitor has acknowledged anything ``ack_wait_s`` after the first batch was sent (no monitor yet, or
+one that does not acknowledge), the publisher says so once and falls back to the broker's
+acknowledgements (as before acknowledgements existed) until a monitor's first acknowledgement.
+
 paho calls back on its network thread while holding its own locks, so callbacks only record
 events and wake the worker; only the worker publishes.
 """
@@ -31,12 +46,19 @@ from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
 
-from legwatch.contracts import status, topics
+from legwatch.contracts import ack, status, topics
 from legwatch.mqtt.connection import Connection
+
+from .confirm import Confirmations
+from .end_to_end import EndToEnd, is_offline
 
 log = logging.getLogger("legwatch.collector.mqtt")
 
 __all__ = ["BatchStore", "Publisher"]
+
+#: After a restart with batches left in the spool, wait at most this long for the monitor's
+#: acknowledgement before sending them (so what it has already is not sent again).
+RESUME_WAIT_S = 3.0
 
 
 class BatchStore(Protocol):
@@ -52,13 +74,14 @@ class BatchStore(Protocol):
     def ack(self, seq: int) -> None: ...
 
 
-class Publisher:
+class Publisher(EndToEnd):
     """Sends a :class:`~collector.spool.Spool` and status messages to the broker; see the module doc.
 
     ``retry_refused_s``: a message the broker refuses (MQTT 5 PUBACK error, e.g. not authorised)
     is kept and tried again after this long; ``None``: nothing more is sent, and ``refused`` and
     ``refusal`` say so (the owner gives up). ``will``: the last will's payload (default: the
-    collector's). ``logger``: where connection events are logged.
+    collector's). ``logger``: where connection events are logged. ``ack_window``, ``ack_wait_s``,
+    ``probe_s``: the end-to-end acknowledgement (module doc), used when ``spool.session`` is set.
     """
 
     def __init__(
@@ -79,10 +102,20 @@ class Publisher:
         persistent: bool = True,
         will: bytes | None = None,
         logger: logging.Logger | None = None,
+        ack_window: int = 100,
+        ack_wait_s: float = 30.0,
+        probe_s: float = 5.0,
     ) -> None:
         self.spool = spool
         self.samples_topic = topics.samples(prefix, sensor)
         self.status_topic = topics.status(prefix, sensor)
+        self.ack_topic = topics.ack(prefix, sensor)
+        self.sender_topic = topics.sender(prefix, sensor)
+        #: the end-to-end session (``contracts.ack``), None: only the broker's acknowledgements
+        self.session: str | None = getattr(spool, "session", None)
+        self.ack_window = max(1, int(ack_window))
+        self.ack_wait_s = ack_wait_s
+        self.probe_s = probe_s
         self.window = max(1, min(int(window), 100))
         self.retry_refused_s = retry_refused_s
         self.log = logger or log
@@ -101,7 +134,10 @@ class Publisher:
             on_connected=self._on_connected,
             on_lost=self._on_lost,
             on_published=self._on_published,
+            on_message=self._on_message,
         )
+        if self.session is not None:
+            self.conn.subscribe([self.ack_topic], qos=1)
         self.url = self.conn.url
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)  # notified when something was acknowledged
@@ -114,6 +150,21 @@ class Publisher:
         self._closing = False
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name="legwatch-publisher", daemon=True)
+        # -- end to end --
+        self.confirmations = Confirmations()
+        self._watermarks: deque[ack.Watermark] = deque()
+        #: a monitor acknowledges this session: flow control and spool until confirmed
+        self.end_to_end = False
+        self._first_sent_at: float | None = None
+        self._fallback_said = False
+        self._offline: tuple[bytes, float] | None = None  # the offline status sent, waiting to be confirmed
+        self._report_due = False
+        self._probe_at = 0.0
+        #: batches an earlier run left in the spool wait this long for the monitor's first word on
+        #: where it stands (the monitor may have stored them already)
+        self._hold_until = 0.0
+        #: the monitor confirmed the end of the night (its acknowledgement with ``ended``)
+        self.night_confirmed = False
         #: Counters for logs and tests.
         self.published = 0
         self.acked = 0
@@ -137,9 +188,13 @@ class Publisher:
             )
 
     def close(self, drain_s: float = 5.0) -> bool:
-        """Wait up to ``drain_s`` for everything to be acknowledged, then disconnect cleanly (no
-        last will). Returns whether the outbox was empty."""
+        """Wait up to ``drain_s`` for everything to be acknowledged (end to end: an ``offline``
+        status also confirmed by the monitor), then disconnect cleanly (no last will). Returns
+        whether the outbox was empty."""
+        deadline = time.monotonic() + drain_s
         drained = self.drain(drain_s) if drain_s > 0 else self.backlog == 0
+        while drained and self._offline is not None and not self.night_confirmed and time.monotonic() < deadline:
+            time.sleep(0.05)
         with self._lock:
             self._closing = True
         self._wake.set()
@@ -168,7 +223,7 @@ class Publisher:
 
     @property
     def backlog(self) -> int:
-        """Items not yet acknowledged (waiting or in flight)."""
+        """Items not yet acknowledged by the broker (waiting or in flight)."""
         with self._lock:
             return len(self._outbox) + len(self._inflight)
 
@@ -196,6 +251,11 @@ class Publisher:
             self._resync = bool(self._inflight)  # let paho re-send those first
             backlog = len(self._outbox) + len(self._inflight)
         self.connects += 1
+        if self.session is not None:
+            self._report_due = True  # tell the monitor where this sender stands (it answers)
+            with self._lock:
+                if first and self._outbox and self.confirmations.stored is None:
+                    self._hold_until = time.monotonic() + RESUME_WAIT_S
         if first:
             self.log.info("connected to MQTT broker %s; %d messages to send", self.url, backlog)
         else:
@@ -236,7 +296,11 @@ class Publisher:
                 if self._closing:
                     return
             self._process_acks()
+            if self.session is not None:
+                self._process_watermarks()
             self._pump()
+            if self.session is not None:
+                self._end_to_end_timers()
 
     def _process_acks(self) -> None:
         while True:
@@ -256,6 +320,10 @@ class Publisher:
                     self._paused_until = time.monotonic() + wait
                 else:
                     self.acked += 1
+                    if isinstance(item, int) and not self._broker_only():
+                        item = None  # stays in the spool until the monitor confirms it
+                    elif isinstance(item, int):
+                        self.confirmations.forget(item)
                 self._changed.notify_all()
             if not ok:
                 if self.retry_refused_s is not None:
@@ -277,15 +345,26 @@ class Publisher:
                     self._resync = False
                 if len(self._inflight) >= self.window or time.monotonic() < self._paused_until:
                     return
-                item = self._outbox.popleft()
+                item = self._outbox[0]
+                if self.session is not None and not self._may_send(item):
+                    return
+                self._outbox.popleft()
             if isinstance(item, int):
+                if self.session is not None and self.confirmations.covered(item):
+                    self.spool.ack(item)  # the monitor has it already (spooled by an earlier run)
+                    continue
                 data = self.spool.read(item)
                 if data is None:  # dropped from a full spool meanwhile
                     with self._changed:
+                        if self.session is not None:
+                            self.confirmations.missing_from_spool(item)
+                            self._report_due = True
                         self._changed.notify_all()
                     continue
                 info = self.conn.publish(self.samples_topic, data, qos=1)
             else:
+                if self.session is not None:
+                    item = self._stamp(item)
                 info = self.conn.publish(self.status_topic, item, qos=1, retain=True)
             if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
                 # NO_CONN: paho keeps the message and sends it on reconnect; anything else: retry later.
@@ -296,4 +375,13 @@ class Publisher:
                 return
             with self._lock:
                 self._inflight[info.mid] = item
+                if self.session is not None:
+                    if self._first_sent_at is None:
+                        self._first_sent_at = time.monotonic()
+                    if isinstance(item, int):
+                        self.confirmations.sent(item)
+                    elif is_offline(item):
+                        self._offline = (item, time.monotonic()) if self.end_to_end else None
+                    else:  # a later status (a new night's online): the earlier offline is history
+                        self._offline = None
             self.published += 1

@@ -6,8 +6,13 @@ Layout of ``<data_dir>/spool/<sensor>/``:
 * ``<seq>.lwb`` - one file per batch, named by its sequence number (20 digits, so names sort in
   sequence order), holding the exact binary v1 payload that is published. Written to a temporary
   name and renamed into place (``os.replace``), so a file is either complete or absent.
-* ``state.json`` - ``{"next_seq", "reserved", "boot_id", "clean"}``: the next sequence number,
-  rewritten (renamed into place) after every batch so a restart continues the numbering.
+* ``state.json`` - ``{"next_seq", "reserved", "boot_id", "clean", "session"}``: the next sequence
+  number, rewritten (renamed into place) after every batch so a restart continues the numbering;
+  ``session`` names this numbering for the monitor's end-to-end acknowledgement
+  (``legwatch.contracts.ack``), made once and kept.
+
+A batch leaves the spool when its publisher says so (``ack``): when the monitor confirms storing
+it, or, with no monitor acknowledging, when the broker took it.
 
 Durability (fsync policy): by default batch files and the state are *not* fsynced one by one
 (an SD card by the bed should not flush every second); the kernel writes them within its
@@ -36,6 +41,7 @@ import json
 import logging
 import os
 import re
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -116,6 +122,8 @@ class Spool:
         #: Batches found on disk when this spool was opened (left by an earlier run).
         self.resumed = len(self._sizes)
         state = self._read_state()
+        kept = state.get("session")
+        self.session: str = kept if isinstance(kept, str) and kept else secrets.token_hex(8)
         floor = max(self._sizes) + 1 if self._sizes else 0
         exact = int(state.get("next_seq", 0))
         reserved = int(state.get("reserved", exact))
@@ -160,6 +168,7 @@ class Spool:
             "reserved": self._reserved,
             "boot_id": self.boot_id,
             "clean": clean,
+            "session": self.session,
             "time": round(time.time(), 3),
         }
         self._write_file(self.directory / STATE, json.dumps(state).encode(), sync=sync)

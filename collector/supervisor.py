@@ -126,6 +126,9 @@ class CollectorOptions:
     mqtt_reconnect_min_s: float = 1.0
     mqtt_reconnect_max_s: float = 30.0
     drain_s: float = 10.0
+    #: without any acknowledgement from a monitor this long after the first batch, go on with the
+    #: broker's acknowledgements only (``collector.publisher``)
+    ack_wait_s: float = 30.0
 
 
 class Collector:
@@ -179,6 +182,7 @@ class Collector:
             ca_file=self.cfg["mqtt.ca_file"],
             reconnect_min_s=self.opts.mqtt_reconnect_min_s,
             reconnect_max_s=self.opts.mqtt_reconnect_max_s,
+            ack_wait_s=self.opts.ack_wait_s,
         )
         try:
             await asyncio.to_thread(self.publisher.start, self.opts.mqtt_wait_s)
@@ -198,7 +202,19 @@ class Collector:
             drained = await asyncio.to_thread(self.publisher.close, self.opts.drain_s)
             self.spool.close()
             left = len(self.spool)
-            if drained:
+            unconfirmed = self.publisher.unconfirmed if self.publisher.end_to_end else 0
+            if unconfirmed or (self.publisher.end_to_end and not self.publisher.night_confirmed):
+                missing = [f"{unconfirmed} batches"] if unconfirmed else []
+                if not self.publisher.night_confirmed:
+                    missing.append("the end of the night")
+                log.error(
+                    "collector for %s stopped before the monitor confirmed storing %s; "
+                    "%d batches stay in the spool and are sent again next time",
+                    self.sensor,
+                    " and ".join(missing),
+                    left,
+                )
+            elif drained:
                 log.info("collector for %s stopped; everything was acknowledged", self.sensor)
             else:
                 log.warning(

@@ -161,27 +161,32 @@ def cmd_detect(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from legwatch.replay import replay
+    from legwatch.replay import confirmed_progress, replay
 
     cfg = _config(args)
     if args.speed < 0:
-        raise UserError("--speed must be >= 0 (0: as fast as the broker takes it)")
+        raise UserError("--speed must be >= 0 (0: as fast as the monitor stores it)")
     if not cfg["mqtt.url"]:
         raise UserError("no MQTT broker configured: set LEGWATCH_MQTT_URL or pass --mqtt-url")
     sensor = args.sensor or _sensor_from_path(args.file)
     _check_sensor_id(sensor, from_file=not args.sensor)
+    if args.ack_wait < 0:
+        raise UserError("--ack-wait must be >= 0")
     loaded = _read_recording(args.file, args)
     t, xyz = loaded.t, loaded.xyz
-    n = replay(
-        t,
-        xyz,
-        url=cfg["mqtt.url"],
-        sensor=sensor,
-        prefix=cfg["mqtt.topic_prefix"],
-        speed=args.speed,
-        protocol=cfg["mqtt.protocol"],
-        ca_file=cfg["mqtt.ca_file"],
-    )
+    with confirmed_progress() as progress:
+        n = replay(
+            t,
+            xyz,
+            url=cfg["mqtt.url"],
+            sensor=sensor,
+            prefix=cfg["mqtt.topic_prefix"],
+            speed=args.speed,
+            protocol=cfg["mqtt.protocol"],
+            ca_file=cfg["mqtt.ca_file"],
+            progress=progress,
+            ack_wait_s=args.ack_wait,
+        )
     print(f"published {len(t)} samples in {n} batches as sensor {sensor!r}, then marked it offline")
     return 0
 
@@ -657,7 +662,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=0.0,
         metavar="X",
-        help="X times real time; 0 (default) as fast as the broker takes it",
+        help="X times real time; 0 (default) as fast as the monitor stores it",
+    )
+    sp.add_argument(
+        "--ack-wait",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="no monitor acknowledging within S seconds: go on with the broker's acknowledgements (default 30)",
     )
     sp.add_argument("--sensor", help="sensor id to publish as (default: from the file name)")
     add_read_flags(sp)

@@ -24,6 +24,7 @@ import weakref
 from pathlib import Path
 
 __all__ = [
+    "DefaultMosquitto",
     "InfluxService",
     "MosquittoService",
     "ServiceError",
@@ -240,6 +241,33 @@ class MosquittoService(_Service):
 
     def _command(self) -> list[str]:
         return [self.binary, "-c", str(self.config_path)]
+
+
+class DefaultMosquitto(MosquittoService):
+    """Mosquitto as Debian's package configures it: persistence on (its autosave at the default 30
+    minutes, so a crash loses what arrived since it started), every limit at its default
+    (``max_queued_messages 1000``, ``max_inflight_messages 20``), anonymous on 127.0.0.1:``port``."""
+
+    name = "mosquitto-default"
+
+    def _write_config(self) -> None:
+        self.persistence_dir.mkdir(exist_ok=True)
+        lines = [
+            f"listener {self.port} {self.host}",
+            "allow_anonymous true",
+            "persistence true",
+            f"persistence_location {self.persistence_dir}/",
+            f"log_dest file {self.log_path}",
+            "log_type error",
+            "log_type warning",
+            "log_type notice",
+            "log_type information",
+            "connection_messages true",
+            "log_timestamp_format %Y-%m-%dT%H:%M:%S",
+        ]
+        if os.geteuid() == 0:
+            lines.append("user root")
+        self.config_path.write_text("\n".join(lines) + "\n")
 
 
 class RepoMosquitto(MosquittoService):

@@ -673,6 +673,9 @@ def options(sensor: str, **kw: Any) -> CollectorOptions:
         "mqtt_reconnect_min_s": 0.2,
         "mqtt_reconnect_max_s": 0.5,
         "drain_s": 5.0,
+        # no monitor acknowledges in most of these tests (a plain subscriber is the other end): the
+        # broker's acknowledgements only, at once, as before end-to-end acknowledgements existed
+        "ack_wait_s": 0.0,
     }
     base.update(kw)
     return CollectorOptions(**base)
@@ -835,7 +838,7 @@ def test_witmotion_stream_into_the_real_monitor(mosquitto, tmp_path, sqlite_stor
         await until(lambda: len(sensor.delivered) >= sensor.rate * 2)
 
     try:
-        asyncio.run(running(cfg, options(sid, rate_hz=sensor.rate), radio.link(), body))
+        asyncio.run(running(cfg, options(sid, rate_hz=sensor.rate, ack_wait_s=30.0), radio.link(), body))
         deadline = time.monotonic() + 15
         while not monitor.nights and time.monotonic() < deadline:
             time.sleep(0.05)

@@ -395,7 +395,8 @@ def test_full_outbox_stops_acknowledging_and_loses_nothing(
     recordings: dict[str, Recording], mosquitto, fresh_influxdb, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Back-pressure: once the outbox is full the monitor acknowledges nothing more, so the broker
-    keeps the rest of the night in the monitor's session; when InfluxDB returns, all of it arrives."""
+    keeps what is in the monitor's session and the sender the rest of the night (end-to-end flow
+    control: at most a window beyond what the monitor stored); when InfluxDB returns, all of it arrives."""
     rec = recordings["shin-a"]
     store = influx_store_for(fresh_influxdb.url)
     prefix = f"lwfull{uuid.uuid4().hex[:6]}"
@@ -429,9 +430,11 @@ def test_full_outbox_stops_acknowledging_and_loses_nothing(
         # the broker holds the rest: beyond the batch in the worker's hands, a capped inbox here
         assert not mon.nights and mon.inbox.qsize() <= 300
         assert mon.stats["batches"] + mon.inbox.qsize() < total - 200
-        publisher.join(60)  # the publisher is not held up: the broker queues for the monitor
-        assert not publisher.is_alive()
+        # the publisher waits for the monitor (flow control) instead of filling the broker's queue
+        assert publisher.is_alive()
         fresh_influxdb.start()
+        publisher.join(120)
+        assert not publisher.is_alive()
         assert mon.done.wait(120), dict(mon.stats)
     finally:
         mon.stop()

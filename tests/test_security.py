@@ -183,6 +183,8 @@ def test_night_over_tls_with_passwords_through_the_repository_acl(
     rep_env = cli_env(LEGWATCH_MQTT_URL=broker.user_url("shin-left"), LEGWATCH_MQTT_CA_FILE=ca)
     rep = run_cli("replay", str(path), "--sensor", "shin-left", "-vv", env=rep_env)
     assert rep.returncode == 0, rep.stderr
+    # the ACL lets the monitor acknowledge and the sensor read its acknowledgements: end to end
+    assert "the monitor confirmed storing all" in rep.stderr and "no monitor acknowledged" not in rep.stderr
     assert mon.wait(60) == 0, mon.stderr[-3000:]
     stats = mon.stats()
     assert stats["nights"] == 1 and not stats["rejected"] and stats["stats"]["summaries"] == 1, stats

@@ -3,6 +3,8 @@
 ``<prefix>/<sensor>/samples``  sample batches (binary v1 or JSON), QoS 1
 ``<prefix>/<sensor>/status``   retained JSON ``{"state": "online"|"offline", ...}``; the last will
 ``<prefix>/<sensor>/episodes`` one JSON event per detected episode, QoS 1
+``<prefix>/<sensor>/ack``      the monitor's end-to-end acknowledgement (JSON, ``contracts.ack``), QoS 0
+``<prefix>/<sensor>/sender``   a sender's report of what it holds (JSON, ``contracts.ack``), QoS 1
 ``<prefix>/habits``            habit log messages (JSON), QoS 1
 ``<prefix>/summary/<subject>`` retained morning summary (JSON)
 ``<prefix>/deadletter/<sensor>`` payloads the monitor set aside, with the reason
@@ -23,6 +25,14 @@ def status(prefix: str, sensor: str) -> str:
 
 def episodes(prefix: str, sensor: str) -> str:
     return f"{prefix}/{sensor}/episodes"
+
+
+def ack(prefix: str, sensor: str) -> str:
+    return f"{prefix}/{sensor}/ack"
+
+
+def sender(prefix: str, sensor: str) -> str:
+    return f"{prefix}/{sensor}/sender"
 
 
 def habits(prefix: str) -> str:

@@ -23,10 +23,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from detector.events import Gap
 from detector.stream import Night, StreamDetector, Update
-from legwatch.contracts import payload, status, topics
+from legwatch.contracts import ack, payload, status, topics
 from legwatch.contracts.config import Config
 from legwatch.habits import HabitEntry, HabitError, entry_from_message
+from legwatch.monitor.acks import BROKER_DROPPED, AckRules
+from legwatch.monitor.sequence import AckState, after, inc
 from legwatch.storage import Point, schema
 
 log = logging.getLogger("legwatch.monitor")
@@ -34,6 +37,8 @@ log = logging.getLogger("legwatch.monitor")
 #: Timestamps outside these bounds (2000-01-01 .. 2100-01-01) are a broken sensor clock, not data.
 EARLIEST_T = 946684800.0
 LATEST_T = 4102444800.0
+#: The topic leaves under ``<prefix>/<sensor>/`` the monitor reads.
+LEAVES = ("samples", "status", "sender")
 
 
 @dataclass
@@ -45,6 +50,11 @@ class SensorStream:
     batches: int = 0
     #: wall time of the publisher's last will ("offline" without a time stamp), until data comes again
     will_since: float | None = None
+    #: end-to-end acknowledgement bookkeeping (``sequence``)
+    seq: AckState = field(default_factory=AckState)
+    #: the time of the last sample handled, and samples in the last batch (for messages)
+    last_t: float | None = None
+    batch_len: int = 0
 
     def state(self) -> dict[str, Any]:
         """Plain data (see ``StreamDetector.state``) for a checkpoint."""
@@ -53,6 +63,9 @@ class SensorStream:
             "last_seq": self.last_seq,
             "batches": self.batches,
             "will_since": self.will_since,
+            "seq": self.seq.state(),
+            "last_t": self.last_t,
+            "batch_len": self.batch_len,
         }
 
     @classmethod
@@ -62,6 +75,9 @@ class SensorStream:
             last_seq=None if state["last_seq"] is None else int(state["last_seq"]),
             batches=int(state["batches"]),
             will_since=None if state["will_since"] is None else float(state["will_since"]),
+            seq=AckState.from_state(state.get("seq")),
+            last_t=None if state.get("last_t") is None else float(state["last_t"]),
+            batch_len=int(state.get("batch_len", 0)),
         )
 
 
@@ -73,6 +89,8 @@ class NightEnd:
     sensor: str
     night: Night
     last_seq: int | None
+    #: the sender's session (end-to-end acknowledgement), None for a publisher without
+    session: str | None = None
 
 
 @dataclass
@@ -85,6 +103,8 @@ class Routed:
     #: a habit entry (subject, entry) to place against what the store holds
     habit: tuple[str, HabitEntry] | None = None
     night_end: NightEnd | None = None
+    #: sensors whose acknowledgement (``Router.watermark``) to publish once the points are stored
+    acks: set[str] = field(default_factory=set)
 
 
 def _dead_letter(prefix: str, sensor: str, topic: str, kind: str, message: str, data: bytes) -> tuple[str, str]:
@@ -92,7 +112,7 @@ def _dead_letter(prefix: str, sensor: str, topic: str, kind: str, message: str, 
     return topics.deadletter(prefix, sensor), json.dumps(doc)
 
 
-class Router:
+class Router(AckRules):
     def __init__(self, cfg: Config, stats: Counter[str] | None = None) -> None:
         self.cfg = cfg
         self.prefix: str = cfg["mqtt.topic_prefix"]
@@ -104,13 +124,19 @@ class Router:
         self.stats: Counter[str] = Counter() if stats is None else stats
         self.rejected: Counter[str] = Counter()
         self.nights: list[tuple[str, str, Night]] = []
+        #: sensor -> (session, first) a sender announced before its stream started
+        self.announced: dict[str, tuple[str, int | None]] = {}
+        #: sensor -> (session, last sequence number) of its last finished night
+        self.ended_sessions: dict[str, tuple[str, int | None]] = {}
+        #: sensor -> "online", "offline" or "lost" (its last will), for the progress lines
+        self.presence: dict[str, str] = {}
 
     # -- which messages are ours -------------------------------------------------------------
     def topic_filters(self) -> list[str]:
         """The MQTT subscriptions of this configuration."""
         wanted = []
         for s in self.sensors:
-            wanted += [topics.samples(self.prefix, s), topics.status(self.prefix, s)]
+            wanted += [topics.samples(self.prefix, s), topics.status(self.prefix, s), topics.sender(self.prefix, s)]
         wanted.append(topics.habits(self.prefix))  # habit log messages (phone, Home Assistant)
         return wanted
 
@@ -120,7 +146,7 @@ class Router:
     def sensor_of(self, topic: str) -> str | None:
         """The sensor whose stream a message on ``topic`` changes (samples and status), else None."""
         parsed = topics.parse(self.prefix, topic)
-        if parsed is None or parsed[1] not in ("samples", "status") or not self.follows(parsed[0]):
+        if parsed is None or parsed[1] not in LEAVES or not self.follows(parsed[0]):
             return None
         return parsed[0]
 
@@ -135,7 +161,7 @@ class Router:
         if parsed is None:
             return out
         sensor, leaf = parsed
-        if leaf not in ("samples", "status"):
+        if leaf not in LEAVES:
             return out
         if not self.follows(sensor):
             # a subscription this configuration no longer has (kept by a persistent session)
@@ -143,6 +169,8 @@ class Router:
             return out
         if leaf == "samples":
             self._samples(sensor, msg, out)
+        elif leaf == "sender":
+            self._report(sensor, msg, out)
         else:
             self._status(sensor, msg, out)
         return out
@@ -175,32 +203,67 @@ class Router:
                 # delivered again after a restart: its night is already finished and stored
                 self.stats["stale"] += 1
                 return
-            st = self.streams[sensor] = SensorStream()
+            st = self.streams[sensor] = self._new_stream(sensor)
+        seqs = st.seq
         if st.last_seq is not None:
+            self._take_lost(sensor, st, out)
             diff = (batch.seq - st.last_seq) % 2**32
             if diff == 0 or diff > 2**31:
-                if getattr(msg, "dup", False):  # the broker's redelivery of one handled before
+                if getattr(msg, "dup", False) or getattr(msg, "journaled", False):
+                    # the broker's redelivery of one handled before (the journal keeps both copies
+                    # but not the DUP flag: a repeat in it is such a redelivery)
                     self.stats["redelivered"] += 1
+                    return
+                if seqs.session is not None and seqs.is_resend(batch.seq):
+                    self.stats["resent"] += 1  # the sender sent more again than was missing
                     return
                 self.reject(msg, out, "duplicate" if diff == 0 else "out_of_order", f"sequence {batch.seq}")
                 return
             if diff > 1:
-                self.stats["batches_missing"] += diff - 1
+                if seqs.session is not None:
+                    self._hole(sensor, st, batch, out)
+                    return
+                self._skip(
+                    sensor,
+                    st,
+                    inc(st.last_seq),
+                    inc(batch.seq, -1),
+                    f"{BROKER_DROPPED}, and this publisher does not take part in acknowledgements, so it "
+                    "cannot be asked again",
+                    out,
+                    per_batch=len(batch),
+                )
+        if seqs.ahead is not None and not after(seqs.ahead, batch.seq):
+            log.warning("%s: no batch missing any more (up to %d); the stream goes on", sensor, batch.seq)
+            seqs.ahead = None
+        if seqs.session is not None:
+            out.acks.add(sensor)
         if st.will_since is not None:
             st.will_since = None
             log.info("data from %s again after its connection was lost: the night goes on", sensor)
         st.last_seq = batch.seq
         st.batches += 1
+        st.batch_len = len(batch)
+        before, st.last_t = st.last_t, last
         up = st.detector.push(batch.t, batch.xyz)
         self.stats["batches"] += 1
         self.stats["samples"] += len(batch)
+        reason = seqs.gap_reason
         self._results(sensor, up, out)
+        if reason is not None and not up.gaps and before is not None:
+            # lost batches shorter than the detector's gap: recorded all the same, with the reason
+            out.points.append(schema.gap_point(self.cfg.subject_for(sensor), sensor, Gap(before, first), reason=reason))
+        seqs.gap_reason = None  # the gap it explains, if any, came with this batch
 
     def _results(self, sensor: str, up: Update, out: Routed) -> None:
         subject = self.cfg.subject_for(sensor)
+        st = self.streams.get(sensor)
+        reason = None
+        if st is not None and st.seq.gap_reason is not None and up.gaps:
+            reason, st.seq.gap_reason = st.seq.gap_reason, None
         out.points += [schema.episode_point(subject, sensor, e) for e in up.episodes]
         out.points += [schema.activity_point(subject, sensor, e) for e in up.epochs]
-        out.points += [schema.gap_point(subject, sensor, g) for g in up.gaps]
+        out.points += [schema.gap_point(subject, sensor, g, reason=reason) for g in up.gaps]
         for e in up.episodes:
             self.stats["episodes"] += 1
             event = {"subject": subject, "sensor": sensor, **e.to_dict()}
@@ -218,13 +281,26 @@ class Router:
         if health and doc.time is not None and EARLIEST_T <= doc.time <= LATEST_T:  # a `status` point
             out.points.append(schema.status_point(self.cfg.subject_for(sensor), sensor, doc.time, health))
         st = self.streams.get(sensor)
+        session = doc.fields.get("session") if ack.valid_session(doc.fields.get("session")) else None
+        first, last = _seq_field(doc.fields, "first"), _seq_field(doc.fields, "last")
         if doc.state == "online":
+            self.presence[sensor] = "online"
             if not msg.retain and not getattr(msg, "dup", False):
                 self.ended.pop(sensor, None)  # a new night may reuse sequence numbers and times
+                self.ended_sessions.pop(sensor, None)
+            if session is not None and not msg.retain:  # a retained status is old news
+                self._announce(sensor, session, first, out)
             if st is not None:
                 st.will_since = None
             return
-        if doc.state != "offline" or st is None:
+        if doc.state != "offline":
+            return
+        self.presence[sensor] = "lost" if doc.is_will else "offline"
+        if st is None:
+            if session is not None and not doc.is_will and not msg.retain and sensor in self.ended:
+                # the sender asks again whether its night ended: yes
+                self.ended_sessions.setdefault(sensor, (session, self.ended[sensor][0]))
+                out.acks.add(sensor)
             return
         if doc.is_will:
             # the publisher's connection was lost (or the broker shut down, which sends every will):
@@ -237,7 +313,31 @@ class Router:
                     self.will_grace_s,
                 )
             return
+        ours = session is not None and session == st.seq.session
+        if ours and last is not None and st.last_seq is not None and after(last, st.last_seq):
+            # batches before the end are missing: ask for them first
+            st.seq.ahead = last if st.seq.ahead is None or after(last, st.seq.ahead) else st.seq.ahead
+            st.seq.expect_resend(st.last_seq)
+            out.acks.add(sensor)
+            log.warning(
+                "%s: its sender ended the night at batch %d, but batches %d-%d did not arrive; asked for them",
+                sensor,
+                last,
+                inc(st.last_seq),
+                last,
+            )
+            return
         self.end_night(sensor, out)
+        out.acks.add(sensor)
+
+    def _new_stream(self, sensor: str) -> SensorStream:
+        st = SensorStream()
+        announced = self.announced.pop(sensor, None)
+        if announced is not None:
+            st.seq.session, first = announced
+            if first is not None:
+                st.last_seq = inc(first, -1)  # the sender holds nothing before ``first``
+        return st
 
     # -- nights ------------------------------------------------------------------------------
     def end_night(self, sensor: str, out: Routed) -> None:
@@ -247,12 +347,14 @@ class Router:
         subject = self.cfg.subject_for(sensor)
         self._results(sensor, up, out)
         out.points += schema.night_points(subject, sensor, night)
-        out.night_end = NightEnd(subject, sensor, night, st.last_seq)
+        out.night_end = NightEnd(subject, sensor, night, st.last_seq, st.seq.session)
 
     def commit_night(self, end: NightEnd) -> None:
         """The night of ``end`` is stored: its stream is gone, its redeliveries are stale from now on."""
         del self.streams[end.sensor]
         self.ended[end.sensor] = (end.last_seq, end.night.end)
+        if end.session is not None:
+            self.ended_sessions[end.sensor] = (end.session, end.last_seq)
         self.nights.append((end.subject, end.sensor, end.night))
         log.info("night of %s/%s stored: %s", end.subject, end.sensor, end.night.summary()["counts"])
 
@@ -286,6 +388,11 @@ class Router:
             else:
                 log.info("set aside a habit message: %s", reason)
         out.publish.append(_dead_letter(self.prefix, "habits", msg.topic, "bad_habit", reason, msg.payload))
+
+
+def _seq_field(fields: Mapping[str, Any], key: str) -> int | None:
+    v = fields.get(key)
+    return v if isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**32 else None
 
 
 def _of_ended_night(batch: payload.Batch, ended: tuple[int | None, float | None]) -> bool:

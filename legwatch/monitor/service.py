@@ -38,6 +38,7 @@ from legwatch.monitor.hooks import NightHook, NightHooks, NightStored
 from legwatch.monitor.journal import Journal
 from legwatch.monitor.outbox import Outbox
 from legwatch.monitor.periodic import Periodic, PeriodicTask, Tick
+from legwatch.monitor.progress import Progress
 from legwatch.monitor.router import NightEnd, Routed, Router
 from legwatch.mqtt.connection import Connection
 from legwatch.storage import Point, Store, StoreError, StoreUnavailable
@@ -54,6 +55,11 @@ INBOX_MAX = 2000
 #: The worker handles at most this many queued messages at a time, gathered for at most BATCH_WAIT_S.
 BATCH_MAX = 500
 BATCH_WAIT_S = 0.02
+#: How often the acknowledgement of every live stream is published again (``contracts.ack``; QoS 0,
+#: so one lost on the way is replaced by the next).
+HEARTBEAT_S = 2.0
+#: How often (at most) the monitor logs where each sensor stands, when nothing changed.
+PROGRESS_S = 60.0
 
 
 class Monitor:
@@ -105,6 +111,10 @@ class Monitor:
         self.periodic = Periodic(self.stats, clock)
         self._worker: threading.Thread | None = None
         self._exiting = False
+        #: sensors whose acknowledgement is due once the results in hand are durable
+        self.ack_due: set[str] = set()
+        self._heartbeat_at = 0.0
+        self.progress = Progress(self.router, clock)
 
     # -- what the router keeps, for callers and tests ------------------------------------------
     @property
@@ -163,7 +173,9 @@ class Monitor:
             else:
                 log.error(
                     "reconnected to the MQTT broker, but it lost this monitor's session: messages "
-                    "published while the monitor was away may be missing (is broker persistence on?)"
+                    "published while the monitor was away may be missing (Mosquitto: set persistence true, "
+                    "and persistent_client_expiration longer than the monitor is ever away); senders that "
+                    "take part in acknowledgements send them again"
                 )
         filters = ", ".join(self.router.topic_filters())
         log.info("monitor subscribed to %s (session %s)", filters, "kept" if session_present else "new")
@@ -276,6 +288,7 @@ class Monitor:
                 conn.ack(msg.mid, msg.qos, gen)
             self.latencies.append(now - received)
         self._publish_outgoing()
+        self._publish_acks()
 
     def _apply(self, msg: Any) -> bool:
         """Route one message and collect its results; False only when stopping before the night it
@@ -286,6 +299,7 @@ class Monitor:
         out = self.router.route(msg)
         self.pending += out.points
         self.outgoing += out.publish
+        self.ack_due |= out.acks
         if out.habit is not None:
             self._place_habit(msg, *out.habit)
         if out.night_end is not None:
@@ -336,6 +350,19 @@ class Monitor:
         for topic, body in out:
             self.connection.publish(topic, body, qos=1)
 
+    def _publish_acks(self, sensors: set[str] | None = None) -> None:
+        """The acknowledgement of each sensor in ``sensors`` (default: those due): how far its
+        stored data reaches. Only call with the results in hand durable."""
+        if sensors is None:
+            sensors, self.ack_due = self.ack_due, set()
+        if self.connection is None:
+            return
+        for sensor in sorted(sensors):
+            body = self.router.watermark(sensor)
+            if body is not None:
+                self.connection.publish(topics.ack(self.prefix, sensor), body, qos=0)
+                self.stats["acks_sent"] += 1
+
     # -- between batches -----------------------------------------------------------------------
     def housekeeping(self) -> None:
         """What the worker does between batches: abandoned nights, a checkpoint tick, due hooks, exit."""
@@ -347,6 +374,12 @@ class Monitor:
             with self.lock:
                 if not self.pending:
                     self.checkpointer.maybe_tick()
+                    now = time.monotonic()
+                    if now - self._heartbeat_at >= HEARTBEAT_S:
+                        self._heartbeat_at = now
+                        self._publish_acks(set(self.streams) | self.ack_due)
+                        self.ack_due = set()
+            self.progress.maybe_log()
             self.hooks.run_due(ready=not self.delivery.held())
             if not self.delivery.held():
                 self.periodic.run_due(Tick(self.store, self.connection, self.prefix))
@@ -397,13 +430,16 @@ class Monitor:
                 parsed = topics.parse(self.prefix, topic)
                 if segment < (default if parsed is None else start_at.get(parsed[0], default)):
                     continue  # already in that sensor's checkpoint
-                msg = SimpleNamespace(topic=topic, payload=data, qos=1, retain=False, dup=False, mid=None)
+                msg = SimpleNamespace(
+                    topic=topic, payload=data, qos=1, retain=False, dup=False, mid=None, journaled=True
+                )
                 try:
                     self._apply(msg)
                 except Exception:  # a message that broke the monitor once must not stop every restart
                     log.exception("unexpected error replaying a journaled message on %s; skipped", topic)
                 n += 1
             self.outgoing = []  # published before the restart (consumers dedupe by sensor+start)
+            self.ack_due = set(self.streams)  # said again once connected (and every HEARTBEAT_S)
             if not self._flush():
                 return  # stopped while waiting for room in the outbox: the journal is kept
             if found or n:

@@ -57,13 +57,12 @@ def activity_point(subject: str, sensor: str, e: Epoch) -> Point:
     )
 
 
-def gap_point(subject: str, sensor: str, g: Gap) -> Point:
-    return Point(
-        "gap",
-        {"subject": subject, "sensor": sensor},
-        {"duration_s": float(round(g.duration_s, 3)), "end": float(g.end)},
-        g.start,
-    )
+def gap_point(subject: str, sensor: str, g: Gap, *, reason: str | None = None) -> Point:
+    """``reason``: why nobody has the data (the monitor knows it when a sender said so)."""
+    fields: dict = {"duration_s": float(round(g.duration_s, 3)), "end": float(g.end)}
+    if reason:
+        fields["reason"] = reason
+    return Point("gap", {"subject": subject, "sensor": sensor}, fields, g.start)
 
 
 def status_point(subject: str, sensor: str, t: float, health: dict[str, float | bool]) -> Point:

@@ -212,6 +212,8 @@ class EndToEnd:
                 return False  # an earlier run's batches: first hear what the monitor has
             return self.confirmations.is_open(item) or len(self.confirmations) < self.ack_window
         if is_offline(item):
+            if self._first_sent_at is None and not self.confirmations:
+                return True  # nothing went before it (a device refused at once): nothing to confirm first
             return self.end_to_end and not self.confirmations
         return True
 

@@ -213,6 +213,9 @@ class MosquittoService(_Service):
     def url(self) -> str:
         return f"mqtt://{self.host}:{self.port}"
 
+    #: what the project's deploy/ sets beyond Mosquitto's defaults (a Debian-default broker: none)
+    limits: tuple[str, ...] = ("autosave_interval 1", "max_queued_messages 100000", "max_inflight_messages 100")
+
     @property
     def persistence_dir(self) -> Path:
         return self.workdir / "data"
@@ -224,9 +227,7 @@ class MosquittoService(_Service):
             "allow_anonymous true",
             "persistence true",
             f"persistence_location {self.persistence_dir}/",
-            "autosave_interval 1",
-            "max_queued_messages 100000",
-            "max_inflight_messages 100",
+            *self.limits,
             f"log_dest file {self.log_path}",
             "log_type error",
             "log_type warning",
@@ -249,25 +250,7 @@ class DefaultMosquitto(MosquittoService):
     (``max_queued_messages 1000``, ``max_inflight_messages 20``), anonymous on 127.0.0.1:``port``."""
 
     name = "mosquitto-default"
-
-    def _write_config(self) -> None:
-        self.persistence_dir.mkdir(exist_ok=True)
-        lines = [
-            f"listener {self.port} {self.host}",
-            "allow_anonymous true",
-            "persistence true",
-            f"persistence_location {self.persistence_dir}/",
-            f"log_dest file {self.log_path}",
-            "log_type error",
-            "log_type warning",
-            "log_type notice",
-            "log_type information",
-            "connection_messages true",
-            "log_timestamp_format %Y-%m-%dT%H:%M:%S",
-        ]
-        if os.geteuid() == 0:
-            lines.append("user root")
-        self.config_path.write_text("\n".join(lines) + "\n")
+    limits = ()
 
 
 class RepoMosquitto(MosquittoService):

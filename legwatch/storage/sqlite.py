@@ -8,11 +8,12 @@ per ``write()`` call, WAL journal, safe to share between threads.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from legwatch.storage.base import FieldValue, Point, StoreError, StoreUnavailable, check_delete_tags, tags_match
@@ -91,6 +92,24 @@ class SqliteStore:
             raise StoreError(f"SQLite store {self.path} is closed")
         return self._conn
 
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (BEGIN IMMEDIATE … COMMIT, rolled back on any error) under the
+        lock; a SQLite error leaves as a ``StoreError``."""
+        with self._lock:
+            conn = self._connection()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise _error(exc, self.path) from None
+
     def write(self, points: Sequence[Point]) -> None:
         """Store points in one transaction (all validated first: a bad point writes nothing)."""
         rows = []
@@ -99,19 +118,8 @@ class SqliteStore:
             rows.append((point.measurement, _dumps(tags), point.time_ms, _dumps(fields)))
         if not rows:
             return
-        with self._lock:
-            conn = self._connection()
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    conn.executemany(_UPSERT, rows)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
-            except sqlite3.Error as exc:
-                raise _error(exc, self.path) from None
+        with self._transaction() as conn:
+            conn.executemany(_UPSERT, rows)
 
     def query(
         self,
@@ -161,24 +169,13 @@ class SqliteStore:
         wanted = check_delete_tags(tags)
         select = "SELECT tagset, time_ms FROM points WHERE measurement = ? AND time_ms >= ? AND time_ms < ?"
         args = (measurement, to_ms(start), to_ms(end))
-        with self._lock:
-            conn = self._connection()
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    keys = [
-                        (measurement, tagset, time_ms)
-                        for tagset, time_ms in conn.execute(select, args).fetchall()
-                        if tags_match(json.loads(tagset), wanted)
-                    ]
-                    conn.executemany("DELETE FROM points WHERE measurement = ? AND tagset = ? AND time_ms = ?", keys)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
-            except sqlite3.Error as exc:
-                raise _error(exc, self.path) from None
+        with self._transaction() as conn:
+            keys = [
+                (measurement, tagset, time_ms)
+                for tagset, time_ms in conn.execute(select, args).fetchall()
+                if tags_match(json.loads(tagset), wanted)
+            ]
+            conn.executemany("DELETE FROM points WHERE measurement = ? AND tagset = ? AND time_ms = ?", keys)
 
     def ping(self) -> None:
         with self._lock:

@@ -10,8 +10,9 @@ import argparse
 import json
 import sys
 import textwrap
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 from legwatch.contracts import localtime
 from legwatch.errors import UserError
@@ -38,21 +39,24 @@ def _schedule_text(plan: Plan) -> list[str]:
     return out
 
 
-def _open(args: argparse.Namespace, config: Callable):
+@contextmanager
+def _opened(args: argparse.Namespace, config: Callable) -> Iterator[tuple[dict, Any]]:
+    """The configuration and the store, closed again whatever happens inside."""
     cfg = config(args)
-    return cfg, open_store(cfg)
+    store = open_store(cfg)
+    try:
+        yield cfg, store
+    finally:
+        store.close()
 
 
 def cmd_plan(args: argparse.Namespace, config: Callable) -> int:
     from legwatch.experiment import BLOCK, MIN_NIGHTS, make_plan
 
-    cfg, store = _open(args, config)
-    try:
+    with _opened(args, config) as (cfg, store):
         plan = make_plan(
             store, cfg["subject"], args.habit, args.nights, seed=args.seed, start=args.start, outcome=args.outcome
         )
-    finally:
-        store.close()
     if args.format == "json":
         doc = {
             "habit": plan.habit,
@@ -85,11 +89,8 @@ def cmd_today(args: argparse.Namespace, config: Callable) -> int:
 
     from legwatch.experiment import plans, tonight_doc
 
-    cfg, store = _open(args, config)
-    try:
+    with _opened(args, config) as (cfg, store):
         kept = plans(store, cfg["subject"])
-    finally:
-        store.close()
     now = None
     if args.night:
         try:
@@ -108,13 +109,10 @@ def cmd_status(args: argparse.Namespace, config: Callable) -> int:
     from legwatch.experiment import pick, plans, tonight_doc
     from legwatch.experiment_result import standing
 
-    cfg, store = _open(args, config)
-    try:
+    with _opened(args, config) as (cfg, store):
         plan = pick(store, cfg["subject"], args.experiment)
         s = standing(store, plan)
         doc = {**s, "tonight": tonight_doc(plans(store, cfg["subject"]), cfg["subject"])}
-    finally:
-        store.close()
     if args.format == "json":
         print(json.dumps(doc))
     else:
@@ -129,12 +127,9 @@ def cmd_result(args: argparse.Namespace, config: Callable) -> int:
     from legwatch.experiment import pick
     from legwatch.experiment_result import analyse, render_html, text_lines
 
-    cfg, store = _open(args, config)
-    try:
+    with _opened(args, config) as (cfg, store):
         plan = pick(store, cfg["subject"], args.experiment)
         r = analyse(store, plan)
-    finally:
-        store.close()
     if args.format == "json":
         text = json.dumps(r) + "\n"
     elif args.format == "html":
@@ -157,11 +152,8 @@ def cmd_result(args: argparse.Namespace, config: Callable) -> int:
 def cmd_stop(args: argparse.Namespace, config: Callable) -> int:
     from legwatch.experiment import stop_plan
 
-    cfg, store = _open(args, config)
-    try:
+    with _opened(args, config) as (cfg, store):
         plan = stop_plan(store, cfg["subject"])
-    finally:
-        store.close()
     print(_wrap(f"stopped experiment {plan.id}; its nights so far stay in `legwatch experiment result`."))
     return 0
 
@@ -169,11 +161,8 @@ def cmd_stop(args: argparse.Namespace, config: Callable) -> int:
 def cmd_list(args: argparse.Namespace, config: Callable) -> int:
     from legwatch.experiment import plans
 
-    cfg, store = _open(args, config)
-    try:
+    with _opened(args, config) as (cfg, store):
         kept = plans(store, cfg["subject"])
-    finally:
-        store.close()
     if args.format == "json":
         print(
             json.dumps(

@@ -573,6 +573,7 @@ class Sink:
         self.sensor = sensor
         self.batches: list[payload.Batch] = []
         self.statuses: list[dict] = []
+        self.redelivered = 0
         self.lock = threading.Lock()
         self.subscribed = threading.Event()
         host, port = url.removeprefix("mqtt://").split(":")
@@ -591,7 +592,14 @@ class Sink:
     def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
         with self.lock:
             if msg.topic.endswith("/samples"):
-                self.batches.append(payload.decode(msg.payload))
+                batch = payload.decode(msg.payload)
+                if msg.dup and any(b.seq == batch.seq for b in self.batches):
+                    # the broker sending this subscriber again what it sent just before it stopped
+                    # (QoS 1 to a persistent session: at least once). Brokers never pass a
+                    # publisher's DUP flag on, so a batch the collector sent twice still counts twice.
+                    self.redelivered += 1
+                    return
+                self.batches.append(batch)
             else:
                 self.statuses.append(json.loads(msg.payload))
 

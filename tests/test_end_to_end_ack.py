@@ -18,6 +18,8 @@ Assistant add-on ship it), the real ``legwatch monitor`` and ``legwatch replay``
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 import uuid
 from pathlib import Path
@@ -29,9 +31,8 @@ from test_faults import (
     Peer,
     Recording,
     assert_stored_equals_offline,
-    cli_env,
-    influx_store_for,
     no_tracebacks,
+    pipeline_env,
     start_monitor,
     start_replay,
     wait_for,
@@ -78,16 +79,8 @@ def clis() -> list[Cli]:
 
 
 def env_for(broker, influxdb, tmp_path: Path, name: str):
-    store = influx_store_for(influxdb.url)
-    env = cli_env(
-        LEGWATCH_MQTT_URL=broker.url,
-        LEGWATCH_INFLUX_URL=influxdb.url,
-        LEGWATCH_INFLUX_DB=store.db,
-        LEGWATCH_SUBJECT=name,
-        LEGWATCH_DATA_DIR=str(tmp_path / "data"),
-        LEGWATCH_MQTT_CLIENT_ID=f"mon-{name}-{uuid.uuid4().hex[:8]}",
-    )
-    return store, env
+    """The pipeline on the default ``legwatch`` prefix (these brokers are each test's own)."""
+    return pipeline_env(broker, influxdb, tmp_path, name, own_prefix=False)
 
 
 def total_batches(rec: Recording) -> int:
@@ -170,19 +163,56 @@ def test_broker_restarted_then_killed_with_the_monitor_away_the_monitor_asks_aga
     time.sleep(2)
     default_mosquitto.start()
     time.sleep(3)
-    reports = Peer(default_mosquitto.url, "report-listener", "legwatch/shin-ack/sender")
+    heard = Peer(
+        default_mosquitto.url,
+        "listener",
+        "legwatch/shin-ack/sender",
+        "legwatch/shin-ack/samples",
+        "legwatch/shin-ack/ack",
+    )
+
+    seen = {"read": 0, "sent": -1}
+
+    def latest(kind: str) -> list[bytes]:
+        return [body for topic, body in list(heard.heard) if topic.endswith(kind)]
+
+    def sent_up_to() -> int:
+        """The highest batch heard on the samples topic (read on from where the last call stopped)."""
+        new = list(heard.heard)[seen["read"] :]
+        seen["read"] += len(new)
+        seqs = [payload.decode(body).seq for topic, body in new if topic.endswith("/samples")]
+        seen["sent"] = max([seen["sent"], *seqs])
+        return seen["sent"]
+
     try:
-        first.kill()
+        # The monitor dies with the replay's window empty: the replay is paused until the monitor
+        # has acknowledged everything it sent, so what it sends next (a whole window) can only wait
+        # in the broker's queue. Killed with a full window instead, the monitor would have had
+        # everything already (in its journal) and there would be nothing for the crash to lose.
+        wait_for(lambda: sent_up_to() >= 0, 30, "the replay sending again after the restart", poll=0.02)
+        os.kill(rep.proc.pid, signal.SIGSTOP)
+        try:
+
+            def all_acknowledged() -> bool:
+                marks = [ack.parse_watermark(body).stored for body in latest("/ack")[-1:]]
+                return bool(marks) and marks[-1] == sent_up_to()
+
+            wait_for(all_acknowledged, 60, "the monitor acknowledging all the replay sent", poll=0.05)
+            at_kill = sent_up_to()
+            first.kill()
+        finally:
+            os.kill(rep.proc.pid, signal.SIGCONT)
 
         # the replay fills its window (the broker queues it for the monitor), then, 5 s without
         # progress, reports how far it sent: everything before that report is in the broker's queue
         def window_full() -> bool:
-            docs = [json.loads(body) for _, body in list(reports.heard)]
-            return any(d["sent"] is not None and d["sent"] - d["first"] + 1 >= WINDOW for d in docs)
+            docs = [json.loads(body) for body in latest("/sender")]
+            full = any(d["sent"] is not None and d["sent"] - d["first"] + 1 >= WINDOW for d in docs)
+            return full and sent_up_to() > at_kill
 
-        wait_for(window_full, 30, "the replay's report of a full window", poll=0.1)
+        wait_for(window_full, 30, "the replay's report of a full window, sent after the crash", poll=0.1)
     finally:
-        reports.close()
+        heard.close()
     assert rep.proc.poll() is None, "the night was over before the crash"
     default_mosquitto.kill()
     time.sleep(1)
@@ -204,17 +234,8 @@ def test_publisher_without_acknowledgements_works_as_before(mosquitto, influxdb,
     """A do-it-yourself board: plain paho, the documented binary payload, statuses without a
     session. Its night is stored; a batch it never sent is a gap at once, with the reason said;
     the monitor publishes no acknowledgement for it."""
-    store = influx_store_for(influxdb.url)
-    prefix = f"lwdiy{uuid.uuid4().hex[:6]}"
-    env = cli_env(
-        LEGWATCH_MQTT_URL=mosquitto.url,
-        LEGWATCH_MQTT_TOPIC_PREFIX=prefix,
-        LEGWATCH_INFLUX_URL=influxdb.url,
-        LEGWATCH_INFLUX_DB=store.db,
-        LEGWATCH_SUBJECT="diy",
-        LEGWATCH_DATA_DIR=str(tmp_path / "data"),
-        LEGWATCH_MQTT_CLIENT_ID=f"{prefix}-monitor",
-    )
+    store, env = pipeline_env(mosquitto, influxdb, tmp_path, "diy")
+    prefix = env["LEGWATCH_MQTT_TOPIC_PREFIX"]
     night = generate_night(5, hours=0.3, rate_hz=26.0)
     t, xyz = payload.quantize(night.t, night.xyz)
     cuts = list(batches(t))

@@ -30,6 +30,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -97,6 +98,27 @@ def cli_env(**values: str) -> dict[str, str]:
     env["PYTHONPATH"] = str(ROOT)
     env.update(values)
     return env
+
+
+def pipeline_env(
+    broker: Any, influxdb: Any, tmp_path: Path, name: str, *, own_prefix: bool = True, **extra: str
+) -> tuple[InfluxStore, dict[str, str]]:
+    """One test's pipeline: its own InfluxDB database, data folder, monitor client id
+    (``mon-NAME-…``) and, with ``own_prefix``, its own topic prefix (``lwNAME…``); subject NAME."""
+    store = influx_store_for(influxdb.url)
+    tag = uuid.uuid4().hex[:8]
+    if own_prefix:
+        extra = {"LEGWATCH_MQTT_TOPIC_PREFIX": f"lw{name}{tag[:6]}", **extra}
+    env = cli_env(
+        LEGWATCH_MQTT_URL=broker.url,
+        LEGWATCH_INFLUX_URL=influxdb.url,
+        LEGWATCH_INFLUX_DB=store.db,
+        LEGWATCH_SUBJECT=name,
+        LEGWATCH_DATA_DIR=str(tmp_path / "data"),
+        LEGWATCH_MQTT_CLIENT_ID=f"mon-{name}-{tag}",
+        **extra,
+    )
+    return store, env
 
 
 class Cli:
@@ -219,18 +241,8 @@ def no_tracebacks(*procs: Cli) -> None:
 def test_monitor_killed_twice_mid_night_resumes_every_stream(
     recordings: dict[str, Recording], mosquitto, influxdb, tmp_path: Path, clis: list[Cli]
 ) -> None:
-    store = influx_store_for(influxdb.url)
-    cid = f"mon-kill-{uuid.uuid4().hex[:8]}"
-    env = cli_env(
-        LEGWATCH_MQTT_URL=mosquitto.url,
-        LEGWATCH_MQTT_TOPIC_PREFIX=f"lwkill{uuid.uuid4().hex[:6]}",
-        LEGWATCH_INFLUX_URL=influxdb.url,
-        LEGWATCH_INFLUX_DB=store.db,
-        LEGWATCH_SUBJECT="kill",
-        LEGWATCH_DATA_DIR=str(tmp_path / "data"),
-        LEGWATCH_MQTT_CLIENT_ID=cid,
-        LEGWATCH_MONITOR_CHECKPOINT_S="1.5",
-    )
+    store, env = pipeline_env(mosquitto, influxdb, tmp_path, "kill", LEGWATCH_MONITOR_CHECKPOINT_S="1.5")
+    cid = env["LEGWATCH_MQTT_CLIENT_ID"]
     state = tmp_path / "data" / "monitor" / cid
     checkpoints = Checkpoints(state)  # state.json, and streams/ with one file per stream
 
@@ -294,16 +306,8 @@ def test_broker_stopped_and_killed_mid_night_publisher_and_monitor_carry_on(
     recordings: dict[str, Recording], fresh_mosquitto, influxdb, tmp_path: Path, clis: list[Cli]
 ) -> None:
     rec = recordings["shin-b"]
-    store = influx_store_for(influxdb.url)
-    cid = f"mon-broker-{uuid.uuid4().hex[:8]}"
-    env = cli_env(
-        LEGWATCH_MQTT_URL=fresh_mosquitto.url,
-        LEGWATCH_INFLUX_URL=influxdb.url,
-        LEGWATCH_INFLUX_DB=store.db,
-        LEGWATCH_SUBJECT="broker",
-        LEGWATCH_DATA_DIR=str(tmp_path / "data"),
-        LEGWATCH_MQTT_CLIENT_ID=cid,
-    )
+    store, env = pipeline_env(fresh_mosquitto, influxdb, tmp_path, "broker", own_prefix=False)
+    cid = env["LEGWATCH_MQTT_CLIENT_ID"]
     mon = start_monitor(clis, tmp_path, env, nights=1, name="monitor")
     rep = start_replay(clis, tmp_path, env, rec, "shin-b", speed=110)
     time.sleep(3)
@@ -354,17 +358,8 @@ def test_influxdb_down_for_a_while_everything_is_written_when_it_returns(
     recordings: dict[str, Recording], mosquitto, fresh_influxdb, tmp_path: Path, clis: list[Cli]
 ) -> None:
     rec = recordings["shin-a"]
-    store = influx_store_for(fresh_influxdb.url)
-    cid = f"mon-influx-{uuid.uuid4().hex[:8]}"
-    env = cli_env(
-        LEGWATCH_MQTT_URL=mosquitto.url,
-        LEGWATCH_MQTT_TOPIC_PREFIX=f"lwinflux{uuid.uuid4().hex[:6]}",
-        LEGWATCH_INFLUX_URL=fresh_influxdb.url,
-        LEGWATCH_INFLUX_DB=store.db,
-        LEGWATCH_SUBJECT="influx",
-        LEGWATCH_DATA_DIR=str(tmp_path / "data"),
-        LEGWATCH_MQTT_CLIENT_ID=cid,
-    )
+    store, env = pipeline_env(mosquitto, fresh_influxdb, tmp_path, "influx")
+    cid = env["LEGWATCH_MQTT_CLIENT_ID"]
     outbox = tmp_path / "data" / "monitor" / cid / "outbox.sqlite"
     mon = start_monitor(clis, tmp_path, env, nights=1, name="monitor")
     rep = start_replay(clis, tmp_path, env, rec, "shin-a", speed=250)
@@ -476,17 +471,8 @@ def test_bad_input_during_a_real_replay_is_set_aside_and_changes_nothing(
     recordings: dict[str, Recording], mosquitto, influxdb, tmp_path: Path, clis: list[Cli]
 ) -> None:
     rec = recordings["shin-b"]
-    store = influx_store_for(influxdb.url)
-    prefix = f"lwbad{uuid.uuid4().hex[:6]}"
-    env = cli_env(
-        LEGWATCH_MQTT_URL=mosquitto.url,
-        LEGWATCH_MQTT_TOPIC_PREFIX=prefix,
-        LEGWATCH_INFLUX_URL=influxdb.url,
-        LEGWATCH_INFLUX_DB=store.db,
-        LEGWATCH_SUBJECT="bad",
-        LEGWATCH_DATA_DIR=str(tmp_path / "data"),
-        LEGWATCH_MQTT_CLIENT_ID=f"{prefix}-monitor",
-    )
+    store, env = pipeline_env(mosquitto, influxdb, tmp_path, "bad")
+    prefix = env["LEGWATCH_MQTT_TOPIC_PREFIX"]
     t, xyz = payload.quantize(*read_csv(rec.path))
     total = len(list(batches(t)))
     real = payload.encode("shin-b", 3, t[:52], xyz[:52], 52.0)

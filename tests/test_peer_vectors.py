@@ -180,9 +180,7 @@ def chips_of(v: dict[str, Any]) -> list[str]:
 METAWEAR_CASES = [(i, chip, v) for i, v in enumerate(METAWEAR) for chip in chips_of(v)]
 
 
-@pytest.mark.parametrize(
-    "i,chip,v", METAWEAR_CASES, ids=[f"metawear[{i}]-{chip}" for i, chip, _ in METAWEAR_CASES]
-)
+@pytest.mark.parametrize("i,chip,v", METAWEAR_CASES, ids=[f"metawear[{i}]-{chip}" for i, chip, _ in METAWEAR_CASES])
 def test_metawear_vectors_decode_bit_exactly(
     i: int, chip: str, v: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -66,6 +66,13 @@ TWITCH_MAX_S = 0.5
 LM_MAX_S = 10.0
 LM_MIN_ROT_DEG = 0.7  # a leg movement turns the shin (seen by ~1 s means)
 CRAMP_MIN_ROT_DEG = 1.5  # a cramp holds the foot and shin turned
+#: A leg movement the shin barely turns with (an ankle dorsiflexion, the other foot rubbing the shin)
+#: still shows the leg's own muscle working for its whole length: the AASM/WASM LM is EMG held above
+#: the resting level for 0.5-10 s, and from the shin that is a jerk perpendicular to gravity (what a
+#: mattress shaken by someone else hardly makes) standing, in the median frame of the event, this many
+#: times above the jerk threshold. A partner's jolt crosses the threshold in a frame or two, not for
+#: most of a second.
+LM_SUSTAINED_K = 1.5
 TWITCH_ISO_MAX = 1.35  # median jerk level (x floor) in the second around a twitch
 #: A twitch's jerk peaks this many times above the floor (above K_SD: a jerk that only just crosses
 #: the threshold for a frame or two is more often a jolt of the bed than the leg's own). Slow sensors'
@@ -137,6 +144,13 @@ def _rolling_mean(x: np.ndarray, w: int) -> np.ndarray:
     if len(x) >= w:
         out[w - 1 :] = sliding_window_view(x, w).mean(axis=-1)
     return out
+
+
+def _sustained(sd_perp: np.ndarray, floor_sd: np.ndarray, n: np.ndarray) -> float:
+    """The median frame's jerk over its threshold (``K_SD`` x floor x ``sd_factor``)."""
+    if not len(sd_perp):
+        return 0.0
+    return float(median(np.nan_to_num(sd_perp / (K_SD * floor_sd * sd_factor(n)), nan=0.0)))
 
 
 @dataclass
@@ -414,7 +428,7 @@ class EpisodeAssembler:
             if jerk < TWITCH_MIN_JERK:
                 return None  # a jerk that barely crosses the threshold for a frame or two: a jolt of the bed
             kind = "twitch"
-        elif slow_rot >= LM_MIN_ROT_DEG:
+        elif slow_rot >= LM_MIN_ROT_DEG or _sustained(f.sd_perp[sl], buf.floor_sd[sl], f.n[sl]) >= LM_SUSTAINED_K:
             kind = "leg_movement"
         else:
             return None  # vibration without rotation: the mattress, not the leg
@@ -440,9 +454,11 @@ class CrampGrouper:
     """A cramp seldom reads as one burst: the foot is held turned while strained movements come
     and go. Consecutive movements are grouped while the leg stays turned more than
     ``CRAMP_HOLD_DEG`` away from where it was before the first of them (a leg movement returns,
-    a cramp does not let go), with at most ``CRAMP_GAP_S`` between them. A group lasting over
-    10 s is one ``contraction``; otherwise its movements stand as they are. A posture change or
-    getting up ends a group. Movements are held until their group is decided.
+    a cramp does not let go), with at most ``CRAMP_JOIN_GAP_S`` between them. A group lasting over
+    10 s is one ``contraction``; otherwise its movements stand as they are. Once a group is a cramp,
+    only a movement following with no real pause (``CRAMP_PAUSE_S``) continues it: a pause means the
+    leg let go and came to rest. A posture change or getting up ends a group. Movements are held
+    until their group is decided.
     """
 
     group: list[Episode] = field(default_factory=list)
@@ -483,7 +499,10 @@ class CrampGrouper:
         if e.start - last.end <= CRAMP_PAUSE_S and "twitch" not in (e.kind, last.kind):
             return True  # the leg kept moving almost without a pause
         if self._is_cramp(self.group):
-            return True  # a cramp that paused: cramps do not come seconds apart
+            # The episode of a cramp lasts while the leg is held strained (it does not settle); a pause
+            # after it means the muscle let go and the leg came to rest, possibly somewhere new: what
+            # follows is another movement, not more of the cramp.
+            return False
         if e.start - last.end > CRAMP_JOIN_GAP_S:
             return False
         base = np.asarray(self.group[0].extra.get("_pre", [np.nan] * 3))

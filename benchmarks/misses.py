@@ -23,15 +23,16 @@ from __future__ import annotations
 import argparse
 import sys
 from collections import Counter, defaultdict
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from accuracy import HELD_OUT_OFFSET, RATES, _overlapping, detect_night, fixed_nights, generator  # noqa: E402
+from accuracy import HELD_OUT_OFFSET, RATES, _overlapping, detect_night, fixed_nights, generator
 
-from detector.events import KINDS_COUNTED  # noqa: E402
-from detector.scoring import JUDGED_SLACK_S, match_events  # noqa: E402
+from detector.events import KINDS_COUNTED
+from detector.scoring import JUDGED_SLACK_S, match_events
 
 #: Bounds of the ``seen_g / noise`` classes; below the first the sensor could not resolve the event.
 SEEN_CLASSES = (4.0, 10.0, 30.0)
@@ -41,7 +42,7 @@ def seen_class(ratio: float) -> str:
     """The class label of a ``seen_g / noise`` ratio."""
     if ratio < SEEN_CLASSES[0]:
         return f"<{SEEN_CLASSES[0]:g}x"
-    for lo, hi in zip(SEEN_CLASSES, SEEN_CLASSES[1:], strict=False):
+    for lo, hi in pairwise(SEEN_CLASSES):
         if ratio < hi:
             return f"{lo:g}-{hi:g}x"
     return f">={SEEN_CLASSES[-1]:g}x"
@@ -135,9 +136,10 @@ def main(argv: list[str] | None = None) -> int:
         by: dict[tuple[str, float], Counter[str]] = defaultdict(Counter)
         for r in mine:
             by[(r["style"], r["rate"])][r["what"] == "found"] += 1
-        print("by style and rate (found/truth): " + "; ".join(
-            f"{s} {rt:g} Hz {c[True]}/{c[True] + c[False]}" for (s, rt), c in sorted(by.items())
-        ))
+        print(
+            "by style and rate (found/truth): "
+            + "; ".join(f"{s} {rt:g} Hz {c[True]}/{c[True] + c[False]}" for (s, rt), c in sorted(by.items()))
+        )
         if args.list:
             for r in mine:
                 if r["what"] != "found":

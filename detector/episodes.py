@@ -13,7 +13,8 @@ Classification (brief: twitch < 0.5 s, leg movement 0.5-10 s, contraction > 10 s
 - a lasting change of orientation over ``POSTURE_DEG`` (rolling over) -> ``posture_change``;
 - longer than 10 s -> ``contraction`` (a held posture with strain: the cramp);
 - shorter than 0.5 s -> ``twitch``;
-- otherwise a ``leg_movement`` if the shin rotated, else mattress/partner vibration (dropped).
+- otherwise a ``leg_movement`` if the shin rotated or the leg's own jerk held for most of it, else
+  mattress/partner vibration (dropped).
 """
 
 from __future__ import annotations
@@ -68,11 +69,11 @@ LM_MIN_ROT_DEG = 0.7  # a leg movement turns the shin (seen by ~1 s means)
 CRAMP_MIN_ROT_DEG = 1.5  # a cramp holds the foot and shin turned
 #: A leg movement the shin barely turns with (an ankle dorsiflexion, the other foot rubbing the shin)
 #: still shows the leg's own muscle working for its whole length: the AASM/WASM LM is EMG held above
-#: the resting level for 0.5-10 s, and from the shin that is a jerk perpendicular to gravity (what a
-#: mattress shaken by someone else hardly makes) standing, in the median frame of the event, this many
-#: times above the jerk threshold. A partner's jolt crosses the threshold in a frame or two, not for
-#: most of a second.
-LM_SUSTAINED_K = 1.5
+#: the resting level for 0.5-10 s, and from the shin that is a jerk perpendicular to gravity (which a
+#: mattress shaken by someone else hardly makes) above the jerk threshold in at least half the event's
+#: frames (its median frame at ``LM_SUSTAINED_K`` x the threshold). A partner's jolt crosses the
+#: threshold in a frame or two, not for most of the event.
+LM_SUSTAINED_K = 1.0
 TWITCH_ISO_MAX = 1.35  # median jerk level (x floor) in the second around a twitch
 #: A twitch's jerk peaks this many times above the floor (above K_SD: a jerk that only just crosses
 #: the threshold for a frame or two is more often a jolt of the bed than the leg's own). Slow sensors'

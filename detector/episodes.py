@@ -487,6 +487,8 @@ class CrampGrouper:
             return False
         if len(g) == 1:
             return g[0].kind == "contraction"
+        if all(e.kind == "twitch" for e in g):
+            return False  # brief jerks with the leg at rest between them: no sustained contraction
         # two movements with a real pause between them stay two (a leftover tilt is no cramp)
         continuous = len(g) >= 3 or g[1].start - g[0].end <= CRAMP_PAUSE_S or "contraction" in (g[0].kind, g[1].kind)
         return continuous and max(e.end for e in g) - g[0].start > LM_MAX_S

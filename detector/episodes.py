@@ -456,10 +456,11 @@ class CrampGrouper:
     and go. Consecutive movements are grouped while the leg stays turned more than
     ``CRAMP_HOLD_DEG`` away from where it was before the first of them (a leg movement returns,
     a cramp does not let go), with at most ``CRAMP_JOIN_GAP_S`` between them. A group lasting over
-    10 s is one ``contraction``; otherwise its movements stand as they are. Once a group is a cramp,
-    only a movement following with no real pause (``CRAMP_PAUSE_S``) continues it: a pause means the
-    leg let go and came to rest. A posture change or getting up ends a group. Movements are held
-    until their group is decided.
+    10 s is one ``contraction``; otherwise its movements stand as they are. A cramp that paused is
+    continued by another contraction within ``CRAMP_JOIN_GAP_S``, and by other movements only on the
+    same held-turned rule (no longer by anything within ``CRAMP_GAP_S``: after a pause the leg may
+    have let go and come to rest somewhere new). A posture change or getting up ends a group.
+    Movements are held until their group is decided.
     """
 
     group: list[Episode] = field(default_factory=list)
@@ -501,13 +502,14 @@ class CrampGrouper:
             return False
         if e.start - last.end <= CRAMP_PAUSE_S and "twitch" not in (e.kind, last.kind):
             return True  # the leg kept moving almost without a pause
-        if self._is_cramp(self.group):
-            # The episode of a cramp lasts while the leg is held strained (it does not settle); a pause
-            # after it means the muscle let go and the leg came to rest, possibly somewhere new: what
-            # follows is another movement, not more of the cramp.
-            return False
         if e.start - last.end > CRAMP_JOIN_GAP_S:
             return False
+        if e.kind == "contraction" and self._is_cramp(self.group):
+            # A cramp that paused: a second sustained contraction within seconds is the cramp coming
+            # back (cramps do not come seconds apart); any other movement continues it only while the
+            # leg is still held turned: after a pause the muscle may have let go and the leg come to
+            # rest somewhere new, and what follows is another movement.
+            return True
         base = np.asarray(self.group[0].extra.get("_pre", [np.nan] * 3))
         held_after = np.asarray(last.extra.get("_post", [np.nan] * 3))
         held_before = np.asarray(e.extra.get("_pre", [np.nan] * 3))

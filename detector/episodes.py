@@ -79,10 +79,6 @@ TWITCH_ISO_MAX = 1.35  # median jerk level (x floor) in the second around a twit
 #: the threshold for a frame or two is more often a jolt of the bed than the leg's own). Slow sensors'
 #: thresholds (``thresholds.sd_factor``) already stand higher than this.
 TWITCH_MIN_JERK = 2.5
-#: A bed shaken by someone else moves the leg up and down, along gravity; the leg's own jerk moves it
-#: in any direction, and turns it. A weak jerk (under twice ``TWITCH_MIN_JERK``) whose strongest frame
-#: has less than this fraction of its spread perpendicular to gravity is the mattress's, not a twitch.
-TWITCH_MIN_PERP_FRAC = 0.2
 UPRIGHT_FRAC = 0.25
 #: Getting up holds the shin upright for seconds (sitting on the edge, standing, walking); a
 #: movement in bed that swings it steep for less than this is no getting up.
@@ -156,15 +152,6 @@ def _sustained(sd_perp: np.ndarray, floor_sd: np.ndarray, n: np.ndarray) -> floa
     if not len(sd_perp):
         return 0.0
     return float(median(np.nan_to_num(sd_perp / (K_SD * floor_sd * sd_factor(n)), nan=0.0)))
-
-
-def _along_gravity(sd: np.ndarray, sd_perp: np.ndarray) -> bool:
-    """Whether the frame of largest spread has under ``TWITCH_MIN_PERP_FRAC`` of it perpendicular to gravity."""
-    s = np.nan_to_num(sd)
-    if not len(s) or s.max() <= 0:
-        return False
-    k = int(np.argmax(s))
-    return bool(np.nan_to_num(sd_perp[k]) < TWITCH_MIN_PERP_FRAC * s[k])
 
 
 @dataclass
@@ -441,8 +428,6 @@ class EpisodeAssembler:
             jerk = float(np.nan_to_num(f.sd_perp[sl] / buf.floor_sd[sl], nan=0.0).max())
             if jerk < TWITCH_MIN_JERK:
                 return None  # a jerk that barely crosses the threshold for a frame or two: a jolt of the bed
-            if jerk < 2.0 * TWITCH_MIN_JERK and _along_gravity(f.sd[sl], f.sd_perp[sl]):
-                return None  # a weak jolt up and down: the mattress bounced the leg
             kind = "twitch"
         elif slow_rot >= LM_MIN_ROT_DEG or _sustained(f.sd_perp[sl], buf.floor_sd[sl], f.n[sl]) >= LM_SUSTAINED_K:
             kind = "leg_movement"

@@ -8,14 +8,12 @@ stream reads it as a run of leg movements, often with a posture change at each e
 ``OPEN_MIN_DEG`` (at most ``OPEN_MAX_DEG``: rolling over turns it further) from where it was before
 (``_pre``) opens an excursion; a posture change of ``ROLL_DEG`` or more opens one only if much of its turn
 (``PITCH_FRAC``) pitched the shin up or down (a cramp flexes the knee and ankle; rolling over turns the
-shin about its own axis, and may turn it back); the episodes that follow are held with it while the leg
-stays away; an episode that brings it back within ``max(RETURN_MIN_DEG, RETURN_FRAC x excursion)`` of
-the start closes it; an episode inside it that turns the leg more than ``OPEN_MAX_DEG`` on its own
-(turning over) ends it: a cramp holds the leg, it does not roll it over. An excursion closed within
-``MIN_S``..``MAX_S`` of its start, with at least one movement between the opening and the return, is
-one ``contraction``. Anything else (no return within ``MAX_S``, the leg back without a movement,
-getting up, turning over) releases the episodes as they were. Orientations are unit gravity vectors in
-sensor coordinates, so the rule does not depend on how the sensor is strapped.
+shin about its own axis, and may turn it back); the episodes that follow are held with it while the leg stays away; an
+episode that brings it back within ``max(RETURN_MIN_DEG, RETURN_FRAC x excursion)`` of the start closes
+it. An excursion closed within ``MIN_S``..``MAX_S`` of its start, with at least one movement between
+the opening and the return, is one ``contraction``. Anything else (no return within ``MAX_S``, the leg
+back without a movement, getting up) releases the episodes as they were. Orientations are unit gravity
+vectors in sensor coordinates, so the rule does not depend on how the sensor is strapped.
 """
 
 from __future__ import annotations
@@ -102,8 +100,7 @@ class HeldCrampGrouper:
             base = _vec(self.group[0], "_pre")
             tol = self._tolerance()
             came_back = _deg(_vec(e, "_pre"), base) <= tol  # the leg was back before e began
-            rolled = float(e.extra.get("posture_change_deg", 0.0)) > OPEN_MAX_DEG  # turned over: no cramp
-            if e.kind not in JOINS or e.end - self.group[0].start > MAX_S or came_back or rolled:
+            if e.kind not in JOINS or e.end - self.group[0].start > MAX_S or came_back:
                 out.extend(self._release())  # which may open another excursion: look again
                 continue
             self.group.append(e)

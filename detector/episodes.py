@@ -13,7 +13,8 @@ Classification (brief: twitch < 0.5 s, leg movement 0.5-10 s, contraction > 10 s
 - a lasting change of orientation over ``POSTURE_DEG`` (rolling over) -> ``posture_change``;
 - longer than 10 s -> ``contraction`` (a held posture with strain: the cramp);
 - shorter than 0.5 s -> ``twitch``;
-- otherwise a ``leg_movement`` if the shin rotated, else mattress/partner vibration (dropped).
+- otherwise a ``leg_movement`` if the shin rotated or the leg's own jerk held for most of it, else
+  mattress/partner vibration (dropped).
 """
 
 from __future__ import annotations
@@ -66,6 +67,13 @@ TWITCH_MAX_S = 0.5
 LM_MAX_S = 10.0
 LM_MIN_ROT_DEG = 0.7  # a leg movement turns the shin (seen by ~1 s means)
 CRAMP_MIN_ROT_DEG = 1.5  # a cramp holds the foot and shin turned
+#: A leg movement the shin barely turns with (an ankle dorsiflexion, the other foot rubbing the shin)
+#: still shows the leg's own muscle working for its whole length: the AASM/WASM LM is EMG held above
+#: the resting level for 0.5-10 s, and from the shin that is a jerk perpendicular to gravity (which a
+#: mattress shaken by someone else hardly makes) above the jerk threshold in at least half the event's
+#: frames (its median frame at ``LM_SUSTAINED_K`` x the threshold). A partner's jolt crosses the
+#: threshold in a frame or two, not for most of the event.
+LM_SUSTAINED_K = 1.0
 TWITCH_ISO_MAX = 1.35  # median jerk level (x floor) in the second around a twitch
 #: A twitch's jerk peaks this many times above the floor (above K_SD: a jerk that only just crosses
 #: the threshold for a frame or two is more often a jolt of the bed than the leg's own). Slow sensors'
@@ -137,6 +145,13 @@ def _rolling_mean(x: np.ndarray, w: int) -> np.ndarray:
     if len(x) >= w:
         out[w - 1 :] = sliding_window_view(x, w).mean(axis=-1)
     return out
+
+
+def _sustained(sd_perp: np.ndarray, floor_sd: np.ndarray, n: np.ndarray) -> float:
+    """The median frame's jerk over its threshold (``K_SD`` x floor x ``sd_factor``)."""
+    if not len(sd_perp):
+        return 0.0
+    return float(median(np.nan_to_num(sd_perp / (K_SD * floor_sd * sd_factor(n)), nan=0.0)))
 
 
 @dataclass
@@ -414,7 +429,7 @@ class EpisodeAssembler:
             if jerk < TWITCH_MIN_JERK:
                 return None  # a jerk that barely crosses the threshold for a frame or two: a jolt of the bed
             kind = "twitch"
-        elif slow_rot >= LM_MIN_ROT_DEG:
+        elif slow_rot >= LM_MIN_ROT_DEG or _sustained(f.sd_perp[sl], buf.floor_sd[sl], f.n[sl]) >= LM_SUSTAINED_K:
             kind = "leg_movement"
         else:
             return None  # vibration without rotation: the mattress, not the leg
@@ -440,9 +455,12 @@ class CrampGrouper:
     """A cramp seldom reads as one burst: the foot is held turned while strained movements come
     and go. Consecutive movements are grouped while the leg stays turned more than
     ``CRAMP_HOLD_DEG`` away from where it was before the first of them (a leg movement returns,
-    a cramp does not let go), with at most ``CRAMP_GAP_S`` between them. A group lasting over
-    10 s is one ``contraction``; otherwise its movements stand as they are. A posture change or
-    getting up ends a group. Movements are held until their group is decided.
+    a cramp does not let go), with at most ``CRAMP_JOIN_GAP_S`` between them. A group lasting over
+    10 s is one ``contraction``; otherwise its movements stand as they are. A cramp that paused is
+    continued by another contraction within ``CRAMP_JOIN_GAP_S``, and by other movements only on the
+    same held-turned rule (no longer by anything within ``CRAMP_GAP_S``: after a pause the leg may
+    have let go and come to rest somewhere new). A posture change or getting up ends a group.
+    Movements are held until their group is decided.
     """
 
     group: list[Episode] = field(default_factory=list)
@@ -470,6 +488,8 @@ class CrampGrouper:
             return False
         if len(g) == 1:
             return g[0].kind == "contraction"
+        if all(e.kind == "twitch" for e in g):
+            return False  # brief jerks with the leg at rest between them: no sustained contraction
         # two movements with a real pause between them stay two (a leftover tilt is no cramp)
         continuous = len(g) >= 3 or g[1].start - g[0].end <= CRAMP_PAUSE_S or "contraction" in (g[0].kind, g[1].kind)
         return continuous and max(e.end for e in g) - g[0].start > LM_MAX_S
@@ -482,10 +502,14 @@ class CrampGrouper:
             return False
         if e.start - last.end <= CRAMP_PAUSE_S and "twitch" not in (e.kind, last.kind):
             return True  # the leg kept moving almost without a pause
-        if self._is_cramp(self.group):
-            return True  # a cramp that paused: cramps do not come seconds apart
         if e.start - last.end > CRAMP_JOIN_GAP_S:
             return False
+        if e.kind == "contraction" and self._is_cramp(self.group):
+            # A cramp that paused: a second sustained contraction within seconds is the cramp coming
+            # back (cramps do not come seconds apart); any other movement continues it only while the
+            # leg is still held turned: after a pause the muscle may have let go and the leg come to
+            # rest somewhere new, and what follows is another movement.
+            return True
         base = np.asarray(self.group[0].extra.get("_pre", [np.nan] * 3))
         held_after = np.asarray(last.extra.get("_post", [np.nan] * 3))
         held_before = np.asarray(e.extra.get("_pre", [np.nan] * 3))

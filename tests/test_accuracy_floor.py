@@ -20,10 +20,12 @@ from detector.synthetic import generate_night
 NIGHTS = [(20260105, 12.5), (20260106, 26.0), (20260107, 52.0), (20260108, 104.0), (20260109, 208.0)]
 HOURS = 1.0
 #: Pooled judged F1 floors per generator (measured when set: synthetic 0.93 / 0.99 / 1.00 / 0.99,
-#: simnights 0.91 / 0.83 / 1.00 / 0.89 for twitch / leg_movement / contraction / any).
+#: simnights 0.91 / 0.83 / 1.00 / 0.89 for twitch / leg_movement / contraction / any; simnights' leg
+#: movement and any-episode floors raised once those rose on held-out seeds too (issue 14, session 5:
+#: here 0.91 / 0.94 / 1.00 / 0.94)).
 FLOORS = {
     "synthetic": {"twitch": 0.90, "leg_movement": 0.96, "contraction": 0.90, "any": 0.96},
-    "physio": {"twitch": 0.88, "leg_movement": 0.80, "contraction": 0.85, "any": 0.86},
+    "physio": {"twitch": 0.88, "leg_movement": 0.90, "contraction": 0.85, "any": 0.91},
 }
 #: The same night with the sensor strapped upside down scores within this of upright.
 ROTATED_MAX_DIFF = 0.02

@@ -450,8 +450,7 @@ def night() -> dict[str, Any]:
         "legwatch-night",
         "legwatch · Night",
         "One night: leg activity and angle, episodes as regions by kind, gaps, sleep window, sensor battery, "
-        "signal and link. "
-        + NOT_A_DIAGNOSIS,
+        "signal and link. " + NOT_A_DIAGNOSIS,
         panels,
         who_and_leg("activity"),
         episodes + others,

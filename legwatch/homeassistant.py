@@ -60,6 +60,8 @@ SENSORS: tuple[SensorDef, ...] = (
     SensorDef("coverage", "Data coverage", "coverage_pct", "%", icon="mdi:signal"),
     SensorDef("status", "Night status", "status", None, None, None, "mdi:information-outline"),
 )
+
+
 @dataclass(frozen=True)
 class HealthDef:
     """One health entity of a sensor, read from the sensor's status topic."""

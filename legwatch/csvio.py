@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from legwatch import decimal_words
+
 HEADER = ("timestamp", "ax", "ay", "az")
 
 
@@ -213,7 +215,11 @@ def _parse_block(
     w = int(lens.max())
     if w > _MAX_WIDTH or int(lens.min()) < 1 or int(e[0]) < w:
         return None  # too long, or empty
-    if exp10 is None and decimals >= 0:
+    if exp10 is None and decimals >= 0 and not (buf[e - decimals - 1] == _DOT).all():
+        # decimals vary (repr): eight bytes at a time, the odd fields (exponents) as below
+        varied = _by_words(buf, s, e, cols)
+        if varied is not NotImplemented:
+            return varied
         split = _split_by_decimals(buf, s, e, decimals, cols)
         if split is not NotImplemented:
             return split
@@ -268,6 +274,24 @@ def _parse_block(
         v = _squeeze_dot(blk, k, has_dot, neg, exp10)
     if v is not None and odd is not None:
         v[odd[0]] = odd[1]
+    return v
+
+
+def _by_words(buf: np.ndarray, s: np.ndarray, e: np.ndarray, cols: np.ndarray):
+    """A block of fields with varying decimals through ``decimal_words`` (exactly strtod); the few
+    fields it leaves (an exponent, more digits) through ``_parse_block``. NotImplemented when it
+    leaves over a quarter of them."""
+    v, ok = decimal_words.parse(buf, decimal_words.words(buf), s, e)
+    n_ok = int(np.count_nonzero(ok))
+    if n_ok == len(e):
+        return v
+    if n_ok * 4 < len(e) * 3:
+        return NotImplemented
+    rest = np.flatnonzero(~ok)
+    odd = _parse_block(buf, s[rest], e[rest], -1, cols)
+    if odd is None:
+        return None
+    v[rest] = odd
     return v
 
 

@@ -233,3 +233,41 @@ def test_repr_of_rounded_values_is_exact(tmp_path, decimals):
     want = _expected(rows)
     assert np.array_equal(fast[0], want[:, 0]) and np.array_equal(fast[1], want[:, 1:])
     assert len({len(r[1].split(".")[-1]) for r in rows}) > 1, "decimals must vary"
+
+
+_FIELD = st.one_of(
+    st.floats(-1e17, 1e17, allow_nan=False).map(repr),
+    st.tuples(st.floats(-1e9, 1e9, allow_nan=False), st.integers(0, 9)).map(lambda v: f"{v[0]:.{v[1]}f}"),
+    st.text("0123456789.-+eE_ ", min_size=1, max_size=20),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_FIELD, min_size=1, max_size=60))
+def test_word_parser_gives_what_float_gives_or_leaves_the_field(fields):
+    """``decimal_words.parse`` (the path for varying decimals) on any text: every field it takes is
+    exactly float()'s value (sign of zero included); it takes every plain ``-?d+.d{0,7}`` with
+    at most 16 integer digits and a mantissa below 2**53, and leaves anything else."""
+    import re
+
+    from legwatch import decimal_words
+
+    fields = [f for f in fields if "," not in f]
+    if not fields:
+        return
+    raw = ("timestamp,ax,ay,az\n" + ",".join(fields) + "\n").encode()
+    buf = np.frombuffer(raw, np.uint8)
+    ends = np.cumsum([len(f) + 1 for f in fields]) + len("timestamp,ax,ay,az\n") - 1
+    starts = ends - [len(f) for f in fields]
+    for short in (True, False):  # fields of up to 8 bytes take their own path: blocks of each kind
+        pick = np.flatnonzero((ends - starts <= 8) == short)
+        if not len(pick):
+            continue
+        v, ok = decimal_words.parse(buf, decimal_words.words(buf), starts[pick], ends[pick])
+        for i, j in enumerate(pick.tolist()):
+            f = fields[j]
+            m = re.fullmatch(r"-?(\d{1,16})\.(\d{0,7})", f)
+            plain = m is not None and int(m[1] + m[2]) < 2**53
+            assert bool(ok[i]) == plain, f
+            if ok[i]:
+                assert v[i] == float(f) and np.signbit(v[i]) == np.signbit(float(f)), f

@@ -176,10 +176,12 @@ def _parse_plain(raw: bytes, offset: int) -> tuple[np.ndarray, np.ndarray] | Non
                 decimals.append(len(field) - 1 - dot if dot >= 0 else -1)  # -1: see per row
         for r in range(0, n, _ROWS):
             k = min(n, r + _ROWS)
-            st = bounds[r * _NCOL : k * _NCOL].reshape(-1, _NCOL) + 1
-            en = bounds[r * _NCOL + 1 : k * _NCOL + 1].reshape(-1, _NCOL)
+            # each column's starts and ends contiguous (.T.copy()): the index arithmetic and
+            # gathers on them run several times faster than on strided columns
+            st = (bounds[r * _NCOL : k * _NCOL].reshape(-1, _NCOL) + 1).T.copy()
+            en = bounds[r * _NCOL + 1 : k * _NCOL + 1].reshape(-1, _NCOL).T.copy()
             for c in range(_NCOL):
-                v = _parse_block(buf, st[:, c], en[:, c], decimals[c], cols)
+                v = _parse_block(buf, st[c], en[c], decimals[c], cols)
                 if v is None:
                     return None
                 outs[c][row + r : row + k] = v
@@ -215,7 +217,8 @@ def _parse_block(
     w = int(lens.max())
     if w > _MAX_WIDTH or int(lens.min()) < 1 or int(e[0]) < w:
         return None  # too long, or empty
-    if exp10 is None and decimals >= 0 and not (buf[e - decimals - 1] == _DOT).all():
+    all_at_dot = exp10 is None and decimals >= 0 and bool((buf[e - decimals - 1] == _DOT).all())
+    if exp10 is None and decimals >= 0 and not all_at_dot:
         # decimals vary (repr): eight bytes at a time, the odd fields (exponents) as below
         varied = _by_words(buf, s, e, cols)
         if varied is not NotImplemented:
@@ -229,12 +232,7 @@ def _parse_block(
     if pad.max() > 1:  # bytes of the field before: 0 (one byte before is the separator: a non-digit)
         blk *= cols[:w] >= pad.astype(np.uint8)[:, None]
         pad = pad * 0
-    fixed = (
-        exp10 is None
-        and decimals >= 0
-        and int((lens - neg).min()) >= decimals + 2
-        and bool((buf[e - decimals - 1] == _DOT).all())
-    )
+    fixed = all_at_dot and int((lens - neg).min()) >= decimals + 2
     if fixed:
         dot, has_dot = np.full(n, w - 1 - decimals), np.ones(n, bool)
     else:

@@ -271,3 +271,36 @@ def test_word_parser_gives_what_float_gives_or_leaves_the_field(fields):
             assert bool(ok[i]) == plain, f
             if ok[i]:
                 assert v[i] == float(f) and np.signbit(v[i]) == np.signbit(float(f)), f
+
+
+def test_detect_gives_the_same_output_whichever_way_the_numbers_are_written(tmp_path):
+    """``legwatch detect`` of one night written with fixed decimals (legwatch's own CSV), as Python's
+    repr (varying decimals, a few exponents: the eight-byte word path) and as ``%.18e`` (an exponent
+    on every field): the reader's three paths give the same numbers, so the whole output (episodes,
+    epochs' summary, gaps) is byte for byte the same, whatever the detector's rules are."""
+    import json
+
+    from detector.synthetic import generate_night
+    from helpers import run_cli
+    from legwatch import csvio
+
+    night = generate_night(5, hours=1.0, rate_hz=52.0)
+    plain = tmp_path / "plain.csv"
+    write_csv(plain, night.t, night.xyz)
+    t, xyz = read_csv(plain)
+    data = np.column_stack([t, xyz])
+    rep = tmp_path / "repr.csv"
+    rep.write_text(
+        ",".join(csvio.HEADER) + "\n" + "".join(f"{a!r},{b!r},{c!r},{d!r}\n" for a, b, c, d in data.tolist())
+    )
+    e18 = tmp_path / "e18.csv"
+    np.savetxt(e18, data, fmt="%.18e", delimiter=",", header=",".join(csvio.HEADER), comments="")
+    ax = [line.split(",")[1] for line in rep.read_text().splitlines()[1:2000]]
+    assert len({len(f.split(".")[-1]) for f in ax}) > 1, "the repr night's decimals must vary"
+    outs = []
+    for p in (plain, rep, e18):
+        doc = json.loads(run_cli("detect", str(p), "--format", "json", check=True).stdout)
+        doc.pop("file")
+        outs.append(doc)
+    assert outs[0]["episodes"], "the night must have episodes"
+    assert outs[1] == outs[0] and outs[2] == outs[0]

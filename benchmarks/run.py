@@ -2,12 +2,17 @@
 
     .venv/bin/python benchmarks/run.py [--runs 5] [--sensors 10,100,500] [--monitor-seconds 90]
                                        [--only detect,core,memory,monitor] [--json results.json]
+                                       [--against DIR]
 
 1. ``detect``: ``legwatch detect NIGHT.csv --format json`` on an 8-hour 52 Hz night (~1.5 million
    samples) as a whole process (interpreter start, imports, CSV, detection, JSON out), against
    scikit-digital-health's sleep pipeline (``peer_skdh.py``: ReadCSV -> GetDayWindowIndices ->
    Sleep) on the same file, also a whole process, alternating, median of ``--runs``. The peer runs
    in this benchmark's own virtualenv ``benchmarks/.venv-peer``, created here on first use.
+   ``--against DIR`` also runs the ``legwatch detect`` of another checkout (e.g. ``git worktree
+   add DIR COMMIT``, or an unpacked ``git archive``) in the same alternation, on the same files and
+   interpreter: its times, its ratio to the peer, whether its output is identical to this one's,
+   and this checkout's speed-up over it, each measured in the same minutes on the same machine.
 2. ``core``: reading the CSV (against ``np.loadtxt``, the reader's careful path) and the detection
    core alone (``detect_arrays`` on samples in memory), against real time.
 3. ``memory``: one ``StreamDetector`` fed a 2-hour and an 8-hour night in 1 s batches; what it
@@ -87,6 +92,16 @@ def pin_pid(pid: int, core: int) -> None:
 def legwatch_cmd() -> list[str]:
     exe = Path(sys.executable).parent / "legwatch"
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "legwatch"]
+
+
+def against_cmd(code: Path) -> list[str]:
+    """``legwatch`` from the checkout ``code`` (first on PYTHONPATH; ``-P``: not the working
+    directory's), as the console script runs it (no ``-m``: runpy)."""
+    return [sys.executable, "-P", "-c", "import sys; from legwatch.cli import main; sys.exit(main())"]
+
+
+def against_env(env: dict, code: Path) -> dict:
+    return {**env, "PYTHONPATH": str(code)}
 
 
 def timed_run(cmd: list[str], env: dict | None = None) -> dict:
@@ -198,7 +213,9 @@ def ensure_peer() -> tuple[Path | None, str]:
 # --- 1. whole-process detect against the peer ------------------------------------------------------
 
 
-def bench_detect(csv: Path, variants: dict[str, Path], runs: int, use_peer: bool, res: dict) -> None:
+def bench_detect(
+    csv: Path, variants: dict[str, Path], runs: int, use_peer: bool, res: dict, against: Path | None = None
+) -> None:
     say("== 1. legwatch detect, whole process, 8-hour 52 Hz night from CSV to episodes")
     n_samples = csv.read_bytes().count(b"\n") - 1
     size = csv.stat().st_size
@@ -214,12 +231,23 @@ def bench_detect(csv: Path, variants: dict[str, Path], runs: int, use_peer: bool
     lw, peer = [], []
     # .pyc files as an installed package has them (pip compiles at install, as it did the peer's);
     # with PYTHONDONTWRITEBYTECODE set, an editable checkout would compile from source every run
-    pkgs = [str(ROOT / d) for d in ("legwatch", "detector", "collector")]
+    pkgs = [str(code / d) for code in (ROOT, against) if code for d in ("legwatch", "detector", "collector")]
     subprocess.run([sys.executable, "-m", "compileall", "-q", *pkgs], capture_output=True, check=False)
     first = timed_run(lw_cmd, env)  # warm-up: page cache
     if first["rc"]:
         say(f"  legwatch detect FAILED (exit {first['rc']}): {first['stderr'].strip()[-500:]}")
         return
+    base_cmd = base_env = None
+    if against is not None:
+        base_cmd = [*pin_prefix(0), *against_cmd(against), *lw_cmd[-4:]]
+        base_env = against_env(env, against)
+        w = timed_run(base_cmd, base_env)
+        if w["rc"]:
+            say(f"  --against {against}: detect FAILED (exit {w['rc']}): {w['stderr'].strip()[-300:]}")
+            base_cmd = None
+        else:
+            say(f"  against  : the checkout in {against}, alternating with this one")
+    base: list[dict] = []
     peer_fail = None
     if peer_cmd:
         w = timed_run(peer_cmd)
@@ -229,6 +257,8 @@ def bench_detect(csv: Path, variants: dict[str, Path], runs: int, use_peer: bool
             peer_cmd = None
     for _ in range(runs):
         lw.append(timed_run(lw_cmd, env))
+        if base_cmd:
+            base.append(timed_run(base_cmd, base_env))
         if peer_cmd:
             peer.append(timed_run(peer_cmd))
     out = json.loads(lw[-1]["stdout"])
@@ -281,14 +311,18 @@ def bench_detect(csv: Path, variants: dict[str, Path], runs: int, use_peer: bool
                 f"{_hm(out['sleep_start'])}; skdh sleep opportunity {pout.get('tso_duration_min') or 0:.0f} min "
                 f"from {_hm(pout['tso_start'])} (naive clock = UTC here)"
             )
+    if base:
+        res["detect"]["against"] = _say_against(against, lw, base, peer)
     say(f"  legwatch counts: {out.get('counts')}")
     if peer_cmd:
         # the same night written with Python's repr (what pandas and the csv module write): the
         # goal holds there too, so it is measured as the plain file is (alternating, --runs each)
         variant = variants["repr"]
-        lw_v, peer_v = [], []
+        lw_v, peer_v, base_v = [], [], []
         for _ in range(runs):
             lw_v.append(timed_run([*lw_cmd[:-3], str(variant), "--format", "json"], env))
+            if base_cmd:
+                base_v.append(timed_run([*base_cmd[:-3], str(variant), "--format", "json"], base_env))
             peer_v.append(timed_run([*peer_cmd[:-1], str(variant)]))
         failed = [r for r in lw_v + peer_v if r["rc"]]
         if failed:
@@ -316,6 +350,35 @@ def bench_detect(csv: Path, variants: dict[str, Path], runs: int, use_peer: bool
                 f"  ratio    : {b / a:.2f}x faster in wall time ({bc / ac:.2f}x in CPU time); "
                 f"goal >= {GOAL_DETECT_RATIO:g}x: {verdict}"
             )
+            if base_v:
+                res["detect"]["repr"]["against"] = _say_against(against, lw_v, base_v, peer_v)
+
+
+def _say_against(against: Path | None, lw: list[dict], base: list[dict], peer: list[dict]) -> dict:
+    """The other checkout's figures from the same alternation, said and returned."""
+    bw, bc = (statistics.median(r[k] for r in base) for k in ("wall", "cpu"))
+    lw_wall, lw_cpu = (statistics.median(r[k] for r in lw) for k in ("wall", "cpu"))
+    same = all(r["stdout"] == lw[-1]["stdout"] for r in (*lw, *base))
+    doc = {
+        "code": str(against),
+        "walls": [r["wall"] for r in base],
+        "wall_median": bw,
+        "cpu_median": bc,
+        "speedup_wall": bw / lw_wall,
+        "speedup_cpu": bc / lw_cpu,
+        "identical_output": same,
+    }
+    line = f"  against  : median {bw:.2f} s wall ({_list(r['wall'] for r in base)}), {bc:.2f} s CPU"
+    if peer:
+        pw = statistics.median(r["wall"] for r in peer)
+        doc["ratio_wall"] = pw / bw
+        line += f", {pw / bw:.2f}x faster than skdh"
+    say(line)
+    say(
+        f"  speed-up : this checkout takes {lw_wall / bw:.0%} of its wall time ({lw_cpu / bc:.0%} of its CPU "
+        f"time); output {'identical' if same else 'DIFFERENT'}"
+    )
+    return doc
 
 
 def _list(xs) -> str:
@@ -709,6 +772,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", default="detect,core,memory,monitor", help="sections to run")
     ap.add_argument("--no-peer", action="store_true", help="do not set up or run scikit-digital-health")
     ap.add_argument("--json", metavar="FILE", help="also write every figure as JSON")
+    ap.add_argument(
+        "--against",
+        metavar="DIR",
+        type=Path,
+        help="detect: also time the legwatch of another checkout DIR, alternating (an A/B in one run)",
+    )
     args = ap.parse_args(argv)
     only = {s.strip() for s in args.only.split(",")}
     say(
@@ -723,7 +792,7 @@ def main(argv: list[str] | None = None) -> int:
         csv, npz = make_night(work, 8.0)
         variants = write_variants(csv) if only & {"detect", "core"} else {}
         if "detect" in only:
-            bench_detect(csv, variants, args.runs, not args.no_peer, res)
+            bench_detect(csv, variants, args.runs, not args.no_peer, res, args.against)
         if "core" in only:
             bench_core(csv, variants, res)
         if "memory" in only:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from detector.frames import FRAME_S, Frames
-from detector.vectors import angle_rad, state_array, state_item, state_part, state_value
+from detector.vectors import angle_rad, norm_rows, state_array, state_item, state_part, state_value
 
 CTX = 3  # frames of context needed on each side
 MAX_FILL_S = 600.0
@@ -96,7 +96,7 @@ def compute(n: np.ndarray, s: np.ndarray, q: np.ndarray, c: np.ndarray) -> tuple
         cxz = (c3[:, 1] / n3 - mean3[:, 0] * mean3[:, 2]) * corr
         cyz = (c3[:, 2] / n3 - mean3[:, 1] * mean3[:, 2]) * corr
         var = np.maximum(cxx + cyy + czz, 0.0)
-        g = mean3 / np.linalg.norm(mean3, axis=1)[:, None]
+        g = mean3 / norm_rows(mean3)[:, None]
         gx, gy, gz = g[:, 0], g[:, 1], g[:, 2]
         var_par = gx * gx * cxx + gy * gy * cyy + gz * gz * czz + 2 * (gx * gy * cxy + gx * gz * cxz + gy * gz * cyz)
         var_perp = np.clip(var - var_par, 0.0, None)

@@ -233,3 +233,74 @@ def test_repr_of_rounded_values_is_exact(tmp_path, decimals):
     want = _expected(rows)
     assert np.array_equal(fast[0], want[:, 0]) and np.array_equal(fast[1], want[:, 1:])
     assert len({len(r[1].split(".")[-1]) for r in rows}) > 1, "decimals must vary"
+
+
+_FIELD = st.one_of(
+    st.floats(-1e17, 1e17, allow_nan=False).map(repr),
+    st.tuples(st.floats(-1e9, 1e9, allow_nan=False), st.integers(0, 9)).map(lambda v: f"{v[0]:.{v[1]}f}"),
+    st.text("0123456789.-+eE_ ", min_size=1, max_size=20),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_FIELD, min_size=1, max_size=60))
+def test_word_parser_gives_what_float_gives_or_leaves_the_field(fields):
+    """``decimal_words.parse`` (the path for varying decimals) on any text: every field it takes is
+    exactly float()'s value (sign of zero included); it takes every plain ``-?d+.d{0,7}`` with
+    at most 16 integer digits and a mantissa below 2**53, and leaves anything else."""
+    import re
+
+    from legwatch import decimal_words
+
+    fields = [f for f in fields if "," not in f]
+    if not fields:
+        return
+    raw = ("timestamp,ax,ay,az\n" + ",".join(fields) + "\n").encode()
+    buf = np.frombuffer(raw, np.uint8)
+    ends = np.cumsum([len(f) + 1 for f in fields]) + len("timestamp,ax,ay,az\n") - 1
+    starts = ends - [len(f) for f in fields]
+    for short in (True, False):  # fields of up to 8 bytes take their own path: blocks of each kind
+        pick = np.flatnonzero((ends - starts <= 8) == short)
+        if not len(pick):
+            continue
+        v, ok = decimal_words.parse(buf, decimal_words.words(buf), starts[pick], ends[pick])
+        for i, j in enumerate(pick.tolist()):
+            f = fields[j]
+            m = re.fullmatch(r"-?(\d{1,16})\.(\d{0,7})", f)
+            plain = m is not None and int(m[1] + m[2]) < 2**53
+            assert bool(ok[i]) == plain, f
+            if ok[i]:
+                assert v[i] == float(f) and np.signbit(v[i]) == np.signbit(float(f)), f
+
+
+def test_detect_gives_the_same_output_whichever_way_the_numbers_are_written(tmp_path):
+    """``legwatch detect`` of one night written with fixed decimals (legwatch's own CSV), as Python's
+    repr (varying decimals, a few exponents: the eight-byte word path) and as ``%.18e`` (an exponent
+    on every field): the reader's three paths give the same numbers, so the whole output (episodes,
+    epochs' summary, gaps) is byte for byte the same, whatever the detector's rules are."""
+    import json
+
+    from detector.synthetic import generate_night
+    from helpers import run_cli
+    from legwatch import csvio
+
+    night = generate_night(5, hours=1.0, rate_hz=52.0)
+    plain = tmp_path / "plain.csv"
+    write_csv(plain, night.t, night.xyz)
+    t, xyz = read_csv(plain)
+    data = np.column_stack([t, xyz])
+    rep = tmp_path / "repr.csv"
+    rep.write_text(
+        ",".join(csvio.HEADER) + "\n" + "".join(f"{a!r},{b!r},{c!r},{d!r}\n" for a, b, c, d in data.tolist())
+    )
+    e18 = tmp_path / "e18.csv"
+    np.savetxt(e18, data, fmt="%.18e", delimiter=",", header=",".join(csvio.HEADER), comments="")
+    ax = [line.split(",")[1] for line in rep.read_text().splitlines()[1:2000]]
+    assert len({len(f.split(".")[-1]) for f in ax}) > 1, "the repr night's decimals must vary"
+    outs = []
+    for p in (plain, rep, e18):
+        doc = json.loads(run_cli("detect", str(p), "--format", "json", check=True).stdout)
+        doc.pop("file")
+        outs.append(doc)
+    assert outs[0]["episodes"], "the night must have episodes"
+    assert outs[1] == outs[0] and outs[2] == outs[0]

@@ -67,3 +67,40 @@ def test_rates_and_uneven_timestamps():
         res = detect_arrays(n.t, n.xyz)
         assert res.samples == len(n.t)
         assert all(e.end > e.start for e in res.episodes)
+
+
+def test_framer_checks_every_batch_the_same_way():
+    """A clean batch (finite, strictly increasing) takes the Framer's quick check; one with a NaN,
+    a repeated or an earlier time the sample-by-sample one. Both keep exactly the same samples, so
+    a batch with its bad samples taken out gives the same frames as with them left in."""
+    from detector.frames import Framer
+
+    rng = np.random.default_rng(2)
+    t = 1.7e9 + np.cumsum(rng.uniform(0.005, 0.03, 4000))
+    xyz = rng.normal(0, 0.1, (4000, 3)) + [0, 0, 1]
+    bad_t, bad_xyz = t.copy(), xyz.copy()
+    bad_xyz[100, 1] = np.nan
+    bad_t[200] = bad_t[199]  # a repeated time
+    bad_t[300] = bad_t[250]  # an earlier one
+    bad_t[400] = np.inf
+    kept = np.ones(len(t), bool)
+    kept[[100, 200, 300, 400]] = False
+    for cut in (1000, 2500):  # several batches: the first sample of a later one is checked too
+        a, b = Framer(), Framer()
+        fa = [a.push(t[kept][i : i + cut], xyz[kept][i : i + cut]) for i in range(0, int(kept.sum()), cut)]
+        fb = [b.push(bad_t[i : i + cut], bad_xyz[i : i + cut]) for i in range(0, len(t), cut)]
+        assert b.dropped == 4 and a.dropped == 0
+        for x, y in zip(_frames_of(fa + [(a.flush(), [])]), _frames_of(fb + [(b.flush(), [])]), strict=True):
+            assert np.array_equal(x, y)
+    late = Framer()
+    late.push(t[:10], xyz[:10])
+    late.push(t[5:20], xyz[5:20])  # a batch starting before the last sample: its first five dropped
+    assert late.dropped == 5
+
+
+def _frames_of(pushed):
+    from detector.frames import Frames
+
+    fr = Frames.concat([f for f, _ in pushed])
+    gaps = [g for _, gs in pushed for g in gs]
+    return fr.idx, fr.n, fr.s, fr.q, fr.c, np.array(gaps).reshape(-1, 2)

@@ -1,0 +1,105 @@
+"""Plain decimal fields (``-?digits.digits``) parsed eight bytes at a time: ``legwatch.csvio``'s path
+for fields whose number of decimals varies (Python's repr drops trailing zeros: 0.9778 among
+0.97784), where the digits of a field have no fixed place in a block.
+
+Each field is read as unaligned little-endian 64-bit words: its last 8 bytes, where its '.' is
+found. A field of up to 8 bytes (an acceleration) is all in that word: the '.' is squeezed out of
+it with two masks. A longer one (a timestamp) takes the digits after the '.' from that word and
+those before it from the 8 or 16 bytes before the '.'. The digits of a word become one integer
+with three multiply-shift steps (SWAR: "SIMD within a register"), every field at once with numpy.
+The mantissa (the digits without the '.') is below 2**53, so ``mantissa / 10**decimals`` is one
+correctly rounded division of exact doubles: exactly what strtod (``float()``, ``np.loadtxt``)
+gives. Fields not of this shape (an exponent, a sign other than '-', no digit before the '.',
+over 7 decimals or 16 integer digits, a mantissa of 2**53 or more) are marked, for the caller's
+general path.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_U = np.uint64
+_K30 = _U(0x3030303030303030)  # '0' in every byte
+_KF0 = _U(0xF0F0F0F0F0F0F0F0)
+_K0F = _U(0x0F0F0F0F0F0F0F0F)
+_K06 = _U(0x0606060606060606)
+_K10 = _U(0x1010101010101010)
+_KDOT = _U(0x2E2E2E2E2E2E2E2E)  # '.' in every byte
+_K7F = _U(0x7F7F7F7F7F7F7F7F)
+_PAIRS, _QUADS, _OCTS = _U(0x00FF00FF00FF00FF), _U(0x0000FFFF0000FFFF), _U(0x00000000FFFFFFFF)
+#: the top (last, in the file) j bytes of a word, j = 0..8
+_TOP = np.array([0] + [((1 << (8 * j)) - 1) << (8 * (8 - j)) for j in range(1, 9)], dtype=np.uint64)
+_P10U = np.array([10**j for j in range(8)], dtype=np.uint64)
+_P10F = 10.0 ** np.arange(8)  # exact doubles
+_EXACT = 2**53
+#: the largest integer part whose mantissa with j decimals stays below 2**53
+_MAX_INT = np.array([(_EXACT - 1) // 10**j for j in range(8)], dtype=np.uint64)
+_MAX_DECIMALS = 7  # the '.' within a field's last 8 bytes
+#: bytes 0..p of a word (what moves up one byte when the '.' at byte p is squeezed out), and the rest
+_BELOW = np.array([(1 << (8 * (p + 1))) - 1 for p in range(8)], dtype=np.uint64)
+_ABOVE = ~_BELOW
+_MAX_INT_DIGITS = 16
+
+
+def words(buf: np.ndarray) -> np.ndarray:
+    """A view of ``buf`` (uint8) with the little-endian 64-bit word that starts at every byte."""
+    return np.ndarray((len(buf) - 7,), dtype="<u8", buffer=buf, strides=(1,))
+
+
+def _digits(w: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(value, bad) of the decimal digits in the bytes of ``w`` under ``mask`` (top bytes of each
+    word: the digits right-aligned): bad is nonzero where one of those bytes is not '0'-'9'."""
+    bad = (((w ^ _K30) & _KF0) | (((w & _K0F) + _K06) & _K10)) & mask
+    d = w & _K0F & mask  # byte 0 is the first digit (the most significant)
+    d = (d * _U(10) + (d >> _U(8))) & _PAIRS
+    d = (d * _U(100) + (d >> _U(16))) & _QUADS
+    d = (d * _U(10000) + (d >> _U(32))) & _OCTS
+    return d, bad
+
+
+def parse(buf: np.ndarray, w64: np.ndarray, s: np.ndarray, e: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(values, ok) of the fields ``buf[s:e]`` (``w64 = words(buf)``; every field at least one byte,
+    ``e >= 8`` and 16 bytes of the buffer before every field that has over 8 integer digits);
+    where ``ok`` is False the value is meaningless and the field is for the general path."""
+    neg = buf[s] == 0x2D  # '-'
+    last = w64[e - 8]
+    x = last ^ _KDOT
+    flags = ~(((x & _K7F) + _K7F) | x | _K7F)  # 0x80 in each byte that is '.'
+    # the highest flag (the last '.'): the exponent of the word as a double; below 0 when none
+    pos = ((flags.astype(np.float64).view(np.int64) >> 52) - (1023 + 7)) >> 3
+    if int((e - s).max()) <= 8:
+        return _short(last, pos, neg, e - s)
+    k = np.clip(7 - pos, 0, _MAX_DECIMALS)  # decimals (clipped where there is no '.': not ok below)
+    frac, bad_f = _digits(last, _TOP[k])
+    dot = e - 1 - k
+    n_int = dot - s - neg  # digits before the '.' (negative when the '.' found is before the field)
+    ok = (pos >= 0) & (n_int >= 1) & (n_int <= _MAX_INT_DIGITS) & (bad_f == 0)
+    n_int = np.clip(n_int, 0, _MAX_INT_DIGITS)
+    n_lo = np.minimum(n_int, 8)
+    whole, bad_i = _digits(w64[dot - 8], _TOP[n_lo])
+    long = n_int > 8
+    if long.any():
+        hi, bad_h = _digits(w64[np.where(long, dot - 16, dot - 8)], _TOP[n_int - n_lo])
+        whole += hi * _U(10**8)
+        bad_i |= bad_h
+    ok &= (bad_i == 0) & (whole <= _MAX_INT[k])
+    mantissa = whole * _P10U[k] + frac  # below 2**53 + 10**7 where ok: no overflow
+    ok &= mantissa < _U(_EXACT)
+    v = mantissa.astype(np.float64) / _P10F[k]  # exact operands: one correctly rounded division
+    np.negative(v, out=v, where=neg)
+    return v, ok
+
+
+def _short(last: np.ndarray, pos: np.ndarray, neg: np.ndarray, lens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``parse`` of fields of up to 8 bytes, each the top ``lens`` bytes of its word ``last``, with
+    its '.' at byte ``pos``: the bytes before the '.' moved up over it, the digits (``lens - neg - 1``
+    of them, so the mantissa is below 10**8) are the top bytes of one word."""
+    p = np.clip(pos, 0, 7)
+    squeezed = ((last << _U(8)) & _BELOW[p]) | (last & _ABOVE[p])
+    n_digits = lens - neg - 1
+    k = 7 - p
+    mantissa, bad = _digits(squeezed, _TOP[np.clip(n_digits, 0, 8)])
+    ok = (pos >= 0) & (n_digits - k >= 1) & (bad == 0)  # a '.' with a digit before it in the field
+    v = mantissa.astype(np.float64) / _P10F[k]  # exact operands: one correctly rounded division
+    np.negative(v, out=v, where=neg)
+    return v, ok

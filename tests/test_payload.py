@@ -127,3 +127,17 @@ def test_batch_straying_from_the_grid_is_refused():
     with pytest.raises(PayloadError, match="split the batch"):
         encode("s", 0, t, np.zeros((100, 3)), 10.0)
     assert payload.fit(t, 10.0) == 50
+
+
+def test_quantize_in_place_gives_what_the_copy_gives_and_only_touches_its_own_arrays() -> None:
+    rng = np.random.default_rng(7)
+    t = 1.7e9 + np.cumsum(rng.uniform(0.018, 0.02, 5000))
+    xyz = rng.normal(0.0, 1.5, (5000, 3)) * np.array([1.0, 1.0, 40.0])  # some beyond the counts' range
+    want = payload.quantize(t, xyz)
+    t2, xyz2 = t.copy(), xyz.copy()
+    got = payload.quantize(t2, xyz2, in_place=True)
+    assert got[0].tobytes() == want[0].tobytes() and got[1].tobytes() == want[1].tobytes()
+    assert got[0] is t2 and got[1] is xyz2  # no second night in memory
+    assert not np.shares_memory(want[0], t) and not np.shares_memory(want[1], xyz)
+    view = xyz.copy()[:, :2]  # not contiguous: left alone, a new array made
+    assert payload.quantize(t[:5000], view, in_place=True)[1] is not view

@@ -31,7 +31,7 @@ from detector.gait import gait_seconds
 from detector.periodic import SeriesRule, role
 from detector.posture import UPRIGHT_DEG, ShinAxis, elevation_deg
 from detector.thresholds import K_SD, K_TILT, Scored, concat_scored, empty_scored, sd_factor
-from detector.vectors import angle_rad, median, state_array, state_item, state_part, state_value
+from detector.vectors import angle_rad, finite, median, state_array, state_item, state_part, state_value
 
 #: How far each feature's window reaches past an event's onset and offset (s), taken back from
 #: the threshold crossings: sd over a 0.3 s window, tilt across 0.4 s of 0.3 s means.
@@ -151,7 +151,7 @@ def _sustained(sd_perp: np.ndarray, floor_sd: np.ndarray, n: np.ndarray) -> floa
     """The median frame's jerk over its threshold (``K_SD`` x floor x ``sd_factor``)."""
     if not len(sd_perp):
         return 0.0
-    return float(median(np.nan_to_num(sd_perp / (K_SD * floor_sd * sd_factor(n)), nan=0.0)))
+    return float(median(finite(sd_perp / (K_SD * floor_sd * sd_factor(n)), nan=0.0)))
 
 
 @dataclass
@@ -219,12 +219,12 @@ class EpisodeAssembler:
         f = self.buf.feats
         u = _unit(f.mean)
         quiet = f.present & ~self.buf.active & np.isfinite(u).all(axis=1)
-        ratio = np.nan_to_num(f.sd_perp / self.buf.floor_sd, nan=0.0)
+        ratio = finite(f.sd_perp / self.buf.floor_sd, nan=0.0)
         strained = _rolling_mean(ratio, STRAIN_FRAMES) > STRAIN_K
         still = np.zeros(len(u), bool)
         if len(u) > SETTLE_FRAMES:
             lag = _angle_deg(u[SETTLE_FRAMES - 1 :], u[: len(u) - SETTLE_FRAMES + 1])
-            still[SETTLE_FRAMES - 1 :] = np.nan_to_num(lag, nan=180.0) < SETTLE_DEG
+            still[SETTLE_FRAMES - 1 :] = finite(lag, nan=180.0) < SETTLE_DEG
         # contiguous frame indices in the window (no segment break)
         contiguous = np.zeros(len(u), bool)
         if len(u) >= SETTLE_FRAMES:
@@ -237,7 +237,7 @@ class EpisodeAssembler:
         last = np.where(settled, np.arange(len(u)), -1)
         last = np.maximum.accumulate(last) if len(last) else last
         ref = np.where((last >= 0)[:, None], u[np.maximum(last, 0)], self.ref0[None, :])
-        dev = np.nan_to_num(_angle_deg(u, ref), nan=0.0)
+        dev = finite(_angle_deg(u, ref), nan=0.0)
         held = (dev > HOLD_DEG) & ~settled
         event = self.buf.active | held
         lull = quiet & ~strained & (dev < CRAMP_HOLD_DEG)
@@ -316,8 +316,8 @@ class EpisodeAssembler:
         # value sits at its window's centre), corrected for how far each feature's window smears
         # one frame of context on each side, for the interpolation
         xs = slice(max(0, p0 - 1), min(len(idx), p1 + 2))
-        sd_ratio = np.nan_to_num(f.sd_perp[xs] / (K_SD * buf.floor_sd[xs] * sd_factor(f.n[xs])), nan=0.0)
-        tilt_ratio = np.nan_to_num(f.tilt[xs] / (K_TILT * buf.floor_tilt[xs]), nan=0.0)
+        sd_ratio = finite(f.sd_perp[xs] / (K_SD * buf.floor_sd[xs] * sd_factor(f.n[xs])), nan=0.0)
+        tilt_ratio = finite(f.tilt[xs] / (K_TILT * buf.floor_tilt[xs]), nan=0.0)
         fidx = idx[xs].astype(float)
         inner = np.zeros(len(fidx), bool)
         inner[p0 - xs.start : p1 - xs.start + 1] = True
@@ -335,7 +335,7 @@ class EpisodeAssembler:
         # Rotation as seen by ~1 s means: a brief jerk averages out, a turn of the shin does not.
         lo_c, hi_c = max(0, p0 - SLOW_HALF), min(len(idx), p1 + SLOW_HALF + 1)
         slow = _unit(_centred_mean(f.mean[lo_c:hi_c], SLOW_HALF))[p0 - lo_c : p1 - lo_c + 1]
-        slow_rot = float(np.nan_to_num(_angle_deg(slow, ref[None, :]), nan=0.0).max())
+        slow_rot = float(finite(_angle_deg(slow, ref[None, :]), nan=0.0).max())
         if "sd" in spans and slow_rot < SLOW_ROT_DEG:
             # A jerk also shakes the window means, so tilt only widens the extent where the leg
             # clearly turned before or after the jerk.
@@ -353,7 +353,7 @@ class EpisodeAssembler:
         if "sd" not in spans and slow_rot >= SLOW_ROT_DEG and offset - onset < TWITCH_MAX_S:
             # A slow, jerk-free turn too weak for the 0.4 s tilt rate to follow: take its extent
             # from where the ~1 s mean orientation is displaced by over a fifth of its maximum.
-            disp = np.nan_to_num(_angle_deg(slow, ref[None, :]), nan=0.0)
+            disp = finite(_angle_deg(slow, ref[None, :]), nan=0.0)
             on = np.flatnonzero(disp > max(HOLD_DEG, 0.2 * slow_rot))
             if len(on):
                 onset = min(onset, (idx[p0 + on[0]] + 0.5) * FRAME_S)
@@ -366,7 +366,7 @@ class EpisodeAssembler:
             w0, w1 = max(0, p0 - PRE_FRAMES), min(len(idx), p1 + POST_FRAMES + 1)
             c0, c1 = max(0, w0 - SLOW_HALF), min(len(idx), w1 + SLOW_HALF)
             smooth = _unit(_centred_mean(f.mean[c0:c1], SLOW_HALF))[w0 - c0 : w1 - c0]
-            disp = np.nan_to_num(_angle_deg(smooth, ref[None, :]), nan=0.0)
+            disp = finite(_angle_deg(smooth, ref[None, :]), nan=0.0)
             # the ~1 s means wander about a third of the 0.4 s tilt floor
             noise_deg = float(np.degrees(median(buf.floor_tilt[p0 : p1 + 1]))) / 3.0
             peak_disp = float(disp[p0 - w0 : p1 - w0 + 1].max())
@@ -393,21 +393,21 @@ class EpisodeAssembler:
         post = _unit(_nanmean_rows(f.mean[q0:q1])) if q1 > q0 else fl.u[p1]
         r0, r1 = np.searchsorted(idx, (idx[p0] - PRE_FRAMES, idx[p0] - 1), side="left")
         pre = _unit(_nanmean_rows(f.mean[r0:r1])) if r1 > r0 else ref
-        dtheta = float(np.nan_to_num(_angle_deg(ref, post), nan=0.0))
-        rot = np.nan_to_num(_angle_deg(fl.u[sl], ref[None, :]), nan=0.0)
+        dtheta = float(finite(_angle_deg(ref, post), nan=0.0))
+        rot = finite(_angle_deg(fl.u[sl], ref[None, :]), nan=0.0)
         max_rot = float(rot.max()) if len(rot) else 0.0
         # upright by the ~0.7 s mean orientation: a strong jerk swings the 0.3 s means, not these
-        elev = np.nan_to_num(elevation_deg(axis, slow), nan=0.0)
+        elev = finite(elevation_deg(axis, slow), nan=0.0)
         upright_s = float(np.sum(elev > OOB_UPRIGHT_DEG)) * FRAME_S
         upright_frac = upright_s / max(FRAME_S, (p1 - p0 + 1) * FRAME_S)
-        ref_elev = float(np.nan_to_num(elevation_deg(axis, ref[None, :])[0], nan=0.0))
-        sd = np.nan_to_num(f.sd[sl])
+        ref_elev = float(finite(elevation_deg(axis, ref[None, :])[0], nan=0.0))
+        sd = finite(f.sd[sl])
         peak = float(sd.max()) if len(sd) else 0.0
         peak = max(peak, float(np.sin(np.radians(min(max_rot, 90.0)))))
 
         # how busy the second around the event was (sd relative to its floor): a jerk stands alone
         around = np.r_[max(0, p0 - ISO_FRAMES) : max(0, p0 - 1), min(len(idx), p1 + 2) : min(len(idx), p1 + ISO_FRAMES)]
-        iso = float(median(np.nan_to_num(f.sd_perp[around] / buf.floor_sd[around], nan=1.0))) if len(around) else 1.0
+        iso = float(median(finite(f.sd_perp[around] / buf.floor_sd[around], nan=1.0))) if len(around) else 1.0
         walking = dur >= GAIT_MIN_S and gait_seconds(fl.u[sl], f.sd[sl]) >= GAIT_MIN_S
         upright = ref_elev > OOB_UPRIGHT_DEG or (upright_frac > UPRIGHT_FRAC and upright_s >= OOB_MIN_UPRIGHT_S)
         if walking:
@@ -425,7 +425,7 @@ class EpisodeAssembler:
         elif dur < TWITCH_MAX_S:
             if iso > TWITCH_ISO_MAX:
                 return None  # a flicker within ongoing vibration, not a jerk standing alone
-            jerk = float(np.nan_to_num(f.sd_perp[sl] / buf.floor_sd[sl], nan=0.0).max())
+            jerk = float(finite(f.sd_perp[sl] / buf.floor_sd[sl], nan=0.0).max())
             if jerk < TWITCH_MIN_JERK:
                 return None  # a jerk that barely crosses the threshold for a frame or two: a jolt of the bed
             kind = "twitch"
@@ -440,9 +440,7 @@ class EpisodeAssembler:
             peak_g=round(peak, 4),
             extra={
                 "_pre": pre.tolist(),
-                "_pitch": round(
-                    float(np.nan_to_num(np.diff(elevation_deg(axis, np.stack([pre, post])))[0], nan=0.0)), 2
-                ),
+                "_pitch": round(float(finite(np.diff(elevation_deg(axis, np.stack([pre, post])))[0], nan=0.0)), 2),
                 "_post": post.tolist(),
                 "posture_change_deg": round(dtheta, 1),
                 "rotation_deg": round(max_rot, 1),
@@ -514,7 +512,7 @@ class CrampGrouper:
         held_after = np.asarray(last.extra.get("_post", [np.nan] * 3))
         held_before = np.asarray(e.extra.get("_pre", [np.nan] * 3))
         dev = _angle_deg(np.stack([held_after, held_before]), base[None, :])
-        return bool(np.all(np.nan_to_num(dev, nan=0.0) > CRAMP_JOIN_DEG))
+        return bool(np.all(finite(dev, nan=0.0) > CRAMP_JOIN_DEG))
 
     def push(self, eps: list[Episode]) -> list[Episode]:
         out: list[Episode] = []

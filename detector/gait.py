@@ -16,8 +16,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from detector.frames import FRAME_S
+from detector.vectors import finite, median
 
 WINDOW_S = 6.0
 STEP_S = 2.0
@@ -40,7 +42,7 @@ def gait_seconds(u: np.ndarray, sd: np.ndarray) -> float:
         return 0.0
     starts = np.arange(0, len(u) - _W + 1, _STEP)
     win = np.stack([u[s : s + _W] for s in starts])  # (m, W, 3)
-    jolts = np.array([np.median(np.nan_to_num(sd[s : s + _W], nan=0.0)) for s in starts])
+    jolts = median(finite(sliding_window_view(sd, _W)[::_STEP]), axis=1)  # each window's, as np.median
     good = np.isfinite(win).all(axis=(1, 2)) & (jolts >= MIN_SD_G)
     if not good.any():
         return 0.0

@@ -322,6 +322,18 @@ def report(name: str, tally: Tally, n_nights: int, hours: float) -> list[str]:
     return misses
 
 
+def nights_asked(ap: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[tuple[float, ...], int]:
+    """The sample rates (``--rates``) and the seed offset (``--seed-offset``, else ``--split``) asked for."""
+    try:
+        rates = tuple(float(x) for x in args.rates.split(",") if x.strip())
+    except ValueError:
+        ap.error(f"--rates {args.rates!r}: expected comma-separated numbers")
+    if not rates:
+        ap.error("--rates: at least one rate")
+    offset = args.seed_offset if args.seed_offset is not None else (HELD_OUT_OFFSET if args.split == "held" else 0)
+    return rates, offset
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--generator", default="synthetic", choices=[*GENERATORS, "both"], help="which nights")
@@ -341,13 +353,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--seed-offset", type=int, help="add this to every seed (overrides --split)")
     args = ap.parse_args(argv)
-    offset = args.seed_offset if args.seed_offset is not None else (HELD_OUT_OFFSET if args.split == "held" else 0)
-    try:
-        rates = tuple(float(x) for x in args.rates.split(",") if x.strip())
-    except ValueError:
-        ap.error(f"--rates {args.rates!r}: expected comma-separated numbers")
-    if not rates:
-        ap.error("--rates: at least one rate")
+    rates, offset = nights_asked(ap, args)
     detect = _detector(args.oracle)
     names = GENERATORS if args.generator == "both" else (args.generator,)
     tallies: dict[str, Tally] = {}

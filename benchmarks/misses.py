@@ -29,7 +29,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from accuracy import HELD_OUT_OFFSET, RATES, _overlapping, detect_night, fixed_nights, generator
+from accuracy import RATES, _overlapping, detect_night, fixed_nights, generator, nights_asked
 
 from detector.events import KINDS_COUNTED
 from detector.scoring import JUDGED_SLACK_S, match_events
@@ -104,13 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--kind", action="append", choices=KINDS_COUNTED, help="only these kinds (repeatable)")
     ap.add_argument("--list", action="store_true", help="also list every unmatched event")
     args = ap.parse_args(argv)
-    try:
-        rates = tuple(float(x) for x in args.rates.split(",") if x.strip())
-    except ValueError:
-        ap.error(f"--rates {args.rates!r}: expected comma-separated numbers")
-    if not rates:
-        ap.error("--rates: at least one rate")
-    offset = args.seed_offset if args.seed_offset is not None else (HELD_OUT_OFFSET if args.split == "held" else 0)
+    rates, offset = nights_asked(ap, args)
     kinds = args.kind or list(KINDS_COUNTED)
     from detector.offline import detect_arrays
 

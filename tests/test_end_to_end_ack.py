@@ -330,7 +330,16 @@ def test_collector_keeps_its_spool_until_the_monitor_confirms_and_the_monitor_aw
     assert seen["broker_backlog"] <= 2, seen  # although the broker had acknowledged them
     assert c.spool is not None and len(c.spool) == 0 and c.publisher is not None
     pub = c.publisher
-    assert pub.night_confirmed, (pub.backlog, pub.unconfirmed, pub.end_to_end, monitors[1].nights, monitors[1].stats)
+    assert pub.night_confirmed, (
+        pub.backlog,
+        [type(x).__name__ for x in pub._outbox],
+        list(pub._inflight.values()),
+        pub.refused,
+        pub.unconfirmed,
+        pub.end_to_end,
+        monitors[1].nights,
+        monitors[1].stats,
+    )
     total = sum(m.stats["samples"] for m in monitors)
     assert total == len(sensor.delivered)
     assert all(m.stats["batches_missing"] == 0 and not m.rejected for m in monitors)

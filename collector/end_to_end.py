@@ -36,6 +36,7 @@ class EndToEnd:
     _wake: threading.Event
     _outbox: deque
     _inflight: dict
+    _unsent: Any
     _connected: bool
     _watermarks: deque
     _offline: tuple[bytes, float] | None
@@ -74,9 +75,7 @@ class EndToEnd:
         ``limit`` batches for the monitor; or ``timeout`` passed."""
         deadline = time.monotonic() + timeout
         with self._changed:
-            while len(self._outbox) + len(self._inflight) > limit or (
-                self.end_to_end and len(self.confirmations) > limit
-            ):
+            while self._unsent() > limit or (self.end_to_end and len(self.confirmations) > limit):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False

@@ -143,6 +143,9 @@ class Publisher(EndToEnd):
         self._changed = threading.Condition(self._lock)  # notified when something was acknowledged
         self._outbox: deque[int | bytes] = deque(spool.pending())
         self._inflight: dict[int, int | bytes] = {}
+        #: the worker took an item from the outbox and is handing it to paho: it is in neither
+        #: the outbox nor ``_inflight`` until then, yet not sent (``drain`` must still wait for it)
+        self._in_hand = False
         self._acks: deque[tuple[int, bool, str]] = deque()
         self._connected = False
         self._resync = False
@@ -221,11 +224,15 @@ class Publisher(EndToEnd):
     def connected(self) -> bool:
         return self._connected
 
+    def _unsent(self) -> int:
+        """Items not acknowledged by the broker (under the lock): waiting, being handed to paho, in flight."""
+        return len(self._outbox) + int(self._in_hand) + len(self._inflight)
+
     @property
     def backlog(self) -> int:
         """Items not yet acknowledged by the broker (waiting or in flight)."""
         with self._lock:
-            return len(self._outbox) + len(self._inflight)
+            return self._unsent()
 
     def drain(self, timeout: float) -> bool:
         """Block until the outbox is empty and everything is acknowledged, or ``timeout`` passed."""
@@ -235,7 +242,7 @@ class Publisher(EndToEnd):
         """Block until at most ``limit`` items are unacknowledged, or ``timeout`` passed."""
         deadline = time.monotonic() + timeout
         with self._changed:
-            while len(self._outbox) + len(self._inflight) > limit:
+            while self._unsent() > limit:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
@@ -249,7 +256,7 @@ class Publisher(EndToEnd):
         with self._lock:
             self._connected = True
             self._resync = bool(self._inflight)  # let paho re-send those first
-            backlog = len(self._outbox) + len(self._inflight)
+            backlog = self._unsent()
         self.connects += 1
         if self.session is not None:
             self._report_due = True  # tell the monitor where this sender stands (it answers)
@@ -271,7 +278,7 @@ class Publisher(EndToEnd):
             self._connected = False
             self._resync = True
             closing = self._closing
-            backlog = len(self._outbox) + len(self._inflight)
+            backlog = self._unsent()
         if not closing:
             self.log.warning(
                 "lost MQTT broker %s (%s); holding %d unacknowledged messages and reconnecting",
@@ -349,39 +356,52 @@ class Publisher(EndToEnd):
                 if self.session is not None and not self._may_send(item):
                     return
                 self._outbox.popleft()
-            if isinstance(item, int):
-                if self.session is not None and self.confirmations.covered(item):
-                    self.spool.ack(item)  # the monitor has it already (spooled by an earlier run)
-                    continue
-                data = self.spool.read(item)
-                if data is None:  # dropped from a full spool meanwhile
-                    with self._changed:
-                        if self.session is not None:
-                            self.confirmations.missing_from_spool(item)
-                            self._report_due = True
-                        self._changed.notify_all()
-                    continue
-                info = self.conn.publish(self.samples_topic, data, qos=1)
-            else:
-                if self.session is not None:
-                    item = self._stamp(item)
-                info = self.conn.publish(self.status_topic, item, qos=1, retain=True)
-            if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
-                # NO_CONN: paho keeps the message and sends it on reconnect; anything else: retry later.
-                with self._lock:
-                    self._outbox.appendleft(item)
-                self.log.warning("paho could not take a message (%s); retrying", mqtt.error_string(info.rc))
-                time.sleep(0.1)
+                self._in_hand = True
+            try:
+                handed = self._hand_over(item)
+            finally:
+                with self._changed:
+                    self._in_hand = False
+                    self._changed.notify_all()
+            if not handed:
                 return
+
+    def _hand_over(self, item: int | bytes) -> bool:
+        """Publish one item taken from the outbox: into ``_inflight`` (or done with: the monitor has
+        it, the spool lost it); False: paho would not take it, it is back in the outbox."""
+        if isinstance(item, int):
+            if self.session is not None and self.confirmations.covered(item):
+                self.spool.ack(item)  # the monitor has it already (spooled by an earlier run)
+                return True
+            data = self.spool.read(item)
+            if data is None:  # dropped from a full spool meanwhile
+                with self._lock:
+                    if self.session is not None:
+                        self.confirmations.missing_from_spool(item)
+                        self._report_due = True
+                return True
+            info = self.conn.publish(self.samples_topic, data, qos=1)
+        else:
+            if self.session is not None:
+                item = self._stamp(item)
+            info = self.conn.publish(self.status_topic, item, qos=1, retain=True)
+        if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+            # NO_CONN: paho keeps the message and sends it on reconnect; anything else: retry later.
             with self._lock:
-                self._inflight[info.mid] = item
-                if self.session is not None:
-                    if self._first_sent_at is None:
-                        self._first_sent_at = time.monotonic()
-                    if isinstance(item, int):
-                        self.confirmations.sent(item)
-                    elif is_offline(item):
-                        self._offline = (item, time.monotonic()) if self.end_to_end else None
-                    else:  # a later status (a new night's online): the earlier offline is history
-                        self._offline = None
-            self.published += 1
+                self._outbox.appendleft(item)
+            self.log.warning("paho could not take a message (%s); retrying", mqtt.error_string(info.rc))
+            time.sleep(0.1)
+            return False
+        with self._lock:
+            self._inflight[info.mid] = item
+            if self.session is not None:
+                if self._first_sent_at is None:
+                    self._first_sent_at = time.monotonic()
+                if isinstance(item, int):
+                    self.confirmations.sent(item)
+                elif is_offline(item):
+                    self._offline = (item, time.monotonic()) if self.end_to_end else None
+                else:  # a later status (a new night's online): the earlier offline is history
+                    self._offline = None
+        self.published += 1
+        return True

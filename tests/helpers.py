@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import pty
+import select
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,6 +29,39 @@ def run_cli(*args: str, env: dict | None = None, timeout: float = 300, check: bo
     if check and proc.returncode != 0:
         raise AssertionError(f"legwatch {' '.join(args)} exited {proc.returncode}: {proc.stderr}")
     return proc
+
+
+def run_on_terminal(args: list[str], env: dict[str, str], answer: bytes = b"", timeout: float = 60) -> tuple[int, str]:
+    """Run the CLI with a pseudo-terminal as its stdin, stdout and stderr; type ``answer`` at a
+    ``[y/N]`` prompt. Returns the exit status and everything the terminal showed."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("LEGWATCH_")}
+    full_env |= {"PYTHONPATH": str(ROOT), **env}
+    main, sub = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "legwatch", *args], stdin=sub, stdout=sub, stderr=sub, env=full_env, cwd=ROOT
+    )
+    os.close(sub)
+    out = b""
+    deadline = time.monotonic() + timeout
+    answered = not answer
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([main], [], [], 0.5)
+        if ready:
+            try:
+                chunk = os.read(main, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+            if not answered and b"[y/N]" in out:
+                os.write(main, answer)
+                answered = True
+        elif proc.poll() is not None:
+            break
+    code = proc.wait(timeout=30)
+    os.close(main)
+    return code, out.decode(errors="replace")
 
 
 def popen_cli(*args: str, env: dict | None = None) -> subprocess.Popen:

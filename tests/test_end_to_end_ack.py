@@ -4,7 +4,8 @@ Assistant add-on ship it), the real ``legwatch monitor`` and ``legwatch replay``
 
 1. A 2-hour 52 Hz night replayed at full speed lands whole (before acknowledgements: Mosquitto
    dropped most of it, the night never ended, replay exited 0).
-2. The same while the monitor is SIGKILLed and stays down 20 s: replay waits, nothing lost.
+2. The same while the monitor is SIGKILLed and stays down 30 s (the issue's test; it is judged
+   at 20 s): replay waits, nothing lost.
 3. The broker stopped and started, then, with the monitor away, killed (its last save is from the
    clean stop, so the queue for the monitor is gone): the monitor says what is missing and names
    the settings, the replay sends it again, the night lands whole.
@@ -39,7 +40,7 @@ from test_faults import (
 )
 
 from detector.synthetic import generate_night, write_csv
-from helpers import run_cli
+from helpers import run_cli, run_on_terminal
 from legwatch.contracts import ack, payload, status
 from legwatch.csvio import read_csv
 from legwatch.monitor.checkpoint_files import Checkpoints
@@ -119,11 +120,12 @@ def test_full_speed_replay_through_a_default_broker_lands_whole(
     assert_stored_equals_offline(store, "fullspeed", "shin-ack", long_night)
 
 
-def test_monitor_sigkilled_and_down_20_s_during_a_full_speed_replay_loses_nothing(
+def test_monitor_sigkilled_and_down_30_s_during_a_full_speed_replay_loses_nothing(
     long_night: Recording, default_mosquitto, influxdb, tmp_path: Path, clis: list[Cli]
 ) -> None:
-    """How the issue is judged: the same night through a default-configured Mosquitto at full
-    speed, while the monitor is SIGKILLed and stays down 20 s, lands whole in InfluxDB."""
+    """How the issue is judged (there with 20 s down, here 30 s as its test list asks): the same
+    night through a default-configured Mosquitto at full speed, while the monitor is SIGKILLed
+    and stays down, lands whole in InfluxDB."""
     store, env = env_for(default_mosquitto, influxdb, tmp_path, "killed")
     first = start_monitor(clis, tmp_path, env, nights=1, name="monitor-1")
     rep = start_replay(clis, tmp_path, env, long_night, "shin-ack", speed=0)
@@ -131,7 +133,7 @@ def test_monitor_sigkilled_and_down_20_s_during_a_full_speed_replay_loses_nothin
     wait_for(lambda: checkpointed(env) > 300, 60, "the night under way", poll=0.1)
     first.kill()
     killed_at = checkpointed(env)
-    time.sleep(20)
+    time.sleep(30)
     # the replay waited (it does not overrun the broker) and is still there
     assert rep.proc.poll() is None, rep.stderr[-3000:]
     assert killed_at < n - 1000, "the night was nearly over when the monitor was killed"
@@ -390,6 +392,29 @@ def test_replay_says_how_much_the_monitor_confirmed_when_it_stops_confirming(
     assert f"of {total} batches of sensor 'shin-stop'" in str(err.value) and "not the end of the night" in str(
         err.value
     )
+
+
+def test_replay_on_a_terminal_shows_a_progress_bar_of_what_the_monitor_confirmed(
+    mosquitto, tmp_path: Path, sqlite_store
+) -> None:
+    from legwatch.contracts.config import load_config
+    from legwatch.monitor.service import Monitor
+
+    prefix = f"lwbar{uuid.uuid4().hex[:6]}"
+    env = {"LEGWATCH_MQTT_URL": mosquitto.url, "LEGWATCH_MQTT_TOPIC_PREFIX": prefix, "LEGWATCH_DATA_DIR": str(tmp_path)}
+    night = generate_night(4, hours=0.1, rate_hz=26.0)
+    path = tmp_path / "night.csv"
+    write_csv(night, path)
+    total = sum(1 for _ in batches(night.t))
+    mon = Monitor(load_config(env=env), sqlite_store, client_id=f"{prefix}-monitor")
+    mon.start()
+    try:
+        code, shown = run_on_terminal(["replay", str(path), "--sensor", "shin-bar", "--speed", "0"], env, timeout=120)
+    finally:
+        mon.stop()
+    assert code == 0, shown
+    assert "confirmed by the monitor" in shown and f"{total}/{total}" in shown, shown
+    assert mon.stats["batches"] >= total
 
 
 def test_replay_without_any_monitor_falls_back_to_the_broker_and_says_so(mosquitto, caplog) -> None:

@@ -6,12 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import pty
-import select
 import subprocess
-import sys
-import time
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -20,7 +15,7 @@ import pytest
 
 from detector.events import Episode, Epoch, Gap
 from detector.stream import Night
-from helpers import ROOT, run_cli
+from helpers import run_cli, run_on_terminal
 from legwatch.contracts import localtime
 from legwatch.contracts.config import ConfigError, load_config
 from legwatch.habit_names import suggest
@@ -134,47 +129,15 @@ def test_nights_list_and_delete(backend) -> None:
     )
 
 
-def _run_on_terminal(args: list[str], env: dict[str, str], answer: bytes) -> tuple[int, str]:
-    """Run the CLI with a pseudo-terminal as its stdin and stdout; type ``answer`` at the prompt."""
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("LEGWATCH_")}
-    full_env |= {"PYTHONPATH": str(ROOT), **env}
-    main, sub = pty.openpty()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "legwatch", *args], stdin=sub, stdout=sub, stderr=sub, env=full_env, cwd=ROOT
-    )
-    os.close(sub)
-    out = b""
-    deadline = time.monotonic() + 60
-    answered = False
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([main], [], [], 0.5)
-        if ready:
-            try:
-                chunk = os.read(main, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            out += chunk
-            if not answered and b"[y/N]" in out:
-                os.write(main, answer)
-                answered = True
-        elif proc.poll() is not None:
-            break
-    code = proc.wait(timeout=30)
-    os.close(main)
-    return code, out.decode(errors="replace")
-
-
 def test_nights_delete_asks_on_a_terminal(tmp_path) -> None:
     env = {"LEGWATCH_SUBJECT": "ann", "LEGWATCH_DATA_DIR": str(tmp_path), "LEGWATCH_TIMEZONE": "Europe/Berlin"}
     with SqliteStore(tmp_path / "legwatch.sqlite") as store:
         store.write(night_points("ann", "shin", _night(_ts(2026, 1, 5, 23), 4)))
-    code, out = _run_on_terminal(["nights", "delete", "2026-01-05"], env, b"n\n")
+    code, out = run_on_terminal(["nights", "delete", "2026-01-05"], env, b"n\n")
     assert code == 1 and "delete the night of 2026-01-05" in out and "nothing deleted" in out, out
     with SqliteStore(tmp_path / "legwatch.sqlite") as store:
         assert len(store.query("night")) == 1
-    code, out = _run_on_terminal(["nights", "delete", "2026-01-05"], env, b"y\n")
+    code, out = run_on_terminal(["nights", "delete", "2026-01-05"], env, b"y\n")
     assert code == 0 and "deleted the night of 2026-01-05" in out, out
     with SqliteStore(tmp_path / "legwatch.sqlite") as store:
         assert store.query("night") == [] and store.query("episode") == [] and store.query("activity") == []

@@ -133,12 +133,15 @@ class Planner:
     def cramp_info(self, start: float, dur: float) -> dict:
         r, k = self.rng, self.k
         onset, release = r.uniform(0.4, 2.0), r.uniform(1.0, 4.0)
+        # struggling and stretching movements, one after another (about one per 20 s)
         efforts = []
-        for _ in range(1 + self._count(dur / 20.0)):
-            d = r.uniform(1.5, 6.0)
-            lo, hi = start + onset + 0.5, start + dur - release - d - 0.5
-            if hi > lo:
-                efforts.append((float(r.uniform(lo, hi)), float(d), float(r.normal(0, 15)), float(r.normal(0, 8))))
+        t = start + onset + float(r.uniform(0.5, 10.0))
+        while True:
+            d = float(r.uniform(1.5, 6.0))
+            if t + d > start + dur - release - 0.5:
+                break
+            efforts.append((t, d, float(r.normal(0, 15)), float(r.normal(0, 8))))
+            t += d + float(r.uniform(3.0, 30.0))
         tremor = r.random() < k.cramp_tremor
         tdir = np.array(unit(r)) * np.array([0.3, 1.0, 1.0])
         return dict(

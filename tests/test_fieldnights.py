@@ -107,17 +107,22 @@ def test_gravity_is_one_g_at_rest(nights: list[Night], i: int) -> None:
 
 
 def test_range_clipping_and_quantisation() -> None:
-    knobs = dict(hours=1.0, rate_hz=52.0, toilet_trips=2, hypnic_jerks=2)
-    wide = generate_night(21, range_g=8.0, bits=16, **knobs)
-    narrow = generate_night(21, range_g=2.0, bits=12, **knobs)
+    knobs = dict(hours=0.75, rate_hz=104.0, toilet_trips=2, hypnic_jerks=2, awake_start_min=3.0)
     lsb = 4.0 / 2**12
-    assert narrow.params["lsb_g"] == lsb
-    assert np.all(narrow.xyz >= -2.0) and np.all(narrow.xyz <= 2.0 - lsb)
-    steps = narrow.xyz / lsb
-    assert np.allclose(steps, np.round(steps), atol=1e-6)
-    over = np.abs(wide.xyz) > 2.05
-    assert over.any()  # walking and hypnic jerks go past 2 g on this night
-    assert np.all(np.abs(narrow.xyz[over]) >= 2.0 - lsb - 1e-9)
+    clipped = 0
+    for seed in range(21, 26):  # walking and hypnic jerks go past 2 g on most such nights
+        wide = generate_night(seed, range_g=8.0, bits=16, **knobs)
+        narrow = generate_night(seed, range_g=2.0, bits=12, **knobs)
+        assert narrow.params["lsb_g"] == lsb
+        assert np.all(narrow.xyz >= -2.0) and np.all(narrow.xyz <= 2.0 - lsb)
+        steps = narrow.xyz / lsb
+        assert np.allclose(steps, np.round(steps), atol=1e-6)
+        over = np.abs(wide.xyz) > 2.05
+        assert np.all(np.abs(narrow.xyz[over]) >= 2.0 - lsb - 1e-9)
+        clipped += int(over.sum())
+        if clipped:
+            break
+    assert clipped > 0
 
 
 def test_events_lie_in_the_recording_and_do_not_overlap(nights: list[Night], busy: Night) -> None:
@@ -198,3 +203,12 @@ def test_events_are_in_the_signal(busy: Night) -> None:
 def test_the_night_is_of_the_asked_length() -> None:
     n = generate_night(1, hours=1.25, rate_hz=12.5, gap_s=0.0)
     assert n.t[-1] - n.t[0] == pytest.approx(4500.0, abs=1.0)
+
+
+def test_a_cramp_is_held_with_movements_one_after_another(busy: Night) -> None:
+    cramps = [d for d in busy.params["event_details"] if d["kind"] == "contraction"]
+    assert len(cramps) == 2
+    for d in cramps:
+        efforts = sorted(d["efforts"])
+        assert all(a[0] + a[1] < b[0] for a, b in itertools.pairwise(efforts))
+        assert 6.0 <= abs(d["hold_pitch_deg"]) <= 50.0

@@ -19,9 +19,24 @@ KNEE_TO_SENSOR_M = 0.25
 AXIS_TO_SENSOR_M = 0.04
 
 
-def specific_force(cv: Canvas, roll_base: np.ndarray, pitch_base: np.ndarray) -> np.ndarray:
-    """(n, 3) specific force in the shin frame, in g."""
-    th = np.radians(pitch_base + cv.pitch)
+#: lying in bed, the ankle cannot go much more than this far below the knee (the foot stays on the mattress
+#: with the knee drawn up; a vertical shin needs the foot off the bed): pitch is softly limited to it
+IN_BED_MAX_PITCH_DEG = 75.0
+
+
+def in_bed_pitch(pitch: np.ndarray, in_bed: np.ndarray) -> np.ndarray:
+    """Pitch with a smooth (C1) saturation above 60 deg towards ``IN_BED_MAX_PITCH_DEG`` where in bed."""
+    knee = IN_BED_MAX_PITCH_DEG - 15.0
+    over = in_bed & (pitch > knee)
+    if over.any():
+        pitch = pitch.copy()
+        pitch[over] = knee + 15.0 * np.tanh((pitch[over] - knee) / 15.0)
+    return pitch
+
+
+def specific_force(cv: Canvas, roll_base: np.ndarray, pitch_base: np.ndarray, in_bed: np.ndarray) -> np.ndarray:
+    """(n, 3) specific force in the shin frame, in g (``in_bed``: the samples where the person lies)."""
+    th = np.radians(in_bed_pitch(pitch_base + cv.pitch, in_bed))
     ph = np.radians(roll_base + cv.roll)
     dt = 1.0 / cv.fine_hz
     th_d = np.gradient(th, dt)

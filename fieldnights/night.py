@@ -40,7 +40,12 @@ def generate_night(seed: int, *, hours: float = 8.0, rate_hz: float = 52.0, **kn
     cv = Canvas(plan.duration, fine_hz)
     roll_b, pitch_b, details = _draw(cv, plan, seed)
     bed.vital_signs(cv, stream(seed, "vitals"), k.heart_bpm, k.bcg_mg, k.breath_per_min)
-    f = specific_force(cv, roll_b, pitch_b)
+    in_bed = np.ones(cv.n, dtype=bool)
+    for it in plan.items:
+        if it.kind == "out_of_bed":
+            in_bed[cv.span(it.start, it.end)] = False
+    f = specific_force(cv, roll_b, pitch_b, in_bed)
+    del in_bed
     del roll_b, pitch_b
     tau = np.arange(cv.n) / fine_hz
     slips = [it for it in plan.items if it.kind == "strap_slip"]

@@ -212,3 +212,13 @@ def test_a_cramp_is_held_with_movements_one_after_another(busy: Night) -> None:
         efforts = sorted(d["efforts"])
         assert all(a[0] + a[1] < b[0] for a, b in itertools.pairwise(efforts))
         assert 6.0 <= abs(d["hold_pitch_deg"]) <= 50.0
+
+
+def test_lying_in_bed_the_shin_is_never_near_vertical() -> None:
+    from fieldnights.body import IN_BED_MAX_PITCH_DEG, in_bed_pitch
+
+    pitch = np.linspace(-30.0, 150.0, 1000)
+    lying = in_bed_pitch(pitch, np.ones(1000, dtype=bool))
+    assert lying.max() < IN_BED_MAX_PITCH_DEG and np.all(np.diff(lying) > 0)
+    assert np.array_equal(lying[pitch <= 60.0], pitch[pitch <= 60.0])
+    assert np.array_equal(in_bed_pitch(pitch, np.zeros(1000, dtype=bool)), pitch)  # sitting and standing

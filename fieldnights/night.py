@@ -15,7 +15,7 @@ from fieldnights.canvas import Canvas, baseline, fine_factor
 from fieldnights.clock import Clock
 from fieldnights.knobs import Knobs, stream
 from fieldnights.periodic import periodic_flags
-from fieldnights.plan import NightPlan, lying_posture, make_plan
+from fieldnights.plan import NightPlan, lying_posture, make_plan, nearest_turn
 from fieldnights.schedule import Item
 from fieldnights.sensor import electronics, filter_and_decimate, mount
 
@@ -138,8 +138,8 @@ def _draw(cv: Canvas, plan: NightPlan, seed: int) -> tuple[np.ndarray, np.ndarra
             lying = new
             bed.roll_over(cv, it)
         elif it.kind == "out_of_bed":
-            new = lying_posture(rng)
-            keys += upright.keyframes(it, lying, new)
+            trip, new = upright.keyframes(it, lying, lying_posture(rng))
+            keys += trip
             info["from"], info["to"] = list(lying), list(new)
             lying = new
             upright.draw(cv, it)
@@ -163,14 +163,14 @@ def _draw(cv: Canvas, plan: NightPlan, seed: int) -> tuple[np.ndarray, np.ndarra
 
 def _new_posture(rng: np.random.Generator, old: tuple[float, float], context: str) -> tuple[float, float]:
     """A lying posture clearly different from ``old`` (a roll-over turns the shin at least 30 deg)."""
+    if context == "legs_down":
+        return (float(old[0] + rng.normal(0, 5)), float(rng.normal(2.0, 3.0)))
     for _ in range(50):
-        new = lying_posture(rng)
-        if context == "legs_down":
-            new = (float(old[0] + rng.normal(0, 5)), float(rng.normal(2.0, 3.0)))
-            return new
-        if abs(new[0] - old[0]) >= 30.0:
-            return new
-    return (old[0] + 90.0 if old[0] < 90 else old[0] - 90.0, old[1])
+        roll, pitch = lying_posture(rng)
+        roll = nearest_turn(roll, old[0])
+        if abs(roll - old[0]) >= 30.0:
+            return roll, pitch
+    return (old[0] + 90.0, old[1])
 
 
 def _resolvability(it: Item, clean: np.ndarray, w: np.ndarray, noise_g: float, lsb: float) -> dict[str, Any]:

@@ -38,6 +38,11 @@ def unit(rng: np.random.Generator) -> list[float]:
     return (v / np.linalg.norm(v)).tolist()
 
 
+def nearest_turn(angle: float, ref: float) -> float:
+    """``angle`` plus whole turns, as close to ``ref`` as can be: a shin turns the short way round."""
+    return float(angle + 360.0 * round((ref - angle) / 360.0))
+
+
 def lying_posture(rng: np.random.Generator) -> tuple[float, float]:
     """(roll, pitch) of the shin lying in bed: on the back, either side, or prone (assumed shares)."""
     r = rng.random()

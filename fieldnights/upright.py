@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from fieldnights.canvas import Canvas, damped, plateau, smooth_noise
+from fieldnights.plan import nearest_turn
 from fieldnights.schedule import Item
 
 #: phases that move the shin from one pose to the next (the others hold a pose)
@@ -25,11 +26,13 @@ TRANSITIONS = {
 
 def keyframes(
     item: Item, lying: tuple[float, float], lying_after: tuple[float, float]
-) -> list[tuple[float, float, float]]:
-    """Baseline keyframes ``(time, roll, pitch)`` of a trip out of bed."""
-    poses = dict(item.info["poses"])
+) -> tuple[list[tuple[float, float, float]], tuple[float, float]]:
+    """Baseline keyframes ``(time, roll, pitch)`` of a trip out of bed, and the lying posture it ends in
+    (``lying_after`` with its roll taken the short way round from sitting on the edge)."""
+    # each pose's roll taken the short way round from the one before (sitting up, then lying back)
+    poses = {name: (nearest_turn(r, lying[0]), p) for name, (r, p) in item.info["poses"].items()}
     poses["lying"] = lying
-    poses["lying_after"] = lying_after
+    poses["lying_after"] = (nearest_turn(lying_after[0], poses["sit"][0]), lying_after[1])
     keys: list[tuple[float, float, float]] = []
     for name, a, b in item.info["phases"]:
         if name in TRANSITIONS:
@@ -37,7 +40,7 @@ def keyframes(
             keys += [(a, *poses[p0]), (b, *poses[p1])]
         elif name in ("stretch", "toilet"):
             keys += [(a, *poses["stand"]), (a + 1.5, *poses[name]), (b - 1.5, *poses[name]), (b, *poses["stand"])]
-    return keys
+    return keys, poses["lying_after"]
 
 
 def draw(cv: Canvas, item: Item) -> None:

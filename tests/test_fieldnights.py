@@ -222,3 +222,21 @@ def test_lying_in_bed_the_shin_is_never_near_vertical() -> None:
     assert lying.max() < IN_BED_MAX_PITCH_DEG and np.all(np.diff(lying) > 0)
     assert np.array_equal(lying[pitch <= 60.0], pitch[pitch <= 60.0])
     assert np.array_equal(in_bed_pitch(pitch, np.zeros(1000, dtype=bool)), pitch)  # sitting and standing
+
+
+def test_the_shin_turns_the_short_way_round(busy: Night) -> None:
+    """A roll-over turns the shin at most half a turn, and nothing turns it while nothing happens."""
+    for d in busy.params["event_details"]:
+        if d["kind"] == "posture_change":
+            assert 0.0 < abs(d["to"][0] - d["from"][0]) <= 180.0 + 1e-9 or d["context"] == "legs_down"
+        if d["kind"] in ("posture_change", "out_of_bed"):
+            assert abs(d["to"][0] - d["from"][0]) <= 360.0
+    # between events the shin's orientation holds still: gravity's direction changes little in a minute
+    rest = _rest(busy, margin=2.0)
+    x = busy.xyz / np.linalg.norm(busy.xyz, axis=1)[:, None]
+    step = int(60 * busy.rate_hz)
+    moving = np.concatenate([[0], np.cumsum(~rest)])
+    both = (moving[step + 1 :] - moving[: -step - 1]) == 0  # at rest all the minute from i to i + step
+    both &= (busy.t[step:] - busy.t[:-step]) < 61.0  # and no data gap in it
+    turn = np.degrees(np.arccos(np.clip(np.sum(x[:-step] * x[step:], axis=1), -1, 1)))[both]
+    assert np.quantile(turn, 0.99) < 3.0

@@ -1,11 +1,13 @@
 """Detection accuracy on fixed labelled nights of two independent generators, side by side.
 
-    python benchmarks/accuracy.py [--generator synthetic|physio|both] [--nights N] [--hours H]
+    python benchmarks/accuracy.py [--generator synthetic|physio|field|both|all] [--nights N] [--hours H]
                                   [--rates 26,52,104] [--rotated] [--defaults] [--json results.json]
                                   [--oracle] [--split tune|held] [--seed-offset N]
 
 Generators: ``synthetic`` is :mod:`detector.synthetic` (the detector is tuned on it), ``physio`` is
-``simnights`` (written independently of the detector, never tuned on). Night ``i`` of a generator has
+``simnights`` (written independently of the detector, never tuned on), ``field`` is ``fieldnights`` (a third
+model written from physiology after the rules were tuned on the other two; ``both`` = synthetic and physio,
+``all`` = the three). Night ``i`` of a generator has
 seed ``BASE_SEED + offset + i`` and the rate ``rates[i % len(rates)]``; synthetic nights have the confounders
 switched on (a bed partner, two drop-outs, late sample bursts) and three cramps planted (``--defaults``:
 every knob drawn from the seed, as a new user's ``generate_night(seed)``). Each night is
@@ -51,7 +53,9 @@ BASE_SEED = 20260105
 #: Confounders forced on for every synthetic night, and three cramps per night (more than a usual
 #: night holds) so that the contraction figures rest on more than a handful of events.
 CONFOUNDERS: dict[str, Any] = {"partner": True, "gaps": 2, "late_bursts": 6, "cramps": 3}
-GENERATORS = ("synthetic", "physio")
+GENERATORS = ("synthetic", "physio", "field")
+#: what ``--generator both`` runs (``all``: every generator)
+BOTH = ("synthetic", "physio")
 #: The sensor strapped otherwise: xyz_rotated = xyz @ R.T.
 ROTATIONS: dict[str, np.ndarray] = {
     "upside down": np.diag([1.0, -1.0, -1.0]),
@@ -97,7 +101,13 @@ def generator(name: str, defaults: bool = False) -> Callable[[int, float, float]
         except ImportError as exc:
             raise SystemExit(f"accuracy: the physio generator (package simnights) is not available: {exc}") from exc
         return lambda seed, hours, rate: simnights.generate_night(seed, hours=hours, rate_hz=rate)
-    raise SystemExit(f"accuracy: unknown generator {name!r} (expected one of {', '.join(GENERATORS)}, both)")
+    if name == "field":
+        try:
+            import fieldnights
+        except ImportError as exc:
+            raise SystemExit(f"accuracy: the field generator (package fieldnights) is not available: {exc}") from exc
+        return lambda seed, hours, rate: fieldnights.generate_night(seed, hours=hours, rate_hz=rate)
+    raise SystemExit(f"accuracy: unknown generator {name!r} (expected one of {', '.join(GENERATORS)}, both, all)")
 
 
 def _detector(oracle: bool):
@@ -336,7 +346,7 @@ def nights_asked(ap: argparse.ArgumentParser, args: argparse.Namespace) -> tuple
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--generator", default="synthetic", choices=[*GENERATORS, "both"], help="which nights")
+    ap.add_argument("--generator", default="synthetic", choices=[*GENERATORS, "both", "all"], help="which nights")
     ap.add_argument("--nights", type=int, default=9, help="nights per generator (rates cycle through --rates)")
     ap.add_argument("--hours", type=float, default=8.0, help="hours per night")
     ap.add_argument("--rates", default=",".join(f"{r:g}" for r in RATES), help="sample rates, Hz, comma-separated")
@@ -355,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     rates, offset = nights_asked(ap, args)
     detect = _detector(args.oracle)
-    names = GENERATORS if args.generator == "both" else (args.generator,)
+    names = {"both": BOTH, "all": GENERATORS}.get(args.generator, (args.generator,))
     tallies: dict[str, Tally] = {}
     misses: list[str] = []
     for name in names:

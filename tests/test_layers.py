@@ -3,8 +3,8 @@
 Every ``import`` statement counts, also those inside functions (a lazy import is still a
 dependency). Layers, bottom up: ``legwatch.contracts`` and ``legwatch.files``; ``detector`` (pure)
 and ``legwatch.mqtt``; ``collector`` and ``legwatch.storage``; ``legwatch.monitor``; the
-application (the rest of ``legwatch``). ``simnights`` (the second, independent night generator) stands
-beside the detector and may use only its value types.
+application (the rest of ``legwatch``). ``simnights`` and ``fieldnights`` (the second and third, independent
+night generators) stand beside the detector and may use only its value types.
 """
 
 from __future__ import annotations
@@ -12,8 +12,10 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("legwatch", "detector", "collector", "simnights")
+PACKAGES = ("legwatch", "detector", "collector", "simnights", "fieldnights")
 
 
 def _modules() -> dict[str, Path]:
@@ -81,38 +83,41 @@ def test_detector_is_pure() -> None:
     assert bad == []
 
 
-def test_simnights_uses_only_the_value_types_of_the_detector() -> None:
-    """The independent generator imports nothing of the project but ``detector.synthetic``'s ``Night`` and
+#: the independent night generators: they stand beside the detector and may use only its value types
+GENERATORS = ("simnights", "fieldnights")
+
+
+@pytest.mark.parametrize("package", GENERATORS)
+def test_generators_use_only_the_value_types_of_the_detector(package: str) -> None:
+    """An independent generator imports nothing of the project but ``detector.synthetic``'s ``Night`` and
     ``TruthEvent`` and ``detector.events.KINDS_COUNTED`` (it must not be shaped by the detector's code)."""
     allowed = {
         ("detector.synthetic", "Night"),
         ("detector.synthetic", "TruthEvent"),
         ("detector.events", "KINDS_COUNTED"),
     }
-    assert any(_within(m, "simnights") for m in MODULES)
+    libs = _GENERATOR_LIBS | {package}
+    assert any(_within(m, package) for m in MODULES)
     bad = []
     for m, path in MODULES.items():
-        if not _within(m, "simnights"):
+        if not _within(m, package):
             continue
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
-                bad += [(m, a.name) for a in node.names if a.name.split(".")[0] not in _SIMNIGHTS_LIBS]
+                bad += [(m, a.name) for a in node.names if a.name.split(".")[0] not in libs]
             elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
                 top = node.module.split(".")[0]
                 if top in {"legwatch", "detector", "collector"}:
                     bad += [(m, f"{node.module}.{a.name}") for a in node.names if (node.module, a.name) not in allowed]
-                elif top not in _SIMNIGHTS_LIBS:
+                elif top not in libs:
                     bad.append((m, node.module))
     assert bad == []
-    users = [
-        m for m, deps in GRAPH.items() if not _within(m, "simnights") and any(_within(d, "simnights") for d in deps)
-    ]
+    users = [m for m, deps in GRAPH.items() if not _within(m, package) and any(_within(d, package) for d in deps)]
     assert users == []  # and nothing of the package depends on it (benchmarks and tests may)
 
 
-#: what simnights may import besides the three value types: numpy, scipy, itself and a little stdlib
-_SIMNIGHTS_LIBS = {
-    "simnights",
+#: what a generator may import besides the three value types: numpy, scipy, itself and a little stdlib
+_GENERATOR_LIBS = {
     "numpy",
     "scipy",
     "__future__",
@@ -121,6 +126,8 @@ _SIMNIGHTS_LIBS = {
     "collections",
     "typing",
     "functools",
+    "bisect",
+    "zlib",
 }
 
 

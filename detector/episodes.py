@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from detector.bounce import AFTER_S, mattress_bounce
 from detector.epochs import EPOCH_S
 from detector.events import Episode
 from detector.frames import FRAME_S
@@ -408,6 +409,9 @@ class EpisodeAssembler:
             jerk = float(finite(f.sd_perp[sl] / buf.floor_sd[sl], nan=0.0).max())
             if jerk < TWITCH_MIN_JERK:
                 return None  # a jerk that barely crosses the threshold for a frame or two: a jolt of the bed
+            a0, a1 = np.searchsorted(idx, (idx[p1] + 1, idx[p1] + 1 + round(AFTER_S / FRAME_S)), side="left")
+            if mattress_bounce(f.sd[sl], f.sd_perp[sl], f.sd[a0:a1] / buf.floor_sd[a0:a1]):
+                return None  # the mattress bounced and rang on: someone else moved
             kind = "twitch"
         elif slow_rot >= LM_MIN_ROT_DEG or _sustained(f.sd_perp[sl], buf.floor_sd[sl], f.n[sl]) >= LM_SUSTAINED_K:
             kind = "leg_movement"

@@ -106,3 +106,16 @@ def test_slow_sensor_factors_are_the_chi_square_tail() -> None:
     d = 2.0 * (np.maximum(n, 2.0) - 1.0)
     r = np.sqrt(chi2.ppf(TAIL_P, d) / chi2.ppf(0.5, d))
     assert np.allclose(_SD_FACTOR, np.maximum(r / r[REF_SAMPLES], 1.0), atol=1e-4)
+
+
+def test_a_bounce_along_gravity_that_rings_on_is_the_mattress() -> None:
+    from detector.bounce import mattress_bounce
+
+    quiet_after = np.full(14, 1.2)
+    ringing = np.r_[np.full(4, 6.0), np.full(10, 1.6)]
+    vertical = (np.array([0.02, 0.05, 0.03]), np.array([0.004, 0.01, 0.006]))  # sd, sd_perp (g)
+    flick = (np.array([0.02, 0.05, 0.03]), np.array([0.015, 0.04, 0.02]))
+    assert mattress_bounce(*vertical, ringing)
+    assert not mattress_bounce(*vertical, quiet_after)  # the leg kicked along gravity and was still again
+    assert not mattress_bounce(*flick, ringing)  # a jerk across gravity is the leg's own
+    assert not mattress_bounce(*vertical, np.full(14, np.nan))  # nothing after it to tell by

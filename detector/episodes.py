@@ -410,7 +410,8 @@ class EpisodeAssembler:
             if jerk < TWITCH_MIN_JERK:
                 return None  # a jerk that barely crosses the threshold for a frame or two: a jolt of the bed
             a0, a1 = np.searchsorted(idx, (idx[p1] + 1, idx[p1] + 1 + round(AFTER_S / FRAME_S)), side="left")
-            if mattress_bounce(f.sd[sl], f.sd_perp[sl], f.sd[a0:a1] / buf.floor_sd[a0:a1]):
+            n_win = float(median(finite(f.n[sl], nan=0.0)))
+            if mattress_bounce(f.sd[sl], f.sd_perp[sl], f.sd[a0:a1] / buf.floor_sd[a0:a1], n_win):
                 return None  # the mattress bounced and rang on: someone else moved
             kind = "twitch"
         elif slow_rot >= LM_MIN_ROT_DEG or _sustained(f.sd_perp[sl], buf.floor_sd[sl], f.n[sl]) >= LM_SUSTAINED_K:

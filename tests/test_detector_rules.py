@@ -119,3 +119,6 @@ def test_a_bounce_along_gravity_that_rings_on_is_the_mattress() -> None:
     assert not mattress_bounce(*vertical, quiet_after)  # the leg kicked along gravity and was still again
     assert not mattress_bounce(*flick, ringing)  # a jerk across gravity is the leg's own
     assert not mattress_bounce(*vertical, np.full(14, np.nan))  # nothing after it to tell by
+    # 3 samples a window (12.5 Hz) scatter more: the same ringing is within their noise
+    assert not mattress_bounce(*vertical, ringing, n=3.0)
+    assert mattress_bounce(*vertical, ringing * 1.2, n=3.0)

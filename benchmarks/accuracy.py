@@ -21,7 +21,8 @@ rounded as the CSV would be (timestamps to 1 us, g to 1e-5), run through
 Also printed: out_of_bed calls while the person stayed in bed and walks (truth ``out_of_bed``) found,
 the sleep-onset error (median |error|, nights off by more than 5 min, onsets before the recording
 starts), the PLM index error, and with ``--rotated`` the judged any-episode F1 of the same nights with
-the sensor strapped rotated or upside down, against upright. ``--oracle`` feeds the truth back as the
+the sensor strapped rotated or upside down, against upright, and the out_of_bed errors so strapped
+(calls while in bed plus walks not found). ``--oracle`` feeds the truth back as the
 detections, to check the harness itself.
 
 Seeds: tune rules only on the default seeds (``--split tune``, offset 0); ``--split held`` (offset
@@ -150,10 +151,13 @@ def run_night(night: Night, detect, rotations: bool = False) -> dict[str, Any]:
         sw_err = (sleep_window[0] - night.sleep_start, sleep_window[1] - night.sleep_end)
         before_start = bool(sleep_window[0] < night.t[0] - 1e-6)
     rot: dict[str, float] = {}
+    rot_in_bed: dict[str, int] = {}
     if rotations and detect is not None:
         for name, r in ROTATIONS.items():
             eps_r, _, _ = detect_night(night, detect, r)
             rot[name] = score(eps_r, night.events, slack_s=JUDGED_SLACK_S)["any"].f1
+            oob_r = out_of_bed_checks(eps_r, night)
+            rot_in_bed[name] = oob_r["in_bed_calls"] + oob_r["walks"] - oob_r["walks_found"]
     return {
         "scores": sc,
         "judged": judged,
@@ -162,6 +166,7 @@ def run_night(night: Night, detect, rotations: bool = False) -> dict[str, Any]:
         "onset_before_start": before_start,
         "oob": out_of_bed_checks(episodes, night),
         "rotated_any_f1": rot,
+        "rotated_oob_errors": rot_in_bed,
         "seconds": elapsed,
         "samples": len(night.t),
         "errors": explain_errors(episodes, night),
@@ -238,6 +243,7 @@ class Tally:
         self.before_start = 0
         self.oob: Counter[str] = Counter()
         self.rotated: dict[str, list[float]] = {k: [] for k in ROTATIONS}
+        self.rotated_oob: Counter[str] = Counter()
         self.upright: list[float] = []
         self.errors: Counter[str] = Counter()
         self.seconds = 0.0
@@ -259,6 +265,7 @@ class Tally:
             self.upright.append(r["judged"]["any"].f1)
             for k, v in r["rotated_any_f1"].items():
                 self.rotated[k].append(v)
+            self.rotated_oob.update(r["rotated_oob_errors"])
         self.errors.update(r["errors"])
         self.seconds += r["seconds"]
         self.samples += r["samples"]
@@ -319,6 +326,13 @@ def report(name: str, tally: Tally, n_nights: int, hours: float) -> list[str]:
             if abs(np.mean(v) - up) > TARGET_ROTATED:
                 misses.append(f"{name} {k}: any F1 {np.mean(v) - up:+.3f} from upright")
         print(f"judged any-episode F1 (mean over nights): upright {up:.3f}; " + "; ".join(parts))
+        print(
+            "out_of_bed errors (calls while in bed + walks not found) with the sensor rotated: "
+            + "; ".join(f"{k} {tally.rotated_oob[k]}" for k in ROTATIONS)
+        )
+        for k in ROTATIONS:
+            if tally.rotated_oob[k]:
+                misses.append(f"{name} {k}: {tally.rotated_oob[k]} out_of_bed errors")
     if tally.errors:
         print("errors by cause, judged rule (fp <detected kind>: <what lay there>, fn <truth kind>: <what happened>):")
         for key, c in sorted(tally.errors.items(), key=lambda kv: (kv[0].split(":")[0], -kv[1])):
@@ -391,6 +405,7 @@ def main(argv: list[str] | None = None) -> int:
                     "sleep_err_s": r["sleep_err"],
                     "oob": r["oob"],
                     "rotated_any_f1": r["rotated_any_f1"],
+                    "rotated_oob_errors": r["rotated_oob_errors"],
                     "seconds": r["seconds"],
                     "errors": dict(r["errors"]),
                 }

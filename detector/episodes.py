@@ -24,10 +24,12 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from detector.bounce import AFTER_S, mattress_bounce
 from detector.epochs import EPOCH_S
 from detector.events import Episode
 from detector.frames import FRAME_S
-from detector.gait import gait_seconds
+from detector.gait import gait
+from detector.getting_up import GAIT_MIN_S, GettingUp
 from detector.periodic import SeriesRule, role
 from detector.posture import UPRIGHT_DEG, ShinAxis, elevation_deg
 from detector.thresholds import K_SD, K_TILT, Scored, concat_scored, empty_scored, sd_factor
@@ -79,18 +81,6 @@ TWITCH_ISO_MAX = 1.35  # median jerk level (x floor) in the second around a twit
 #: the threshold for a frame or two is more often a jolt of the bed than the leg's own). Slow sensors'
 #: thresholds (``thresholds.sd_factor``) already stand higher than this.
 TWITCH_MIN_JERK = 2.5
-UPRIGHT_FRAC = 0.25
-#: Getting up holds the shin upright for seconds (sitting on the edge, standing, walking); a
-#: movement in bed that swings it steep for less than this is no getting up.
-OOB_MIN_UPRIGHT_S = 6.0
-#: ... and steeper than lying with the knee drawn up or a cramp can turn it (sitting on the edge of the
-#: bed puts the shin at 70-90 deg).
-OOB_UPRIGHT_DEG = 65.0
-#: Walking (``gait``) for this long makes an event getting up, whatever the shin axis says; the leg
-#: upright counts as out of bed only within ``UP_HOLD_S`` after walking was seen (sitting down,
-#: standing, lying back down), so a lying posture the axis misjudges as steep is no getting up.
-GAIT_MIN_S = 6.0
-UP_HOLD_S = 300.0
 
 
 def _crossing(fidx: np.ndarray, ratio: np.ndarray, k: int, step: int) -> float:
@@ -178,9 +168,7 @@ class EpisodeAssembler:
         self.settled_carry = np.zeros(0, bool)
         self.frontier = -np.inf  # no episode decided from now on starts before this time
         self.done_upto: int = -(2**62)
-        # getting up is believed (upright posture) until then: walking was seen, or (inf) the recording
-        # began and no lying posture was seen yet (it may begin up)
-        self.up_until = np.inf
+        self.up = GettingUp()  # whether an upright shin is getting up
 
     def state(self) -> dict:
         return {
@@ -189,7 +177,7 @@ class EpisodeAssembler:
             "settled_carry": self.settled_carry.copy(),
             "frontier": self.frontier,
             "done_upto": self.done_upto,
-            "up_until": self.up_until,
+            "up": self.up.state(),
         }
 
     @classmethod
@@ -202,7 +190,7 @@ class EpisodeAssembler:
         st.settled_carry = state_array(state, "settled_carry", np.bool_)
         st.frontier = state_value(state, "frontier", float)
         st.done_upto = state_value(state, "done_upto", int)
-        st.up_until = state_value(state, "up_until", float)
+        st.up = state_part(state, "up", GettingUp.from_state)
         return st
 
     def push(self, sc: Scored) -> list[Episode]:
@@ -398,8 +386,6 @@ class EpisodeAssembler:
         max_rot = float(rot.max()) if len(rot) else 0.0
         # upright by the ~0.7 s mean orientation: a strong jerk swings the 0.3 s means, not these
         elev = finite(elevation_deg(axis, slow), nan=0.0)
-        upright_s = float(np.sum(elev > OOB_UPRIGHT_DEG)) * FRAME_S
-        upright_frac = upright_s / max(FRAME_S, (p1 - p0 + 1) * FRAME_S)
         ref_elev = float(finite(elevation_deg(axis, ref[None, :])[0], nan=0.0))
         sd = finite(f.sd[sl])
         peak = float(sd.max()) if len(sd) else 0.0
@@ -408,13 +394,8 @@ class EpisodeAssembler:
         # how busy the second around the event was (sd relative to its floor): a jerk stands alone
         around = np.r_[max(0, p0 - ISO_FRAMES) : max(0, p0 - 1), min(len(idx), p1 + 2) : min(len(idx), p1 + ISO_FRAMES)]
         iso = float(median(finite(f.sd_perp[around] / buf.floor_sd[around], nan=1.0))) if len(around) else 1.0
-        walking = dur >= GAIT_MIN_S and gait_seconds(fl.u[sl], f.sd[sl]) >= GAIT_MIN_S
-        upright = ref_elev > OOB_UPRIGHT_DEG or (upright_frac > UPRIGHT_FRAC and upright_s >= OOB_MIN_UPRIGHT_S)
-        if walking:
-            self.up_until = float(offset) + UP_HOLD_S
-        elif self.up_until == np.inf and not upright and ref_elev < UPRIGHT_DEG:
-            self.up_until = -np.inf  # lying seen: the grace of the recording's start is over
-        if walking or (upright and onset <= self.up_until):
+        walk = gait(fl.u[sl], f.sd[sl]) if dur >= GAIT_MIN_S else (0.0, np.full(3, np.nan))
+        if self.up.decide(onset, offset, walk, elev, slow, ref, ref_elev, FRAME_S, UPRIGHT_DEG):
             kind = "out_of_bed"
         elif dtheta > POSTURE_DEG or (dur <= LM_MAX_S and max_rot > POSTURE_DEG):
             kind = "posture_change"
@@ -428,6 +409,10 @@ class EpisodeAssembler:
             jerk = float(finite(f.sd_perp[sl] / buf.floor_sd[sl], nan=0.0).max())
             if jerk < TWITCH_MIN_JERK:
                 return None  # a jerk that barely crosses the threshold for a frame or two: a jolt of the bed
+            a0, a1 = np.searchsorted(idx, (idx[p1] + 1, idx[p1] + 1 + round(AFTER_S / FRAME_S)), side="left")
+            n_win = float(median(finite(f.n[sl], nan=0.0)))
+            if mattress_bounce(f.sd[sl], f.sd_perp[sl], f.sd[a0:a1] / buf.floor_sd[a0:a1], n_win):
+                return None  # the mattress bounced and rang on: someone else moved
             kind = "twitch"
         elif slow_rot >= LM_MIN_ROT_DEG or _sustained(f.sd_perp[sl], buf.floor_sd[sl], f.n[sl]) >= LM_SUSTAINED_K:
             kind = "leg_movement"

@@ -22,10 +22,11 @@ HOURS = 1.0
 #: Pooled judged F1 floors per generator (measured when set: synthetic 0.93 / 0.99 / 1.00 / 0.99,
 #: simnights 0.91 / 0.83 / 1.00 / 0.89 for twitch / leg_movement / contraction / any; simnights' leg
 #: movement and any-episode floors raised once those rose on held-out seeds too (issue 14, session 5:
-#: here 0.91 / 0.94 / 1.00 / 0.94)).
+#: here 0.91 / 0.94 / 1.00 / 0.94); the twitch floor once the mattress-bounce rule raised held-out twitch
+#: F1 too (session 6: here 0.94 / 0.94 / 1.00 / 0.95)).
 FLOORS = {
     "synthetic": {"twitch": 0.90, "leg_movement": 0.96, "contraction": 0.90, "any": 0.96},
-    "physio": {"twitch": 0.88, "leg_movement": 0.90, "contraction": 0.85, "any": 0.91},
+    "physio": {"twitch": 0.90, "leg_movement": 0.90, "contraction": 0.85, "any": 0.91},
 }
 #: The same night with the sensor strapped upside down scores within this of upright.
 ROTATED_MAX_DIFF = 0.02
@@ -84,3 +85,20 @@ def test_upside_down_scores_as_upright():
     upright = score(_detect(night).episodes, night.events, slack_s=JUDGED_SLACK_S)["any"].f1
     flipped = score(_detect(night, np.diag([1.0, -1.0, -1.0])).episodes, night.events, slack_s=JUDGED_SLACK_S)
     assert abs(flipped["any"].f1 - upright) <= ROTATED_MAX_DIFF
+
+
+def test_strap_rotated_obliquely_gets_up_only_when_walking():
+    """A strap rotated 40 deg off the sensor's axes (about x+y+z) on a 2-h 12.5 Hz night with a walk
+    half an hour in: the shin-axis estimate read the lying posture after it as steep, and three
+    movements in bed within the next minutes were called out_of_bed (issue 14, session 6)."""
+    k = np.ones(3) / np.sqrt(3.0)
+    kx = np.array([[0.0, -k[2], k[1]], [k[2], 0.0, -k[0]], [-k[1], k[0], 0.0]])
+    a = np.radians(40.0)
+    rot = np.eye(3) + np.sin(a) * kx + (1.0 - np.cos(a)) * kx @ kx
+    night = simnights.generate_night(NIGHTS[0][0], hours=2.0, rate_hz=NIGHTS[0][1])
+    calls = [e for e in _detect(night, rot).episodes if e.kind == "out_of_bed"]
+    walks = [e for e in night.events if e.kind == "out_of_bed"]
+    assert walks
+    in_bed = [c.start - night.t[0] for c in calls if not any(w.start < c.end and w.end > c.start for w in walks)]
+    assert not in_bed, f"out_of_bed while in bed at {in_bed} s"
+    assert all(any(c.start < w.end and c.end > w.start for c in calls) for w in walks)

@@ -1,6 +1,7 @@
 """Detector rules on hand-made input: a held excursion of the leg is one contraction
-(``detector.excursions``), walking is told by the shin's stride swing (``detector.gait``), and the
-slow-sensor threshold factors are the chi-square tail they claim (``detector.thresholds``)."""
+(``detector.excursions``), walking is told by the shin's stride swing (``detector.gait``), an upright
+shin after walking is the walking shin's orientation (``detector.getting_up``), and the slow-sensor
+threshold factors are the chi-square tail they claim (``detector.thresholds``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import numpy as np
 
 from detector.events import Episode
 from detector.excursions import HeldCrampGrouper
-from detector.gait import gait_seconds
+from detector.gait import gait, gait_seconds
+from detector.getting_up import GettingUp
 
 DOWN = [0.0, 0.0, 1.0]
 
@@ -74,6 +76,25 @@ def test_gait_is_a_stride_swing_with_heel_strikes() -> None:
     assert gait_seconds(_swing(1.5, 1.5), jolts) == 0.0  # a cramp's shaking turns the shin a degree or two
     assert gait_seconds(_swing(20.0, 0.1), jolts) == 0.0  # a slow turn is no stride
     assert gait_seconds(_swing(20.0, 0.9, seconds=3.0), jolts[:30]) == 0.0  # too short to tell
+    # a shuffling stride swings the shin a few degrees, but its heel strikes jolt it hard
+    assert gait_seconds(_swing(5.0, 0.9), np.full(300, 0.2)) >= 20.0
+    assert gait_seconds(_swing(5.0, 0.9), np.full(300, 0.1)) == 0.0
+    assert gait_seconds(_swing(3.0, 0.9), np.full(300, 0.1)) == 0.0
+
+
+def test_upright_after_walking_is_the_walking_shins_orientation() -> None:
+    seconds, walk_dir = gait(_swing(20.0, 0.9), np.full(300, 0.2))
+    assert seconds >= 20.0 and abs(walk_dir @ [0.0, 1.0, 0.0]) > 0.9  # gravity along the shin (sensor y)
+    up = GettingUp()
+    walk = (seconds, walk_dir)
+    assert up.decide(100.0, 130.0, walk, np.full(300, 80.0), _swing(20.0, 0.9), walk_dir, 80.0, 0.1, 50.0)
+    lying = np.tile([1.0, 0.0, 0.0], (50, 1))  # gravity across the shin: lying down
+    # an axis estimate that misreads this lying posture as steep does not make it standing
+    assert not up.decide(200.0, 205.0, (0.0, np.full(3, np.nan)), np.full(50, 80.0), lying, lying[0], 80.0, 0.1, 50.0)
+    sitting = np.tile([0.0, 0.94, 0.34], (80, 1))  # the shin 70 deg up, on the edge of the bed
+    assert up.decide(260.0, 268.0, (0.0, np.full(3, np.nan)), np.full(80, 70.0), sitting, lying[0], 0.0, 0.1, 50.0)
+    assert not up.decide(900.0, 908.0, (0.0, np.full(3, np.nan)), np.full(80, 70.0), sitting, lying[0], 0.0, 0.1, 50.0)
+    assert GettingUp.from_state(up.state()).state()["up_dir"].tolist() == up.up_dir.tolist()
 
 
 def test_slow_sensor_factors_are_the_chi_square_tail() -> None:
@@ -85,3 +106,19 @@ def test_slow_sensor_factors_are_the_chi_square_tail() -> None:
     d = 2.0 * (np.maximum(n, 2.0) - 1.0)
     r = np.sqrt(chi2.ppf(TAIL_P, d) / chi2.ppf(0.5, d))
     assert np.allclose(_SD_FACTOR, np.maximum(r / r[REF_SAMPLES], 1.0), atol=1e-4)
+
+
+def test_a_bounce_along_gravity_that_rings_on_is_the_mattress() -> None:
+    from detector.bounce import mattress_bounce
+
+    quiet_after = np.full(14, 1.2)
+    ringing = np.r_[np.full(4, 6.0), np.full(10, 1.6)]
+    vertical = (np.array([0.02, 0.05, 0.03]), np.array([0.004, 0.01, 0.006]))  # sd, sd_perp (g)
+    flick = (np.array([0.02, 0.05, 0.03]), np.array([0.015, 0.04, 0.02]))
+    assert mattress_bounce(*vertical, ringing)
+    assert not mattress_bounce(*vertical, quiet_after)  # the leg kicked along gravity and was still again
+    assert not mattress_bounce(*flick, ringing)  # a jerk across gravity is the leg's own
+    assert not mattress_bounce(*vertical, np.full(14, np.nan))  # nothing after it to tell by
+    # 3 samples a window (12.5 Hz) scatter more: the same ringing is within their noise
+    assert not mattress_bounce(*vertical, ringing, n=3.0)
+    assert mattress_bounce(*vertical, ringing * 1.2, n=3.0)

@@ -1,0 +1,99 @@
+"""Whether a movement is getting up (``out_of_bed``), from what getting up physically is.
+
+Walking (:mod:`detector.gait`: the shin swinging at the stride rate with heel strikes) is getting up
+whatever else the sensor shows. Without gait, the shin held upright (sitting on the edge of the bed,
+standing) counts as out of bed only within ``UP_HOLD_S`` after walking was seen, or at the start of
+the recording before any lying posture was seen (the recording may begin up).
+
+"Upright" is judged by the estimated shin axis (:mod:`detector.posture`), and, once walking has been
+seen, also directly: while walking, gravity points along the shin, so the mean orientation of the
+walking windows (sensor coordinates) is where gravity lies for an upright shin on this strap. A shin
+upright afterwards (the elevation the axis gives above ``OOB_UPRIGHT_DEG``) must also be within
+``90 - OOB_UPRIGHT_DEG`` degrees of that orientation. Lying back down puts the shin some 90 deg away
+from it, whatever the axis estimate says: a strap rotated off the sensor's axes can make the axis
+estimate read a lying posture as steep, and then every movement in bed for the next minutes looked
+like standing.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from detector.vectors import state_array, state_value
+
+#: Getting up holds the shin upright for seconds (sitting on the edge, standing, walking); a
+#: movement in bed that swings it steep for less than this is no getting up.
+OOB_MIN_UPRIGHT_S = 6.0
+#: ... and steeper than lying with the knee drawn up or a cramp can turn it (sitting on the edge of the
+#: bed puts the shin at 70-90 deg).
+OOB_UPRIGHT_DEG = 65.0
+UPRIGHT_FRAC = 0.25
+#: Walking (``gait``) for this long makes an event getting up, whatever the shin axis says; the leg
+#: upright counts as out of bed only within ``UP_HOLD_S`` after walking was seen (sitting down,
+#: standing, lying back down), so a lying posture the axis misjudges as steep is no getting up.
+GAIT_MIN_S = 6.0
+UP_HOLD_S = 300.0
+_COS_UP = math.cos(math.radians(90.0 - OOB_UPRIGHT_DEG))
+
+
+class GettingUp:
+    """State: until when upright counts as out of bed (``up_until``: inf at the start, until lying is
+    seen) and the orientation of the shin while it last walked (``up_dir``, NaN before any walking)."""
+
+    def __init__(self) -> None:
+        self.up_until = np.inf
+        self.up_dir = np.full(3, np.nan)
+
+    def state(self) -> dict:
+        return {"up_until": self.up_until, "up_dir": self.up_dir.copy()}
+
+    @classmethod
+    def from_state(cls, state: dict) -> GettingUp:
+        g = cls()
+        g.up_until = state_value(state, "up_until", float)
+        g.up_dir = state_array(state, "up_dir", np.float64)
+        if g.up_dir.shape != (3,):
+            raise ValueError(f"up_dir: expected 3 values, got {len(g.up_dir)}")
+        return g
+
+    def upright_by_walk(self, u: np.ndarray) -> np.ndarray:
+        """Per orientation (k, 3): within ``90 - OOB_UPRIGHT_DEG`` of the walking shin's (all True
+        while no walking was seen)."""
+        if not np.isfinite(self.up_dir).all():
+            return np.ones(len(u), bool)
+        with np.errstate(invalid="ignore"):
+            return np.nan_to_num(u @ self.up_dir, nan=0.0) >= _COS_UP
+
+    def decide(
+        self,
+        onset: float,
+        offset: float,
+        walk: tuple[float, np.ndarray],
+        elev: np.ndarray,
+        slow: np.ndarray,
+        ref: np.ndarray,
+        ref_elev: float,
+        frame_s: float,
+        lying_deg: float,
+    ) -> bool:
+        """Is the event from ``onset`` to ``offset`` getting up? ``walk``: seconds of gait and the mean
+        orientation while walking; ``elev``: the shin's elevation (axis estimate) at each of the event's
+        ~0.7 s mean orientations ``slow`` (k, 3); ``ref``/``ref_elev``: the posture before it and its
+        elevation; ``lying_deg``: below this the posture before counts as lying."""
+        walk_s, walk_dir = walk
+        walking = walk_s >= GAIT_MIN_S
+        by_walk = self.upright_by_walk(slow)
+        steep = (elev > OOB_UPRIGHT_DEG) & by_walk
+        upright_s = float(np.sum(steep)) * frame_s
+        upright_frac = upright_s / max(frame_s, len(elev) * frame_s)
+        ref_up = ref_elev > OOB_UPRIGHT_DEG and bool(self.upright_by_walk(ref[None, :])[0])
+        upright = ref_up or (upright_frac > UPRIGHT_FRAC and upright_s >= OOB_MIN_UPRIGHT_S)
+        if walking:
+            self.up_until = float(offset) + UP_HOLD_S
+            if np.isfinite(walk_dir).all():
+                self.up_dir = np.asarray(walk_dir, dtype=float)
+        elif self.up_until == np.inf and not upright and ref_elev < lying_deg:
+            self.up_until = -np.inf  # lying seen: the grace of the recording's start is over
+        return walking or (upright and onset <= self.up_until)

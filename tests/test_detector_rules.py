@@ -80,6 +80,10 @@ def test_gait_is_a_stride_swing_with_heel_strikes() -> None:
     assert gait_seconds(_swing(5.0, 0.9), np.full(300, 0.2)) >= 20.0
     assert gait_seconds(_swing(5.0, 0.9), np.full(300, 0.1)) == 0.0
     assert gait_seconds(_swing(3.0, 0.9), np.full(300, 0.1)) == 0.0
+    # a cramp held in bed with the leg straining and wobbling at about the stride rate: the swing of a
+    # stride, but the 0.3 s spread of a struggle (up to 0.10 g), not of heel strikes (0.17 g and more)
+    assert gait_seconds(_swing(8.0, 1.0), np.full(300, 0.1)) == 0.0
+    assert gait_seconds(_swing(8.0, 1.0), np.full(300, 0.17)) >= 20.0
 
 
 def test_upright_after_walking_is_the_walking_shins_orientation() -> None:

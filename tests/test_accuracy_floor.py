@@ -1,5 +1,6 @@
 """An accuracy floor: a few fixed short nights of EACH generator (``detector.synthetic``, which the
-detector is tuned on, and ``simnights``, written independently of it), at every sample rate from
+detector is tuned on, and ``simnights`` and ``fieldnights``, written independently of it and of each
+other), at every sample rate from
 12.5 to 208 Hz, scored as the project is judged (event by event, +-0.5 s slack, pooled per kind).
 A change that loses accuracy fails here; the full figures are ``benchmarks/accuracy.py``'s.
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import fieldnights
 import simnights
 from detector.offline import detect_arrays
 from detector.scoring import JUDGED_SLACK_S, Scores, score
@@ -27,6 +29,10 @@ HOURS = 1.0
 FLOORS = {
     "synthetic": {"twitch": 0.90, "leg_movement": 0.96, "contraction": 0.90, "any": 0.96},
     "physio": {"twitch": 0.90, "leg_movement": 0.90, "contraction": 0.85, "any": 0.91},
+    # fieldnights (session 6; here 0.69 / 0.92 / 1.00 / 0.89): its twitches are small fragmentary
+    # myoclonus that the 0.3 s jerk windows dilute (README, "Measured accuracy"); this floor guards
+    # what is found, it is not the goal
+    "field": {"twitch": 0.62, "leg_movement": 0.88, "contraction": 0.80, "any": 0.85},
 }
 #: The same night with the sensor strapped upside down scores within this of upright.
 ROTATED_MAX_DIFF = 0.02
@@ -35,7 +41,23 @@ ROTATED_MAX_DIFF = 0.02
 def _night(generator: str, seed: int, rate: float):
     if generator == "synthetic":
         return generate_night(seed, hours=HOURS, rate_hz=rate, partner=True, gaps=1, cramps=3)
+    if generator == "field":
+        return fieldnights.generate_night(seed, hours=HOURS, rate_hz=rate)
     return simnights.generate_night(seed, hours=HOURS, rate_hz=rate)
+
+
+def _walks(night) -> list:
+    """The truth's getting up with walking (fieldnights also gets up to stand and stretch a cramp
+    without a step, which the detector does not call out_of_bed: README, "Measured accuracy")."""
+    details = night.params.get("event_details")
+    walks = []
+    for i, e in enumerate(night.events):
+        if e.kind != "out_of_bed":
+            continue
+        phases = details[i].get("phases") if isinstance(details, list) and isinstance(details[i], dict) else None
+        if phases is None or any(p[0] == "walk" for p in phases):
+            walks.append(e)
+    return walks
 
 
 def _detect(night, rotation: np.ndarray | None = None):
@@ -43,7 +65,7 @@ def _detect(night, rotation: np.ndarray | None = None):
     return detect_arrays(np.round(night.t, 6), np.round(xyz, 5))
 
 
-@pytest.fixture(scope="module", params=["synthetic", "physio"])
+@pytest.fixture(scope="module", params=["synthetic", "physio", "field"])
 def results(request):
     out = []
     for seed, rate in NIGHTS:
@@ -63,10 +85,10 @@ def test_pooled_f1_stays_above_the_floor(results):
 def test_every_walk_found_and_no_getting_up_in_bed(results):
     generator, nights = results
     for n, det in nights:
-        walks = [e for e in n.events if e.kind == "out_of_bed"]
+        ups = [e for e in n.events if e.kind == "out_of_bed"]
         calls = [e for e in det.episodes if e.kind == "out_of_bed"]
-        in_bed = [c for c in calls if not any(w.start < c.end and w.end > c.start for w in walks)]
-        missed = [w for w in walks if not any(c.start < w.end and c.end > w.start for c in calls)]
+        in_bed = [c for c in calls if not any(w.start < c.end and w.end > c.start for w in ups)]
+        missed = [w for w in _walks(n) if not any(c.start < w.end and c.end > w.start for c in calls)]
         assert not in_bed, f"{generator} {n.rate_hz:g} Hz: out_of_bed while in bed at {[c.start for c in in_bed]}"
         assert not missed, f"{generator} {n.rate_hz:g} Hz: walks not found at {[w.start for w in missed]}"
 

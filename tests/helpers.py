@@ -76,3 +76,15 @@ def popen_cli(*args: str, env: dict | None = None) -> subprocess.Popen:
         env=full_env,
         cwd=ROOT,
     )
+
+
+def assert_seeded(generate_night) -> None:
+    """A night generator gives the same night for the same seed and another for another seed."""
+    import numpy as np
+
+    a = generate_night(3, hours=0.5, rate_hz=26.0)
+    b = generate_night(3, hours=0.5, rate_hz=26.0)
+    c = generate_night(4, hours=0.5, rate_hz=26.0)
+    assert np.array_equal(a.t, b.t) and np.array_equal(a.xyz, b.xyz)
+    assert a.events == b.events and a.confounders == b.confounders and a.params == b.params
+    assert a.events != c.events and not np.array_equal(a.xyz[:1000], c.xyz[:1000])

@@ -11,6 +11,7 @@ from detector.scoring import periodic_series_flags
 from detector.synthetic import Night
 from fieldnights import generate_night
 from fieldnights.periodic import periodic_flags
+from helpers import assert_seeded
 
 KINDS = ("twitch", "leg_movement", "contraction", "posture_change", "out_of_bed")
 
@@ -48,12 +49,7 @@ def _rest(n: Night, margin: float = 5.0) -> np.ndarray:
 
 
 def test_same_seed_same_night_other_seed_other_night() -> None:
-    a = generate_night(3, hours=0.5, rate_hz=26.0)
-    b = generate_night(3, hours=0.5, rate_hz=26.0)
-    c = generate_night(4, hours=0.5, rate_hz=26.0)
-    assert np.array_equal(a.t, b.t) and np.array_equal(a.xyz, b.xyz)
-    assert a.events == b.events and a.confounders == b.confounders and a.params == b.params
-    assert a.events != c.events and not np.array_equal(a.xyz[:1000], c.xyz[:1000])
+    assert_seeded(generate_night)
 
 
 def test_a_sensor_knob_leaves_the_events_alone() -> None:

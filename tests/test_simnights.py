@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from detector.events import KINDS_COUNTED
 from detector.synthetic import Night
+from helpers import assert_seeded
 from simnights import generate_night
 
 KINDS = (*KINDS_COUNTED, "posture_change", "out_of_bed")
@@ -35,12 +36,7 @@ def _rest(n: Night, margin: float = 5.0) -> np.ndarray:
 
 
 def test_same_seed_same_night_other_seed_other_night() -> None:
-    a = generate_night(3, hours=0.5, rate_hz=26.0)
-    b = generate_night(3, hours=0.5, rate_hz=26.0)
-    c = generate_night(4, hours=0.5, rate_hz=26.0)
-    assert np.array_equal(a.t, b.t) and np.array_equal(a.xyz, b.xyz)
-    assert a.events == b.events and a.confounders == b.confounders and a.params == b.params
-    assert a.events != c.events and not np.array_equal(a.xyz[:1000], c.xyz[:1000])
+    assert_seeded(generate_night)
 
 
 def test_one_knob_changes_only_itself() -> None:

@@ -7,30 +7,14 @@ block then follows the idea of GGIR's HDCZA as in :func:`detector.epochs.rest_bl
 
 Lying awake before sleep ends where restless movements thin out, which a 5-minute median of epochs
 places only roughly (quiet minutes while awake look like rest). So the onset is refined as a change
-point, from bed entry (the recording's start, or the end of the last time up for ``LONG_UP_S`` or
-more before the block: a short trip to the toilet may come after the first sleep of the night) to no
-later than ``SEARCH_S`` after the block's start, on a ``GRID_S`` grid. Time out of bed and during a
-cramp, and the ``AWAKE_AFTER_S`` after either (falling asleep again takes minutes), count as neither
-awake nor asleep: their movements are no evidence, and sleep may have begun before them. Three kinds of episode are
-counted, each a Poisson process whose rate may change at the onset: leg movements that are not
-periodic and posture changes (what a person lying awake does more of) and twitches (a sleep
-phenomenon: hypnic jerks at sleep onset, fragmentary myoclonus and REM twitches after it; seldom seen
-awake). Each kind's rate after the candidate onset is measured over the rest of the block, its rate
-before it is drawn towards that by ``PRIOR_S`` seconds' worth of it (so a short stretch with a few
-events is no evidence of a different rate), and the onset is the candidate of greatest likelihood.
-How much each kind weighs comes from the night itself: a kind whose rate does not change adds
-nothing. The kinds were chosen on three generators of nights (see README, accuracy): leg movements and
-posture changes alone leave the onset of one of them 8-14 minutes off, as their rates awake and
-asleep differ there by a factor of only 1.3 and 2.6.
-
-The end of sleep is found on the night run backwards (lying awake before getting up), from the
-restless movements alone: the morning's last sleep is often REM, rich in twitches, which would read
-the minutes awake after it as sleep. It is the split of greatest likelihood between a higher rate
-before and a lower one (two Poisson rates), no later than ``SEARCH_S`` into the block and within
-``REGION_S`` of it, moved on by the expected wait from the last restless movement (``1 / (rate before
-- rate after)``, at least ``MIN_WAIT_S``, at most half the pause that follows). Where a short block
-leaves that end at or before the onset, the block's end stands for it. The window never begins before
-the first sample nor ends after the last.
+point of the rate of those movements: from bed entry (the recording's start, or the end of the last
+getting up before the block) to ``REGION_S`` after the block's start, a higher rate before a lower
+one, the split taken at the end of a movement no later than ``SEARCH_S`` after the block's start
+(maximum likelihood of two Poisson rates), then moved on by the expected wait from the last restless
+movement to sleep (``1 / (rate before - rate after)``, at least ``MIN_WAIT_S``: falling asleep takes a
+while after the last shift; at most half the pause that follows). The end
+of sleep is found the same way on the night run backwards (lying awake before getting up). The window
+never begins before the first sample nor ends after the last.
 """
 
 from __future__ import annotations
@@ -40,7 +24,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from detector.epochs import EPOCH_S, MIN_PIECE_S, UPRIGHT_DEG, rest_block
+from detector.epochs import EPOCH_S, UPRIGHT_DEG, rest_block
 from detector.events import Episode
 from detector.rows import Rows
 
@@ -48,13 +32,6 @@ WAKE_KINDS = ("leg_movement", "posture_change", "out_of_bed")
 SEARCH_S = 1800.0
 MIN_WAIT_S = 120.0
 REGION_S = 5400.0
-GRID_S = 15.0
-PRIOR_S = 300.0
-LONG_UP_S = 600.0
-AWAKE_KINDS = ("out_of_bed", "contraction")
-AWAKE_AFTER_S = 300.0
-#: The processes the onset is found from: leg movements that are not periodic, posture changes, twitches.
-ONSET_KINDS = ("restless_lm", "posture_change", "twitch")
 
 
 def restless(episodes: Sequence[Episode]) -> list[Episode]:
@@ -73,73 +50,10 @@ def restless_seconds(t0: float, n: int, episodes: Sequence[Episode]) -> np.ndarr
     return busy
 
 
-def _bed_entry(block_start: float, episodes: Sequence[Episode], start: float) -> float:
-    """The recording's start, or the end of the last getting up before the block (and just after it)."""
-    ups = [e.end for e in episodes if e.kind == "out_of_bed" and e.end <= block_start + EPOCH_S * 2]
-    return max([start, *ups])
-
-
-def _onset_kind(e: Episode) -> str:
-    return "restless_lm" if e.kind == "leg_movement" and not e.periodic else e.kind
-
-
-def _merged(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    """Overlapping (start, end) spans joined, in order."""
-    out: list[tuple[float, float]] = []
-    for a, b in sorted(spans):
-        if out and a <= out[-1][1]:
-            out[-1] = (out[-1][0], max(out[-1][1], b))
-        else:
-            out.append((a, b))
-    return out
-
-
-def _lying_since(t_bed: float, x: np.ndarray, awake: Sequence[tuple[float, float]]) -> np.ndarray:
-    """Seconds from ``t_bed`` to each of ``x`` outside the ``awake`` spans."""
-    lying = x - t_bed
-    for a, b in awake:
-        lying -= np.clip(x, a, b) - a
-    return lying
-
-
 def sleep_onset(block_start: float, block_end: float, episodes: Sequence[Episode], start: float) -> float:
-    """Where sleep began: the change point of three kinds' rates (see the module docstring)."""
-    long_ups = [e.end for e in episodes if e.kind == "out_of_bed" and e.end - e.start >= LONG_UP_S]
-    t_bed = max([start, *(x for x in long_ups if x <= block_start + EPOCH_S * 2)])
-    awake = _merged(
-        [(e.start, e.end + AWAKE_AFTER_S) for e in episodes if e.kind in AWAKE_KINDS and t_bed <= e.start < block_end]
-    )
-    last = min(block_start + SEARCH_S, block_end - 2 * MIN_PIECE_S)
-    if last <= t_bed:
-        return max(block_start, t_bed)
-    taus = np.arange(t_bed, last + GRID_S / 2, GRID_S)
-    if awake:
-        taus = taus[~_within(taus, awake)]
-    if not len(taus):
-        return max(block_start, t_bed)
-    d1 = _lying_since(t_bed, taus, awake)
-    d2 = _lying_since(t_bed, np.array([block_end]), awake)[0] - d1
-    ll = np.zeros(len(taus))
-    for kind in ONSET_KINDS:
-        at = np.sort([e.start for e in episodes if _onset_kind(e) == kind and t_bed <= e.start < block_end])
-        if awake and len(at):
-            at = at[~_within(at, awake)]
-        k1 = np.searchsorted(at, taus).astype(float)
-        k2 = len(at) - k1
-        rate2 = (k2 + 0.5) / d2
-        rate1 = (k1 + rate2 * PRIOR_S) / (d1 + PRIOR_S)
-        ll += k1 * np.log(rate1) - rate1 * d1 + k2 * np.log(rate2) - rate2 * d2
-    return float(taus[int(np.argmax(ll))])
-
-
-def _within(x: np.ndarray, spans: Sequence[tuple[float, float]]) -> np.ndarray:
-    """Which of ``x`` lie inside one of ``spans`` (start inclusive)."""
-    return np.any([(x >= a) & (x < b) for a, b in spans], axis=0)
-
-
-def wake_change_point(block_start: float, block_end: float, episodes: Sequence[Episode], start: float) -> float:
-    """Where a higher rate of restless movements gives way to a lower one (see the module docstring)."""
-    t_bed = _bed_entry(block_start, episodes, start)
+    """Where sleep began, refined from the rest block's start (see the module docstring)."""
+    ups = [e.end for e in episodes if e.kind == "out_of_bed" and e.end <= block_start + EPOCH_S * 2]
+    t_bed = max([start, *ups])
     stop = min(block_end, block_start + REGION_S)
     ev = [(e.start, e.end) for e in restless(episodes) if t_bed <= e.start < stop and e.kind != "out_of_bed"]
     n = len(ev)
@@ -190,7 +104,5 @@ def sleep_window(
     onset = max(sleep_onset(a, b, episodes, first), first)
     # the end of sleep is the onset of the night run backwards
     mirrored = [Episode(-e.end, -e.start, e.kind, e.peak_g, e.periodic) for e in episodes]
-    offset = min(-wake_change_point(-b, -a, mirrored[::-1], -last), last)
-    if offset <= onset:
-        offset = min(b, last)
+    offset = min(-sleep_onset(-b, -a, mirrored[::-1], -last), last)
     return (onset, offset) if offset > onset else None

@@ -7,7 +7,8 @@ Each night (the seeds and rates of ``benchmarks/accuracy.py``) is run once throu
 ``detector.offline.detect_arrays``; what the detector hands to :func:`detector.sleep.sleep_window`
 (the epoch history, the episodes, the first and last sample) is kept in ``--cache`` (default
 ``benchmarks/.cache/``), keyed by the nights asked for and a hash of the detector's code other than
-``detector/sleep.py``. Then ``sleep_window`` of the code as it is now is run on every cached night and its
+the sleep rule's (``detector/sleep*.py``). Then ``sleep_window`` of the code as it is now is run on every
+cached night and its
 window compared with the truth: per generator the median |onset error|, the nights off by more than
 5 min, the mean |onset error|, onsets before the recording starts, nights without a window, and the
 median |end error|, in minutes. ``--list`` prints every night.
@@ -40,7 +41,7 @@ def detector_hash() -> str:
     """A hash of the detector's code that the sleep rule does not live in."""
     h = hashlib.sha256()
     for p in sorted((ROOT / "detector").glob("*.py")):
-        if p.name != "sleep.py":
+        if not p.name.startswith("sleep"):
             h.update(p.name.encode() + p.read_bytes())
     return h.hexdigest()[:12]
 

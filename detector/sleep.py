@@ -1,20 +1,22 @@
-"""The sleep window of a night: the main block of rest, and where within reach of it sleep began.
+"""The sleep window of a night: the main block of rest, where sleep began, and where it ended.
 
 Restlessness here is what the person did, not what the sensor shook with: per ``EPOCH_S`` epoch, the
 seconds covered by leg movements that are not periodic, posture changes and getting up (a periodic
 series, twitches and cramps happen asleep; a bed partner's vibration is no episode at all). The rest
 block then follows the idea of GGIR's HDCZA as in :func:`detector.epochs.rest_block`.
 
-Lying awake before sleep ends where restless movements thin out, which a 5-minute median of epochs
-places only roughly (quiet minutes while awake look like rest). So the onset is refined as a change
-point of the rate of those movements: from bed entry (the recording's start, or the end of the last
-getting up before the block) to ``REGION_S`` after the block's start, a higher rate before a lower
-one, the split taken at the end of a movement no later than ``SEARCH_S`` after the block's start
-(maximum likelihood of two Poisson rates), then moved on by the expected wait from the last restless
-movement to sleep (``1 / (rate before - rate after)``, at least ``MIN_WAIT_S``: falling asleep takes a
-while after the last shift; at most half the pause that follows). The end
-of sleep is found the same way on the night run backwards (lying awake before getting up). The window
-never begins before the first sample nor ends after the last.
+Lying awake before sleep ends where restless movements thin out and twitches begin, which a 5-minute
+median of epochs places only roughly (quiet minutes while awake look like rest). So the onset is found
+by :func:`detector.sleep_states.first_sleep`, a model of lying awake, asleep and awake again (after a
+cramp or a trip) from the recording's start to ``REGION_S`` after the block's start, the onset no later
+than ``SEARCH_S`` after the block's start (nor than ``MIN_SLEEP_S`` before its end).
+
+The end of sleep is a change point of the rate of restless movements on the night run backwards (lying
+awake before getting up), :func:`sleep_onset` on the mirrored night: from the end of the recording (or
+the start of the first getting up after the block), a higher rate before a lower one, the split at the
+end of a movement (maximum likelihood of two Poisson rates), moved on by the expected wait from the last
+restless movement (``1 / (rate before - rate after)``, at least ``MIN_WAIT_S``; at most half the pause
+that follows). The window never begins before the first sample nor ends after the last.
 """
 
 from __future__ import annotations
@@ -27,11 +29,13 @@ import numpy as np
 from detector.epochs import EPOCH_S, UPRIGHT_DEG, rest_block
 from detector.events import Episode
 from detector.rows import Rows
+from detector.sleep_states import first_sleep
 
 WAKE_KINDS = ("leg_movement", "posture_change", "out_of_bed")
 SEARCH_S = 1800.0
 MIN_WAIT_S = 120.0
 REGION_S = 5400.0
+MIN_SLEEP_S = 1200.0
 
 
 def restless(episodes: Sequence[Episode]) -> list[Episode]:
@@ -51,7 +55,8 @@ def restless_seconds(t0: float, n: int, episodes: Sequence[Episode]) -> np.ndarr
 
 
 def sleep_onset(block_start: float, block_end: float, episodes: Sequence[Episode], start: float) -> float:
-    """Where sleep began, refined from the rest block's start (see the module docstring)."""
+    """Where a change of restless rate puts sleep's start after ``block_start``: used for the end of sleep,
+    on the mirrored night (see the module docstring)."""
     ups = [e.end for e in episodes if e.kind == "out_of_bed" and e.end <= block_start + EPOCH_S * 2]
     t_bed = max([start, *ups])
     stop = min(block_end, block_start + REGION_S)
@@ -101,8 +106,11 @@ def sleep_window(
     a, b = float(t[0] + block[0] * EPOCH_S), float(t[0] + block[1] * EPOCH_S)
     first = float(t[0]) if start is None else start
     last = float(t[-1] + EPOCH_S) if end is None else end
-    onset = max(sleep_onset(a, b, episodes, first), first)
+    latest = min(a + SEARCH_S, max(a, b - MIN_SLEEP_S))
+    onset = max(first_sleep(episodes, first, latest, min(b, a + REGION_S), b), first)
     # the end of sleep is the onset of the night run backwards
     mirrored = [Episode(-e.end, -e.start, e.kind, e.peak_g, e.periodic) for e in episodes]
     offset = min(-sleep_onset(-b, -a, mirrored[::-1], -last), last)
+    if offset <= onset:  # a short block: the restless change point behind the onset
+        offset = min(max(b, onset + EPOCH_S), last)
     return (onset, offset) if offset > onset else None

@@ -34,6 +34,10 @@ FLOORS = {
     # what is found, it is not the goal
     "field": {"twitch": 0.62, "leg_movement": 0.88, "contraction": 0.80, "any": 0.85},
 }
+#: Median |sleep onset error| over each generator's nights, in minutes: a bound on losing the onset
+#: (session 8's model of lying awake, asleep and awake again), not the target (5 min on 2-h nights,
+#: ``benchmarks/sleep_onset.py``); these 1-h nights leave the model little sleep to learn from.
+ONSET_MAX_MIN = 10.0
 #: The same night with the sensor strapped upside down scores within this of upright.
 ROTATED_MAX_DIFF = 0.02
 
@@ -99,6 +103,13 @@ def test_sleep_window_inside_the_recording(results):
     assert len(found) >= 3, f"{generator}: a sleep window on only {len(found)} of {len(nights)} 1-h nights"
     for n, (a, b) in found:  # never before the recording starts, nor after it ends
         assert n.t[0] - 1e-6 <= a < b <= n.t[-1] + 1e-6
+
+
+def test_sleep_onset_stays_near_the_truth(results):
+    generator, nights = results
+    errors = [abs(det.sleep_window[0] - n.sleep_start) / 60.0 for n, det in nights if det.sleep_window]
+    got = float(np.median(errors))
+    assert got <= ONSET_MAX_MIN, f"{generator}: median sleep onset error {got:.1f} min > {ONSET_MAX_MIN:g}"
 
 
 def test_upside_down_scores_as_upright():

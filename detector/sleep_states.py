@@ -38,6 +38,8 @@ BOUT_S = 3600.0
 WAKE_S = 300.0
 PRIOR_S = 300.0
 ROUNDS = 10
+#: expectation-maximisation stops once no awake rate moves by more than this share
+SETTLED = 0.01
 #: the recording starts awake, or (rarely) already asleep
 FIRST = np.array([0.95, 0.05, 0.0])
 #: what is counted, and whether it is more frequent awake (True) or asleep (False)
@@ -56,21 +58,39 @@ def _what(e: Episode) -> str | None:
     return None
 
 
-def _forward_backward(emit: np.ndarray, trans: list[np.ndarray], first: np.ndarray) -> np.ndarray:
-    """Posterior state probabilities per bin (scaled forward-backward; ``emit`` is likelihood per state)."""
-    nb = len(emit)
-    alpha = np.empty_like(emit)
-    scale = np.empty(nb)
-    a = first * emit[0]
+def _forward_backward(emit: np.ndarray, trans: np.ndarray, woken: np.ndarray, begins: np.ndarray) -> np.ndarray:
+    """Posterior state probabilities per bin (scaled forward-backward; ``emit`` is the likelihood per
+    state, the step into a bin where ``begins`` is ``woken``, else ``trans``). Written out for the
+    three states in plain floats: a night's few hundred bins take a millisecond so."""
+    e = emit.tolist()
+    wake = begins.tolist()
+    steps = (trans.tolist(), woken.tolist())
+    nb = len(e)
+    fw = [(0.0, 0.0, 0.0)] * nb
+    scale = [1.0] * nb
+    w, s, a = FIRST[0] * e[0][0], FIRST[1] * e[0][1], FIRST[2] * e[0][2]
     for i in range(nb):
         if i:
-            a = (alpha[i - 1] @ trans[i]) * emit[i]
-        scale[i] = a.sum() or 1e-300
-        alpha[i] = a / scale[i]
-    beta = np.ones_like(emit)
+            t = steps[wake[i]]
+            pw, ps, pa = fw[i - 1]
+            w = pw * t[0][0] * e[i][0]
+            s = (pw * t[0][1] + ps * t[1][1] + pa * t[2][1]) * e[i][1]
+            a = (ps * t[1][2] + pa * t[2][2]) * e[i][2]
+        c = (w + s + a) or 1e-300
+        scale[i] = c
+        fw[i] = (w / c, s / c, a / c)
+    bw = [(1.0, 1.0, 1.0)] * nb
     for i in range(nb - 2, -1, -1):
-        beta[i] = trans[i + 1] @ (emit[i + 1] * beta[i + 1]) / scale[i + 1]
-    post = alpha * beta
+        t = steps[wake[i + 1]]
+        qw, qs, qa = bw[i + 1]
+        ew, es, ea = e[i + 1]
+        c = scale[i + 1]
+        bw[i] = (
+            (t[0][0] * ew * qw + t[0][1] * es * qs) / c,
+            (t[1][1] * es * qs + t[1][2] * ea * qa) / c,
+            (t[2][1] * es * qs + t[2][2] * ea * qa) / c,
+        )
+    post = np.array(fw) * np.array(bw)
     return post / np.maximum(post.sum(axis=1, keepdims=True), 1e-300)
 
 
@@ -110,7 +130,6 @@ def first_sleep(episodes: Sequence[Episode], start: float, latest: float, stop: 
     woken[1] = (0.0, 0.0, 1.0)  # a cramp or getting up wakes a sleeper at no cost
     begins = np.zeros(nb, bool)
     begins[1:] = awake[1:] & ~awake[:-1]
-    step = [woken if b else trans for b in begins]
     w_bins = max(1, min(nb, int((latest - start) // BIN_S) + 1))  # W no later than ``latest``
     post = np.zeros((nb, 3))
     for _ in range(ROUNDS):
@@ -120,10 +139,14 @@ def first_sleep(episodes: Sequence[Episode], start: float, latest: float, stop: 
                 log_e[:, s] += counts[k] * math.log(lam * BIN_S) - lam * BIN_S
         log_e[awake, 1] = -np.inf
         log_e[w_bins:, 0] = -np.inf
-        post = _forward_backward(np.exp(log_e - log_e.max(axis=1, keepdims=True)), step, FIRST)
+        post = _forward_backward(np.exp(log_e - log_e.max(axis=1, keepdims=True)), trans, woken, begins)
         p_awake = np.where(awake, 0.0, post[:, 0] + post[:, 2])  # no counts there, so no exposure either
+        moved = 0.0
         for k, up in SIGNS.items():
             a = (float(p_awake @ counts[k]) + asleep[k] * PRIOR_S) / (float(p_awake.sum()) * BIN_S + PRIOR_S)
-            awake_rate[k] = max(a, asleep[k]) if up else min(a, asleep[k])
+            a = max(a, asleep[k]) if up else min(a, asleep[k])
+            moved, awake_rate[k] = max(moved, abs(a / awake_rate[k] - 1.0)), a
+        if moved < SETTLED:
+            break
     left = np.flatnonzero(post[:, 0] < 0.5)
     return start + float(left[0] if len(left) else w_bins) * BIN_S

@@ -1,7 +1,7 @@
 """Sleep-window error on labelled nights, with the detections cached so a sleep rule is quick to try.
 
     python benchmarks/sleep_onset.py [--generator synthetic|physio|field|both|all] [--nights N] [--hours H]
-                                     [--split tune|held] [--seed-offset N] [--cache DIR] [--list]
+                                     [--split tune|held] [--seed-offset N] [--defaults] [--cache DIR] [--list]
 
 Each night (the seeds and rates of ``benchmarks/accuracy.py``) is run once through
 ``detector.offline.detect_arrays``; what the detector hands to :func:`detector.sleep.sleep_window`
@@ -11,7 +11,8 @@ the sleep rule's (``detector/sleep*.py``). Then ``sleep_window`` of the code as 
 cached night and its
 window compared with the truth: per generator the median |onset error|, the nights off by more than
 5 min, the mean |onset error|, onsets before the recording starts, nights without a window, and the
-median |end error|, in minutes. ``--list`` prints every night.
+median |end error|, in minutes. ``--list`` prints every night; ``--defaults`` draws synthetic nights as a
+new user's ``generate_night(seed)`` does (every knob from the seed), as ``accuracy.py --defaults``.
 
 A change to the sleep rule is then measured in seconds rather than the minutes detection takes; a
 change to detection re-runs it (the hash moves).
@@ -46,12 +47,12 @@ def detector_hash() -> str:
     return h.hexdigest()[:12]
 
 
-def capture(gen: str, nights: list[tuple[int, float]], hours: float) -> list[dict[str, Any]]:
+def capture(gen: str, nights: list[tuple[int, float]], hours: float, defaults: bool = False) -> list[dict[str, Any]]:
     """Run detection on each night and keep what ``sleep_window`` is given."""
     import detector.stream as stream
     from detector.offline import detect_arrays
 
-    make = accuracy.generator(gen)
+    make = accuracy.generator(gen, defaults)
     seen: dict[str, Any] = {}
     real = stream.sleep_window
 
@@ -81,13 +82,16 @@ def capture(gen: str, nights: list[tuple[int, float]], hours: float) -> list[dic
     return rows
 
 
-def cached(gen: str, nights: list[tuple[int, float]], hours: float, cache: Path) -> list[dict[str, Any]]:
-    key = hashlib.sha256(repr((gen, nights, hours, detector_hash())).encode()).hexdigest()[:16]
+def cached(
+    gen: str, nights: list[tuple[int, float]], hours: float, cache: Path, defaults: bool = False
+) -> list[dict[str, Any]]:
+    what = (gen, nights, hours, detector_hash()) + ((True,) if defaults else ())
+    key = hashlib.sha256(repr(what).encode()).hexdigest()[:16]
     path = cache / f"sleep-{gen}-{key}.pkl"
     if path.exists():
         with path.open("rb") as f:
             return pickle.load(f)
-    rows = capture(gen, nights, hours)
+    rows = capture(gen, nights, hours, defaults)
     cache.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     with tmp.open("wb") as f:
@@ -137,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rates", default="26,52,104", help="sample rates in Hz, comma-separated (default 26,52,104)")
     ap.add_argument("--split", choices=("tune", "held"), default="tune", help="tuning seeds or held-out ones")
     ap.add_argument("--seed-offset", type=int, help="add this to every seed (overrides --split)")
+    ap.add_argument("--defaults", action="store_true", help="synthetic nights as generate_night(seed) draws them")
     ap.add_argument("--cache", type=Path, default=ROOT / "benchmarks" / ".cache", help="where detections are kept")
     ap.add_argument("--list", action="store_true", help="print every night's errors")
     args = ap.parse_args(argv)
@@ -149,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     cols = ("nights", "onset|e|", ">5 min", "mean|e|", "before", "none", "end|e|")
     print(f"{'generator':<10} " + " ".join(f"{c:>{w}}" for c, w in zip(cols, (6, 8, 7, 8, 7, 6, 8), strict=True)))
     for gen in gens:
-        res = evaluate(cached(gen, nights, args.hours, args.cache))
+        res = evaluate(cached(gen, nights, args.hours, args.cache, args.defaults))
         if args.list:
             for r in res:
                 on = "-" if r["onset"] is None else f"{r['onset']:+6.1f}"

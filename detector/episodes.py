@@ -116,6 +116,12 @@ def _nanmean_rows(m: np.ndarray) -> np.ndarray:
     return m[ok].mean(axis=0)
 
 
+def _rest(m: np.ndarray, active: np.ndarray) -> np.ndarray | None:
+    """The unit mean orientation of the frames that are not active (None if there are none)."""
+    q = m[~active]
+    return _unit(_nanmean_rows(q)) if len(q) else None
+
+
 def _centred_mean(m: np.ndarray, half: int) -> np.ndarray:
     """Mean of rows k-half..k+half (fewer at the edges), NaN rows ignored."""
     ok = np.isfinite(m).all(axis=1)
@@ -134,6 +140,13 @@ def _rolling_all(x: np.ndarray, w: int) -> np.ndarray:
     out = np.zeros(len(x), bool)
     if len(x) >= w:
         out[w - 1 :] = sliding_window_view(x, w).all(axis=-1)
+    return out
+
+
+def _rolling_median(x: np.ndarray, w: int) -> np.ndarray:
+    out = np.full(len(x), np.nan)
+    if len(x) >= w:
+        out[w - 1 :] = np.median(sliding_window_view(x, w), axis=-1)
     return out
 
 
@@ -175,7 +188,10 @@ class _Flags:
     ref: np.ndarray  # (k, 3) reference orientation in force at each frame
     held: np.ndarray
     event: np.ndarray
-    lull: np.ndarray  # quiet, unstrained and within CRAMP_HOLD_DEG of the reference
+    #: quiet, within CRAMP_HOLD_DEG of the reference and not strained for most of the last 2 s (the
+    #: median: one strong jerk lifts the 2-s mean for 2 s after it, and the leg resting after a twitch
+    #: that left it turned would not split from the next movement)
+    lull: np.ndarray
 
 
 class EpisodeAssembler:
@@ -252,7 +268,7 @@ class EpisodeAssembler:
         dev = finite(_angle_deg(u, ref), nan=0.0)
         held = (dev > hold_deg(self.buf.floor_tilt)) & ~settled
         event = self.buf.active | held
-        lull = quiet & ~strained & (dev < CRAMP_HOLD_DEG)
+        lull = quiet & ~(_rolling_median(ratio, STRAIN_FRAMES) > STRAIN_K) & (dev < CRAMP_HOLD_DEG)
         return _Flags(u, settled, ref, held, event, lull)
 
     def _decide(self, final: bool) -> list[Episode]:
@@ -376,12 +392,14 @@ class EpisodeAssembler:
         post = _unit(_nanmean_rows(f.mean[q0:q1])) if q1 > q0 else fl.u[p1]
         r0, r1 = np.searchsorted(idx, (idx[p0] - PRE_FRAMES, idx[p0] - 1), side="left")
         pre = _unit(_nanmean_rows(f.mean[r0:r1])) if r1 > r0 else ref
-        # the leg away from rest before and after the abrupt parts: from the posture before to the
-        # posture after (detector.extent)
+        # the leg away from rest before and after the abrupt parts: from the posture it rested in
+        # before to the one it rests in after, each the mean of the quiet frames there (the next
+        # movement may follow within the second after) (detector.extent)
         on_act = np.flatnonzero(act)
         on_d, off_d = displaced_span(
-            idx, fl.u, p0 + int(on_act[0]), p0 + int(on_act[-1]), p0, q0 - 1, pre,
-            post if q1 > q0 else None, float(median(buf.floor_tilt[p0 : p1 + 1])),
+            idx, fl.u, p0 + int(on_act[0]), p0 + int(on_act[-1]), p0, q0 - 1,
+            _rest(f.mean[r0:r1], buf.active[r0:r1]), _rest(f.mean[q0:q1], buf.active[q0:q1]),
+            float(median(buf.floor_tilt[p0 : p1 + 1])),
         )
         if on_d is not None:
             onset = max(min(onset, on_d), onset - EXTENT_MAX_S)

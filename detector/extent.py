@@ -56,7 +56,7 @@ def displaced_span(
     a1: int,
     lo: int,
     hi: int,
-    pre: np.ndarray,
+    pre: np.ndarray | None,
     post: np.ndarray | None,
     floor_tilt: float,
 ) -> tuple[float | None, float | None]:
@@ -69,7 +69,7 @@ def displaced_span(
     """
     thr = DISPLACED_K * float(floor_tilt) / np.sqrt(2.0)
     onset = offset = None
-    if thr > 0 and np.isfinite(pre).all() and a0 > lo:
+    if thr > 0 and pre is not None and np.isfinite(pre).all() and a0 > lo:
         d = finite(angle_rad(u[lo:a0], pre[None, :]), nan=0.0) / thr
         k = _held(idx[lo:a0], d, len(d) - 1, -1)
         if k is not None:

@@ -188,10 +188,8 @@ class _Flags:
     ref: np.ndarray  # (k, 3) reference orientation in force at each frame
     held: np.ndarray
     event: np.ndarray
-    #: quiet, within CRAMP_HOLD_DEG of the reference and not strained for most of the last 2 s (the
-    #: median: one strong jerk lifts the 2-s mean for 2 s after it, and the leg resting after a twitch
-    #: that left it turned would not split from the next movement)
-    lull: np.ndarray
+    lull: np.ndarray  # quiet and within CRAMP_HOLD_DEG of the reference (_split adds: not strained)
+    ratio: np.ndarray  # sd_perp / floor
 
 
 class EpisodeAssembler:
@@ -268,8 +266,8 @@ class EpisodeAssembler:
         dev = finite(_angle_deg(u, ref), nan=0.0)
         held = (dev > hold_deg(self.buf.floor_tilt)) & ~settled
         event = self.buf.active | held
-        lull = quiet & ~(_rolling_median(ratio, STRAIN_FRAMES) > STRAIN_K) & (dev < CRAMP_HOLD_DEG)
-        return _Flags(u, settled, ref, held, event, lull)
+        lull = quiet & (dev < CRAMP_HOLD_DEG)
+        return _Flags(u, settled, ref, held, event, lull, ratio)
 
     def _decide(self, final: bool) -> list[Episode]:
         buf = self.buf
@@ -315,6 +313,12 @@ class EpisodeAssembler:
         for a, b in zip(starts, ends, strict=True):
             p0, p1 = int(ev[a]), int(ev[b])
             lull = fl.lull[p0 : p1 + 1] & ~self.buf.active[p0 : p1 + 1]
+            if p1 - p0 + 1 > SPLIT_GAP_FRAMES and lull.sum() >= SPLIT_GAP_FRAMES:
+                # not strained for most of the 2 s before (the median: one strong jerk lifts the 2-s
+                # mean for 2 s after it, and the leg resting after a twitch that left it turned
+                # would not split from the next movement); only for the runs long enough to split
+                h0 = max(0, p0 - STRAIN_FRAMES + 1)
+                lull &= ~(_rolling_median(fl.ratio[h0 : p1 + 1], STRAIN_FRAMES)[p0 - h0 :] > STRAIN_K)
             if p1 - p0 + 1 > SPLIT_GAP_FRAMES and lull.sum() >= SPLIT_GAP_FRAMES:
                 edges = np.diff(np.concatenate(([0], lull.astype(np.int8), [0])))
                 ls, le = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)

@@ -16,8 +16,10 @@ Classification (brief: twitch < 0.5 s, leg movement 0.5-10 s, contraction > 10 s
 - longer than 10 s -> ``contraction`` (a held posture with strain: the cramp);
 - shorter than 0.5 s -> ``twitch``;
 - otherwise a ``leg_movement`` if the shin rotated (``LM_MIN_ROT_DEG``; less, down to the hold bound,
-  when most of the spread lies across gravity: a mattress bouncing under the leg moves it along
-  gravity) or the leg's own jerk held for most of it, else mattress/partner vibration (dropped).
+  when most of the spread lies across gravity, a mattress bouncing under the leg moves it along
+  gravity, and most of the turn came within 0.4 s, as an LM's abrupt EMG onset turns it, not the
+  slow sway of a shin while sitting up) or the leg's own jerk held for most of it, else
+  mattress/partner vibration (dropped).
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ HIST_FRAMES = max(SETTLE_FRAMES, STRAIN_FRAMES) + PRE_FRAMES
 POSTURE_DEG = 35.0
 TWITCH_MAX_S = 0.5
 LM_MAX_S = 10.0
+ABRUPT_FRAC = 0.5
 LM_MIN_ROT_DEG = 0.7  # a leg movement turns the shin (seen by ~1 s means)
 CRAMP_MIN_ROT_DEG = 1.5  # a cramp holds the foot and shin turned
 #: A leg movement the shin barely turns with (an ankle dorsiflexion, the other foot rubbing the shin)
@@ -172,6 +175,12 @@ def _across(sd: np.ndarray, sd_perp: np.ndarray) -> bool:
     (``bounce.PERP_FRAC_MAX``)."""
     tot = float(np.sum(finite(sd) ** 2))
     return tot > 0 and float(np.sum(finite(sd_perp) ** 2)) >= PERP_FRAC_MAX * tot
+
+
+def _abrupt(tilt: np.ndarray, turn_deg: float) -> bool:
+    """Whether the shin made most of a turn of ``turn_deg`` within 0.4 s (the tilt, rad)."""
+    t = finite(tilt)
+    return bool(len(t)) and float(np.degrees(t.max())) >= ABRUPT_FRAC * turn_deg
 
 
 def _sustained(sd_perp: np.ndarray, floor_sd: np.ndarray, n: np.ndarray) -> float:
@@ -428,6 +437,7 @@ class EpisodeAssembler:
         around = np.r_[max(0, p0 - ISO_FRAMES) : max(0, p0 - 1), min(len(idx), p1 + 2) : min(len(idx), p1 + ISO_FRAMES)]
         iso = float(median(finite(f.sd_perp[around] / buf.floor_sd[around], nan=1.0))) if len(around) else 1.0
         walk = gait(fl.u[sl], f.sd[sl]) if dur >= GAIT_MIN_S else (0.0, np.full(3, np.nan))
+        small_turn = float(hold_deg(median(buf.floor_tilt[sl])))  # under LM_MIN_ROT_DEG, beyond the noise
         if self.up.decide(onset, offset, walk, elev, slow, ref, ref_elev, FRAME_S, UPRIGHT_DEG):
             kind = "out_of_bed"
         elif dtheta > POSTURE_DEG or (dur <= LM_MAX_S and max_rot > POSTURE_DEG):
@@ -449,7 +459,7 @@ class EpisodeAssembler:
             kind = "twitch"
         elif (
             slow_rot >= LM_MIN_ROT_DEG
-            or (slow_rot >= float(hold_deg(median(buf.floor_tilt[sl]))) and _across(f.sd[sl], f.sd_perp[sl]))
+            or (slow_rot >= small_turn and _across(f.sd[sl], f.sd_perp[sl]) and _abrupt(f.tilt[sl], slow_rot))
             or _sustained(f.sd_perp[sl], buf.floor_sd[sl], f.n[sl]) >= LM_SUSTAINED_K
         ):
             kind = "leg_movement"

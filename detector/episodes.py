@@ -1,19 +1,24 @@
 """Active frames -> classified episodes, and the WASM periodic-series rule.
 
 Segmentation. A frame belongs to an event when it is *active* (jerk or rotation above the noise
-floor) or when the leg is *held* away from its resting posture (more than ``HOLD_DEG`` from the
-reference orientation) without having settled. The reference is the orientation of the last
-*settled* stretch: ``SETTLE_S`` without activity or strain and without drifting. Event frames less
-than 0.5 s apart belong together (AASM/WASM: a movement ends at the start of at least 0.5 s below
-threshold). An event's extent is that of its active frames, corrected for how far each feature's
-window smears an edge. An event is decided once ``POST`` frames after it exist.
+floor) or when the leg is *held* away from its resting posture (more than :func:`hold_deg` from the
+reference orientation: three times the orientation noise, within 0.3-0.7 deg) without having
+settled. The reference is the orientation of the last *settled* stretch: ``SETTLE_S`` without
+activity or strain and without drifting. Event frames less than 0.5 s apart belong together
+(AASM/WASM: a movement ends at the start of at least 0.5 s below threshold). An event's extent is
+that of its active frames, corrected for how far each feature's window smears an edge, and widened
+to where the shin was displaced from its posture before (onset) and from the one after (offset)
+(:mod:`detector.extent`). An event is decided once ``POST`` frames after it exist.
 
 Classification (brief: twitch < 0.5 s, leg movement 0.5-10 s, contraction > 10 s):
 - the leg upright (shin near vertical: sitting up, standing, walking) -> ``out_of_bed``;
 - a lasting change of orientation over ``POSTURE_DEG`` (rolling over) -> ``posture_change``;
 - longer than 10 s -> ``contraction`` (a held posture with strain: the cramp);
 - shorter than 0.5 s -> ``twitch``;
-- otherwise a ``leg_movement`` if the shin rotated or the leg's own jerk held for most of it, else
+- otherwise a ``leg_movement`` if the shin rotated (``LM_MIN_ROT_DEG``; less, down to the hold bound,
+  when most of the spread lies across gravity, a mattress bouncing under the leg moves it along
+  gravity, and most of the turn came within 0.4 s, as an LM's abrupt EMG onset turns it, not the
+  slow sway of a shin while sitting up) or the leg's own jerk held for most of it, else
   mattress/partner vibration (dropped).
 """
 
@@ -24,9 +29,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from detector.bounce import AFTER_S, mattress_bounce
+from detector.bounce import AFTER_S, PERP_FRAC_MAX, mattress_bounce
 from detector.epochs import EPOCH_S
 from detector.events import Episode
+from detector.extent import displaced_span
 from detector.frames import FRAME_S
 from detector.gait import gait
 from detector.getting_up import GAIT_MIN_S, GettingUp
@@ -44,8 +50,6 @@ TILT_EXTRA_S = 0.3
 SLOW_HALF = 3  # frames each side of the ~1 s mean orientation
 SLOW_ROT_DEG = 1.0
 ISO_FRAMES = 10
-EXTENT_NOISE_K = 3.0
-EXTENT_FRAC = 0.1
 EXTENT_MAX_S = 2.0
 MERGE_FRAMES = 5  # < 0.5 s between event frames merges them
 POST_FRAMES = 20  # offset rule + time to read the posture afterwards
@@ -53,7 +57,12 @@ DECIDE_FRAMES = POST_FRAMES + 4  # frames after an event before it is decided (p
 PRE_FRAMES = 10
 SETTLE_FRAMES = 40  # 4 s
 SETTLE_DEG = 1.0
+#: The leg is held away from its posture beyond ``HOLD_NOISE_K`` x the tilt floor (the median angle
+#: between two 0.3 s means, the spread of one mean against the settled reference too), within
+#: ``HOLD_MIN_DEG``-``HOLD_DEG``: see :func:`hold_deg`.
 HOLD_DEG = 0.7
+HOLD_NOISE_K = 3.0
+HOLD_MIN_DEG = 0.3
 CRAMP_HOLD_DEG = 1.5  # a cramp holds the foot and shin turned at least this far
 SPLIT_GAP_FRAMES = 30  # 3 s
 CRAMP_GAP_S = 30.0
@@ -67,6 +76,7 @@ HIST_FRAMES = max(SETTLE_FRAMES, STRAIN_FRAMES) + PRE_FRAMES
 POSTURE_DEG = 35.0
 TWITCH_MAX_S = 0.5
 LM_MAX_S = 10.0
+ABRUPT_FRAC = 0.5
 LM_MIN_ROT_DEG = 0.7  # a leg movement turns the shin (seen by ~1 s means)
 CRAMP_MIN_ROT_DEG = 1.5  # a cramp holds the foot and shin turned
 #: A leg movement the shin barely turns with (an ankle dorsiflexion, the other foot rubbing the shin)
@@ -109,6 +119,12 @@ def _nanmean_rows(m: np.ndarray) -> np.ndarray:
     return m[ok].mean(axis=0)
 
 
+def _rest(m: np.ndarray, active: np.ndarray) -> np.ndarray | None:
+    """The unit mean orientation of the frames that are not active (None if there are none)."""
+    q = m[~active]
+    return _unit(_nanmean_rows(q)) if len(q) else None
+
+
 def _centred_mean(m: np.ndarray, half: int) -> np.ndarray:
     """Mean of rows k-half..k+half (fewer at the edges), NaN rows ignored."""
     ok = np.isfinite(m).all(axis=1)
@@ -130,11 +146,41 @@ def _rolling_all(x: np.ndarray, w: int) -> np.ndarray:
     return out
 
 
+def _rolling_median(x: np.ndarray, w: int) -> np.ndarray:
+    out = np.full(len(x), np.nan)
+    if len(x) >= w:
+        out[w - 1 :] = np.median(sliding_window_view(x, w), axis=-1)
+    return out
+
+
 def _rolling_mean(x: np.ndarray, w: int) -> np.ndarray:
     out = np.full(len(x), np.nan)
     if len(x) >= w:
         out[w - 1 :] = sliding_window_view(x, w).mean(axis=-1)
     return out
+
+
+def hold_deg(floor_tilt: np.ndarray | float) -> np.ndarray:
+    """How far (degrees) from its reference the shin must be turned to count as held, for tilt floors
+    (rad). ``HOLD_DEG`` is the bound where the 0.3 s means are noisy (a slow or noisy sensor), but an
+    ankle dorsiflexion turns the shin only 0.5-2.5 deg: where the noise allows, the bound is
+    ``HOLD_NOISE_K`` x the floor (three Rayleigh medians: noise alone crosses it in 0.2 % of frames),
+    never under ``HOLD_MIN_DEG`` (slow drift and breathing)."""
+    return np.clip(HOLD_NOISE_K * np.degrees(floor_tilt), HOLD_MIN_DEG, HOLD_DEG)
+
+
+def _across(sd: np.ndarray, sd_perp: np.ndarray) -> bool:
+    """Whether most of an event's spread (variance, summed over its frames) lies across gravity: the
+    shin's own turn or muscle (and isotropic noise: two thirds), not a mattress bouncing along it
+    (``bounce.PERP_FRAC_MAX``)."""
+    tot = float(np.sum(finite(sd) ** 2))
+    return tot > 0 and float(np.sum(finite(sd_perp) ** 2)) >= PERP_FRAC_MAX * tot
+
+
+def _abrupt(tilt: np.ndarray, turn_deg: float) -> bool:
+    """Whether the shin made most of a turn of ``turn_deg`` within 0.4 s (the tilt, rad)."""
+    t = finite(tilt)
+    return bool(len(t)) and float(np.degrees(t.max())) >= ABRUPT_FRAC * turn_deg
 
 
 def _sustained(sd_perp: np.ndarray, floor_sd: np.ndarray, n: np.ndarray) -> float:
@@ -151,7 +197,8 @@ class _Flags:
     ref: np.ndarray  # (k, 3) reference orientation in force at each frame
     held: np.ndarray
     event: np.ndarray
-    lull: np.ndarray  # quiet, unstrained and within CRAMP_HOLD_DEG of the reference
+    lull: np.ndarray  # quiet and within CRAMP_HOLD_DEG of the reference (_split adds: not strained)
+    ratio: np.ndarray  # sd_perp / floor
 
 
 class EpisodeAssembler:
@@ -226,10 +273,10 @@ class EpisodeAssembler:
         last = np.maximum.accumulate(last) if len(last) else last
         ref = np.where((last >= 0)[:, None], u[np.maximum(last, 0)], self.ref0[None, :])
         dev = finite(_angle_deg(u, ref), nan=0.0)
-        held = (dev > HOLD_DEG) & ~settled
+        held = (dev > hold_deg(self.buf.floor_tilt)) & ~settled
         event = self.buf.active | held
-        lull = quiet & ~strained & (dev < CRAMP_HOLD_DEG)
-        return _Flags(u, settled, ref, held, event, lull)
+        lull = quiet & (dev < CRAMP_HOLD_DEG)
+        return _Flags(u, settled, ref, held, event, lull, ratio)
 
     def _decide(self, final: bool) -> list[Episode]:
         buf = self.buf
@@ -275,6 +322,12 @@ class EpisodeAssembler:
         for a, b in zip(starts, ends, strict=True):
             p0, p1 = int(ev[a]), int(ev[b])
             lull = fl.lull[p0 : p1 + 1] & ~self.buf.active[p0 : p1 + 1]
+            if p1 - p0 + 1 > SPLIT_GAP_FRAMES and lull.sum() >= SPLIT_GAP_FRAMES:
+                # not strained for most of the 2 s before (the median: one strong jerk lifts the 2-s
+                # mean for 2 s after it, and the leg resting after a twitch that left it turned
+                # would not split from the next movement); only for the runs long enough to split
+                h0 = max(0, p0 - STRAIN_FRAMES + 1)
+                lull &= ~(_rolling_median(fl.ratio[h0 : p1 + 1], STRAIN_FRAMES)[p0 - h0 :] > STRAIN_K)
             if p1 - p0 + 1 > SPLIT_GAP_FRAMES and lull.sum() >= SPLIT_GAP_FRAMES:
                 edges = np.diff(np.concatenate(([0], lull.astype(np.int8), [0])))
                 ls, le = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
@@ -346,41 +399,30 @@ class EpisodeAssembler:
             if len(on):
                 onset = min(onset, (idx[p0 + on[0]] + 0.5) * FRAME_S)
                 offset = max(offset, (idx[p0 + on[-1]] + 0.5) * FRAME_S)
-        tilt_long = "tilt" in spans and spans["tilt"][1] - spans["tilt"][0] >= TWITCH_MAX_S
-        if "tilt" in spans and ("sd" not in spans or tilt_long):
-            # A turn of the shin starts and ends gently (the rate is below threshold while the
-            # leg is already moving): extend to where the leg is displaced from its posture by
-            # more than the orientation noise and a tenth of the turn.
-            w0, w1 = max(0, p0 - PRE_FRAMES), min(len(idx), p1 + POST_FRAMES + 1)
-            c0, c1 = max(0, w0 - SLOW_HALF), min(len(idx), w1 + SLOW_HALF)
-            smooth = _unit(_centred_mean(f.mean[c0:c1], SLOW_HALF))[w0 - c0 : w1 - c0]
-            disp = finite(_angle_deg(smooth, ref[None, :]), nan=0.0)
-            # the ~1 s means wander about a third of the 0.4 s tilt floor
-            noise_deg = float(np.degrees(median(buf.floor_tilt[p0 : p1 + 1]))) / 3.0
-            peak_disp = float(disp[p0 - w0 : p1 - w0 + 1].max())
-            thr = max(EXTENT_NOISE_K * noise_deg, EXTENT_FRAC * peak_disp, 0.2)
-            k0, k1 = p0 - w0, p1 - w0
-            k = int(np.argmax(disp[k0 : k1 + 1])) + k0
-            if disp[k] > thr:
-                a = k
-                while a > 0 and disp[a - 1] > thr and idx[w0 + a - 1] == idx[w0 + a] - 1:
-                    a -= 1
-                b = k
-                while b < len(disp) - 1 and disp[b + 1] > thr and idx[w0 + b + 1] == idx[w0 + b] + 1:
-                    b += 1
-                onset = max(min(onset, (idx[w0 + a] + 0.5) * FRAME_S), onset - EXTENT_MAX_S)
-                offset = min(max(offset, (idx[w0 + b] + 0.5) * FRAME_S), offset + EXTENT_MAX_S)
-        if offset - onset < MIN_DUR_S:
-            mid = 0.5 * (onset + offset)
-            onset, offset = mid - MIN_DUR_S / 2, mid + MIN_DUR_S / 2
-        dur = offset - onset
-
         # frame indices are increasing: the frames after and before the event by binary search
         # (a mask over the buffer would cost a pass over the whole night per episode offline)
         q0, q1 = np.searchsorted(idx, (idx[p1] + MERGE_FRAMES, idx[p1] + POST_FRAMES), side="right")
         post = _unit(_nanmean_rows(f.mean[q0:q1])) if q1 > q0 else fl.u[p1]
         r0, r1 = np.searchsorted(idx, (idx[p0] - PRE_FRAMES, idx[p0] - 1), side="left")
         pre = _unit(_nanmean_rows(f.mean[r0:r1])) if r1 > r0 else ref
+        # the leg away from rest before and after the abrupt parts: from the posture it rested in
+        # before to the one it rests in after, each the mean of the quiet frames there (the next
+        # movement may follow within the second after) (detector.extent)
+        on_act = np.flatnonzero(act)
+        on_d, off_d = displaced_span(
+            idx, fl.u, p0 + int(on_act[0]), p0 + int(on_act[-1]), p0, q0 - 1,
+            _rest(f.mean[r0:r1], buf.active[r0:r1]), _rest(f.mean[q0:q1], buf.active[q0:q1]),
+            float(median(buf.floor_tilt[p0 : p1 + 1])),
+        )
+        if on_d is not None:
+            onset = max(min(onset, on_d), onset - EXTENT_MAX_S)
+        if off_d is not None:
+            offset = min(max(offset, off_d), offset + EXTENT_MAX_S)
+        if offset - onset < MIN_DUR_S:
+            mid = 0.5 * (onset + offset)
+            onset, offset = mid - MIN_DUR_S / 2, mid + MIN_DUR_S / 2
+        dur = offset - onset
+
         dtheta = float(finite(_angle_deg(ref, post), nan=0.0))
         rot = finite(_angle_deg(fl.u[sl], ref[None, :]), nan=0.0)
         max_rot = float(rot.max()) if len(rot) else 0.0
@@ -395,6 +437,7 @@ class EpisodeAssembler:
         around = np.r_[max(0, p0 - ISO_FRAMES) : max(0, p0 - 1), min(len(idx), p1 + 2) : min(len(idx), p1 + ISO_FRAMES)]
         iso = float(median(finite(f.sd_perp[around] / buf.floor_sd[around], nan=1.0))) if len(around) else 1.0
         walk = gait(fl.u[sl], f.sd[sl]) if dur >= GAIT_MIN_S else (0.0, np.full(3, np.nan))
+        small_turn = float(hold_deg(median(buf.floor_tilt[sl])))  # under LM_MIN_ROT_DEG, beyond the noise
         if self.up.decide(onset, offset, walk, elev, slow, ref, ref_elev, FRAME_S, UPRIGHT_DEG):
             kind = "out_of_bed"
         elif dtheta > POSTURE_DEG or (dur <= LM_MAX_S and max_rot > POSTURE_DEG):
@@ -414,7 +457,11 @@ class EpisodeAssembler:
             if mattress_bounce(f.sd[sl], f.sd_perp[sl], f.sd[a0:a1] / buf.floor_sd[a0:a1], n_win):
                 return None  # the mattress bounced and rang on: someone else moved
             kind = "twitch"
-        elif slow_rot >= LM_MIN_ROT_DEG or _sustained(f.sd_perp[sl], buf.floor_sd[sl], f.n[sl]) >= LM_SUSTAINED_K:
+        elif (
+            slow_rot >= LM_MIN_ROT_DEG
+            or (slow_rot >= small_turn and _across(f.sd[sl], f.sd_perp[sl]) and _abrupt(f.tilt[sl], slow_rot))
+            or _sustained(f.sd_perp[sl], buf.floor_sd[sl], f.n[sl]) >= LM_SUSTAINED_K
+        ):
             kind = "leg_movement"
         else:
             return None  # vibration without rotation: the mattress, not the leg

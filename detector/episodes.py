@@ -138,10 +138,10 @@ def _rolling_mean(x: np.ndarray, w: int) -> np.ndarray:
 
 
 def _sustained(sd_perp: np.ndarray, floor_sd: np.ndarray, n: np.ndarray) -> float:
-    """The median frame's jerk over its threshold (``K_SD`` x floor x ``sd_factor``)."""
+    """The median frame's jerk over the jerk threshold of a full window (``K_SD`` x floor)."""
     if not len(sd_perp):
         return 0.0
-    return float(median(finite(sd_perp / (K_SD * floor_sd * sd_factor(n)), nan=0.0)))
+    return float(median(finite(sd_perp / (K_SD * floor_sd), nan=0.0)))
 
 
 @dataclass
@@ -397,7 +397,7 @@ class EpisodeAssembler:
         walk = gait(fl.u[sl], f.sd[sl]) if dur >= GAIT_MIN_S else (0.0, np.full(3, np.nan))
         if self.up.decide(onset, offset, walk, elev, slow, ref, ref_elev, FRAME_S, UPRIGHT_DEG):
             kind = "out_of_bed"
-        elif dtheta > POSTURE_DEG or (dur <= LM_MAX_S and max_rot > POSTURE_DEG):
+        elif dtheta > POSTURE_DEG or (dur <= LM_MAX_S and slow_rot > POSTURE_DEG):
             kind = "posture_change"
         elif dur > LM_MAX_S:
             if slow_rot < CRAMP_MIN_ROT_DEG:

@@ -365,8 +365,13 @@ class EpisodeAssembler:
                 a = k
                 while a > 0 and disp[a - 1] > thr and idx[w0 + a - 1] == idx[w0 + a] - 1:
                     a -= 1
+                # ... and on to where it has come to rest: a leg that stays turned (a new posture) is
+                # displaced from the old one long after it stopped moving
+                q0, q1 = np.searchsorted(idx, (idx[p1] + MERGE_FRAMES, idx[p1] + POST_FRAMES), side="right")
+                rest = _unit(_nanmean_rows(f.mean[q0:q1])) if q1 > q0 else ref
+                left = finite(_angle_deg(smooth, rest[None, :]), nan=0.0)
                 b = k
-                while b < len(disp) - 1 and disp[b + 1] > thr and idx[w0 + b + 1] == idx[w0 + b] + 1:
+                while b < len(disp) - 1 and min(disp[b + 1], left[b + 1]) > thr and idx[w0 + b + 1] == idx[w0 + b] + 1:
                     b += 1
                 onset = max(min(onset, (idx[w0 + a] + 0.5) * FRAME_S), onset - EXTENT_MAX_S)
                 offset = min(max(offset, (idx[w0 + b] + 0.5) * FRAME_S), offset + EXTENT_MAX_S)

@@ -2,7 +2,8 @@
 (``detector.excursions``), walking is told by the shin's stride swing (``detector.gait``), an upright
 shin after walking is the walking shin's orientation (``detector.getting_up``), and the slow-sensor
 threshold factors are the chi-square tail they claim (``detector.thresholds``), and a strong jerk that
-swings a few-sample mean far off gravity is still a twitch (``detector.episodes``)."""
+swings a few-sample mean far off gravity is still a twitch, and a movement ends where the leg came to rest
+(``detector.episodes``)."""
 
 from __future__ import annotations
 
@@ -96,6 +97,28 @@ def test_a_strong_jerk_is_a_twitch_at_any_rate(rate: float) -> None:
     shin did not turn (its ~0.7 s means hardly move, and it ends where it began), so no posture change."""
     eps = detect_arrays(*_jerk_recording(rate, 1.5)).episodes
     assert [(e.kind, round(e.start - 1.7e9, 1)) for e in eps] == [("twitch", 300.0)]
+
+
+def _movement_left_turned(seconds: float, rest_deg: float = 1.6) -> tuple[np.ndarray, np.ndarray]:
+    """Lying still at 104 Hz; at 300 s the leg works for ``seconds`` (the shin swinging 4 deg, the muscle's
+    jerk across it) and comes to rest ``rest_deg`` turned from where it lay: a new posture, settled."""
+    rng = np.random.default_rng(2)
+    t = 1.7e9 + np.arange(0.0, 600.0, 1.0 / 104.0)
+    tr = t - 1.7e9 - 300.0
+    inside = (tr >= 0.0) & (tr < seconds)
+    ang = np.where(tr >= seconds, np.radians(rest_deg), 0.0)
+    ang[inside] = np.radians(4.0) * np.sin(np.pi * 0.7 * tr[inside]) ** 2 + np.radians(rest_deg) * tr[inside] / seconds
+    xyz = np.column_stack((np.sin(ang), np.zeros(len(t)), np.cos(ang))) + rng.normal(0.0, 0.002, (len(t), 3))
+    xyz[inside, :2] += rng.normal(0.0, 0.03, (int(inside.sum()), 2))
+    return t, xyz
+
+
+def test_a_movement_that_leaves_the_leg_turned_ends_when_the_leg_comes_to_rest() -> None:
+    """The leg rests 1.6 deg turned after an 8.4 s movement: displaced from its old posture long after it
+    stopped, which must not stretch the movement past 10 s into a contraction."""
+    (e,) = detect_arrays(*_movement_left_turned(8.4)).episodes
+    assert e.kind == "leg_movement"
+    assert abs(e.end - (1.7e9 + 308.4)) < 0.5
 
 
 def _swing(deg: float, hz: float, seconds: float = 30.0) -> np.ndarray:

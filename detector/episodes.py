@@ -444,7 +444,8 @@ class CrampGrouper:
     and go. Consecutive movements are grouped while the leg stays turned more than
     ``CRAMP_HOLD_DEG`` away from where it was before the first of them (a leg movement returns,
     a cramp does not let go), with at most ``CRAMP_JOIN_GAP_S`` between them. A group lasting over
-    10 s is one ``contraction``; otherwise its movements stand as they are. A cramp that paused is
+    10 s is one ``contraction`` if it holds a contraction or two leg movements (one movement that left the
+    leg turned, followed by twitches, is no cramp); otherwise its movements stand as they are. A cramp that paused is
     continued by another contraction within ``CRAMP_JOIN_GAP_S``, and by other movements only on the
     same held-turned rule (no longer by anything within ``CRAMP_GAP_S``: after a pause the leg may
     have let go and come to rest somewhere new). A posture change or getting up ends a group.
@@ -478,6 +479,8 @@ class CrampGrouper:
             return g[0].kind == "contraction"
         if all(e.kind == "twitch" for e in g):
             return False  # brief jerks with the leg at rest between them: no sustained contraction
+        if "contraction" not in {e.kind for e in g} and sum(e.kind == "leg_movement" for e in g) < 2:
+            return False  # one movement left the leg turned and brief jerks followed: no strain that comes and goes
         # two movements with a real pause between them stay two (a leftover tilt is no cramp)
         continuous = len(g) >= 3 or g[1].start - g[0].end <= CRAMP_PAUSE_S or "contraction" in (g[0].kind, g[1].kind)
         return continuous and max(e.end for e in g) - g[0].start > LM_MAX_S

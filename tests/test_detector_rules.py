@@ -12,6 +12,7 @@ import math
 import numpy as np
 import pytest
 
+from detector.episodes import CrampGrouper
 from detector.events import Episode
 from detector.excursions import HeldCrampGrouper
 from detector.gait import gait, gait_seconds
@@ -80,6 +81,25 @@ def test_rolling_over_while_the_leg_is_away_ends_the_excursion() -> None:
     ]
     out = g.push(restless) + g.flush()
     assert [e.kind for e in out] == ["posture_change", "leg_movement", *["posture_change"] * 3]
+
+
+def test_one_movement_then_twitches_with_the_leg_left_turned_is_no_cramp() -> None:
+    """A leg movement leaves the shin 17 deg turned and two twitches follow within 10 s of each other:
+    brief jerks after one movement, not a cramp's strained movements coming and going."""
+    g = CrampGrouper()
+    eps = [
+        ep(5866.8, 6.3, "leg_movement", DOWN, _turned(17)),
+        ep(5882.7, 0.2, "twitch", _turned(17), _turned(17)),
+        ep(5890.6, 0.2, "twitch", _turned(17), _turned(17)),
+    ]
+    assert [e.kind for e in g.push(eps) + g.flush()] == ["leg_movement", "twitch", "twitch"]
+    g = CrampGrouper()  # two strained movements with the leg held turned between them: a cramp
+    eps = [
+        ep(100.0, 4.0, "leg_movement", DOWN, _turned(17)),
+        ep(108.0, 3.0, "leg_movement", _turned(17), _turned(17)),
+        ep(115.0, 0.2, "twitch", _turned(17), _turned(17)),
+    ]
+    assert [(e.kind, e.start, e.end) for e in g.push(eps) + g.flush()] == [("contraction", 100.0, 115.2)]
 
 
 def _jerk_recording(rate: float, amp_g: float) -> tuple[np.ndarray, np.ndarray]:

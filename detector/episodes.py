@@ -184,10 +184,10 @@ def _abrupt(tilt: np.ndarray, turn_deg: float) -> bool:
 
 
 def _sustained(sd_perp: np.ndarray, floor_sd: np.ndarray, n: np.ndarray) -> float:
-    """The median frame's jerk over its threshold (``K_SD`` x floor x ``sd_factor``)."""
+    """The median frame's jerk over the jerk threshold of a full window (``K_SD`` x floor)."""
     if not len(sd_perp):
         return 0.0
-    return float(median(finite(sd_perp / (K_SD * floor_sd * sd_factor(n)), nan=0.0)))
+    return float(median(finite(sd_perp / (K_SD * floor_sd), nan=0.0)))
 
 
 @dataclass
@@ -440,7 +440,7 @@ class EpisodeAssembler:
         small_turn = float(hold_deg(median(buf.floor_tilt[sl])))  # under LM_MIN_ROT_DEG, beyond the noise
         if self.up.decide(onset, offset, walk, elev, slow, ref, ref_elev, FRAME_S, UPRIGHT_DEG):
             kind = "out_of_bed"
-        elif dtheta > POSTURE_DEG or (dur <= LM_MAX_S and max_rot > POSTURE_DEG):
+        elif dtheta > POSTURE_DEG or (dur <= LM_MAX_S and slow_rot > POSTURE_DEG):
             kind = "posture_change"
         elif dur > LM_MAX_S:
             if slow_rot < CRAMP_MIN_ROT_DEG:
@@ -486,7 +486,8 @@ class CrampGrouper:
     and go. Consecutive movements are grouped while the leg stays turned more than
     ``CRAMP_HOLD_DEG`` away from where it was before the first of them (a leg movement returns,
     a cramp does not let go), with at most ``CRAMP_JOIN_GAP_S`` between them. A group lasting over
-    10 s is one ``contraction``; otherwise its movements stand as they are. A cramp that paused is
+    10 s is one ``contraction`` if it holds a contraction or two leg movements (one movement that left the
+    leg turned, followed by twitches, is no cramp); otherwise its movements stand as they are. A cramp that paused is
     continued by another contraction within ``CRAMP_JOIN_GAP_S``, and by other movements only on the
     same held-turned rule (no longer by anything within ``CRAMP_GAP_S``: after a pause the leg may
     have let go and come to rest somewhere new). A posture change or getting up ends a group.
@@ -520,6 +521,8 @@ class CrampGrouper:
             return g[0].kind == "contraction"
         if all(e.kind == "twitch" for e in g):
             return False  # brief jerks with the leg at rest between them: no sustained contraction
+        if "contraction" not in {e.kind for e in g} and sum(e.kind == "leg_movement" for e in g) < 2:
+            return False  # one movement left the leg turned and brief jerks followed: no strain that comes and goes
         # two movements with a real pause between them stay two (a leftover tilt is no cramp)
         continuous = len(g) >= 3 or g[1].start - g[0].end <= CRAMP_PAUSE_S or "contraction" in (g[0].kind, g[1].kind)
         return continuous and max(e.end for e in g) - g[0].start > LM_MAX_S

@@ -10,7 +10,9 @@ stream reads it as a run of leg movements, often with a posture change at each e
 (``PITCH_FRAC``) pitched the shin up or down (a cramp flexes the knee and ankle; rolling over turns the
 shin about its own axis, and may turn it back); the episodes that follow are held with it while the leg stays away; an
 episode that brings it back within ``max(RETURN_MIN_DEG, RETURN_FRAC x excursion)`` of the start closes
-it. An excursion closed within ``MIN_S``..``MAX_S`` of its start, with at least one movement between
+it, and one that leaves it turned more than ``OPEN_MAX_DEG`` from the start (rolling over while the
+leg is away: a cramp holds the leg, it does not roll it further) ends it. An excursion closed within
+``MIN_S``..``MAX_S`` of its start, with at least one movement between
 the opening and the return, is one ``contraction``. Anything else (no return within ``MAX_S``, the leg
 back without a movement, getting up) releases the episodes as they were. Orientations are unit gravity
 vectors in sensor coordinates, so the rule does not depend on how the sensor is strapped.
@@ -100,7 +102,9 @@ class HeldCrampGrouper:
             base = _vec(self.group[0], "_pre")
             tol = self._tolerance()
             came_back = _deg(_vec(e, "_pre"), base) <= tol  # the leg was back before e began
-            if e.kind not in JOINS or e.end - self.group[0].start > MAX_S or came_back:
+            # e turned the leg further from the start than a cramp holds it: rolling over, the hold let go
+            rolled_away = _deg(_vec(e, "_post"), base) > OPEN_MAX_DEG
+            if e.kind not in JOINS or e.end - self.group[0].start > MAX_S or came_back or rolled_away:
                 out.extend(self._release())  # which may open another excursion: look again
                 continue
             self.group.append(e)

@@ -1,18 +1,23 @@
 """Detector rules on hand-made input: a held excursion of the leg is one contraction
 (``detector.excursions``), walking is told by the shin's stride swing (``detector.gait``), an upright
 shin after walking is the walking shin's orientation (``detector.getting_up``), and the slow-sensor
-threshold factors are the chi-square tail they claim (``detector.thresholds``)."""
+threshold factors are the chi-square tail they claim (``detector.thresholds``), and a strong jerk that
+swings a few-sample mean far off gravity is still a twitch, and a movement ends where the leg came to rest
+(``detector.episodes``)."""
 
 from __future__ import annotations
 
 import math
 
 import numpy as np
+import pytest
 
+from detector.episodes import CrampGrouper
 from detector.events import Episode
 from detector.excursions import HeldCrampGrouper
 from detector.gait import gait, gait_seconds
 from detector.getting_up import GettingUp
+from detector.offline import detect_arrays
 
 DOWN = [0.0, 0.0, 1.0]
 
@@ -61,6 +66,79 @@ def test_no_return_or_a_return_without_movements_inside_leaves_the_episodes() ->
     g = HeldCrampGrouper()
     up = [ep(100.0, 3.0, "leg_movement", DOWN, _turned(20)), ep(120.0, 60.0, "out_of_bed", _turned(20), DOWN)]
     assert [e.kind for e in g.push(up) + g.flush()] == ["leg_movement", "out_of_bed"]  # getting up ends it
+
+
+def test_rolling_over_while_the_leg_is_away_ends_the_excursion() -> None:
+    """Restless minutes: a pitched turn, then rolling over (the shin 130 deg from where it started) and
+    back near the start. A cramp holds the leg; it does not roll it further: no contraction."""
+    g = HeldCrampGrouper()
+    restless = [
+        ep(529.0, 2.0, "posture_change", DOWN, _turned(57), pitch=40.0),
+        ep(546.0, 2.0, "leg_movement", _turned(57), _turned(56)),
+        ep(588.0, 3.0, "posture_change", _turned(56), _turned(29), pitch=-25.0),
+        ep(655.0, 5.0, "posture_change", _turned(29), _turned(130), pitch=2.0),
+        ep(671.0, 3.0, "posture_change", _turned(130), _turned(7), pitch=1.0),
+    ]
+    out = g.push(restless) + g.flush()
+    assert [e.kind for e in out] == ["posture_change", "leg_movement", *["posture_change"] * 3]
+
+
+def test_one_movement_then_twitches_with_the_leg_left_turned_is_no_cramp() -> None:
+    """A leg movement leaves the shin 17 deg turned and two twitches follow within 10 s of each other:
+    brief jerks after one movement, not a cramp's strained movements coming and going."""
+    g = CrampGrouper()
+    eps = [
+        ep(5866.8, 6.3, "leg_movement", DOWN, _turned(17)),
+        ep(5882.7, 0.2, "twitch", _turned(17), _turned(17)),
+        ep(5890.6, 0.2, "twitch", _turned(17), _turned(17)),
+    ]
+    assert [e.kind for e in g.push(eps) + g.flush()] == ["leg_movement", "twitch", "twitch"]
+    g = CrampGrouper()  # two strained movements with the leg held turned between them: a cramp
+    eps = [
+        ep(100.0, 4.0, "leg_movement", DOWN, _turned(17)),
+        ep(108.0, 3.0, "leg_movement", _turned(17), _turned(17)),
+        ep(115.0, 0.2, "twitch", _turned(17), _turned(17)),
+    ]
+    assert [(e.kind, e.start, e.end) for e in g.push(eps) + g.flush()] == [("contraction", 100.0, 115.2)]
+
+
+def _jerk_recording(rate: float, amp_g: float) -> tuple[np.ndarray, np.ndarray]:
+    """Ten quiet minutes lying still (2 mg noise), the shin jerked sideways by ``amp_g`` for 0.16 s at 300 s."""
+    rng = np.random.default_rng(1)
+    t = 1.7e9 + np.arange(0.0, 600.0, 1.0 / rate)
+    xyz = np.tile(DOWN, (len(t), 1)) + rng.normal(0.0, 0.002, (len(t), 3))
+    xyz[(t >= 1.7e9 + 300.0) & (t < 1.7e9 + 300.16), 0] += amp_g
+    return t, xyz
+
+
+@pytest.mark.parametrize("rate", [12.5, 208.0])
+def test_a_strong_jerk_is_a_twitch_at_any_rate(rate: float) -> None:
+    """At 12.5 Hz a 0.3 s mean holds 3-4 samples, and a 1.5 g jerk swings it 37 deg off gravity: the
+    shin did not turn (its ~0.7 s means hardly move, and it ends where it began), so no posture change."""
+    eps = detect_arrays(*_jerk_recording(rate, 1.5)).episodes
+    assert [(e.kind, round(e.start - 1.7e9, 1)) for e in eps] == [("twitch", 300.0)]
+
+
+def _movement_left_turned(seconds: float, rest_deg: float = 1.6) -> tuple[np.ndarray, np.ndarray]:
+    """Lying still at 104 Hz; at 300 s the leg works for ``seconds`` (the shin swinging 4 deg, the muscle's
+    jerk across it) and comes to rest ``rest_deg`` turned from where it lay: a new posture, settled."""
+    rng = np.random.default_rng(2)
+    t = 1.7e9 + np.arange(0.0, 600.0, 1.0 / 104.0)
+    tr = t - 1.7e9 - 300.0
+    inside = (tr >= 0.0) & (tr < seconds)
+    ang = np.where(tr >= seconds, np.radians(rest_deg), 0.0)
+    ang[inside] = np.radians(4.0) * np.sin(np.pi * 0.7 * tr[inside]) ** 2 + np.radians(rest_deg) * tr[inside] / seconds
+    xyz = np.column_stack((np.sin(ang), np.zeros(len(t)), np.cos(ang))) + rng.normal(0.0, 0.002, (len(t), 3))
+    xyz[inside, :2] += rng.normal(0.0, 0.03, (int(inside.sum()), 2))
+    return t, xyz
+
+
+def test_a_movement_that_leaves_the_leg_turned_ends_when_the_leg_comes_to_rest() -> None:
+    """The leg rests 1.6 deg turned after an 8.4 s movement: displaced from its old posture long after it
+    stopped, which must not stretch the movement past 10 s into a contraction."""
+    (e,) = detect_arrays(*_movement_left_turned(8.4)).episodes
+    assert e.kind == "leg_movement"
+    assert abs(e.end - (1.7e9 + 308.4)) < 0.5
 
 
 def _swing(deg: float, hz: float, seconds: float = 30.0) -> np.ndarray:

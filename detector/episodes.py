@@ -410,8 +410,14 @@ class EpisodeAssembler:
         # movement may follow within the second after) (detector.extent)
         on_act = np.flatnonzero(act)
         on_d, off_d = displaced_span(
-            idx, fl.u, p0 + int(on_act[0]), p0 + int(on_act[-1]), p0, q0 - 1,
-            _rest(f.mean[r0:r1], buf.active[r0:r1]), _rest(f.mean[q0:q1], buf.active[q0:q1]),
+            idx,
+            fl.u,
+            p0 + int(on_act[0]),
+            p0 + int(on_act[-1]),
+            p0,
+            q0 - 1,
+            _rest(f.mean[r0:r1], buf.active[r0:r1]),
+            _rest(f.mean[q0:q1], buf.active[q0:q1]),
             float(median(buf.floor_tilt[p0 : p1 + 1])),
         )
         if on_d is not None:

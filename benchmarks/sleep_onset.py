@@ -135,7 +135,9 @@ def summary(name: str, res: list[dict[str, Any]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--generator", default="all", help="synthetic, physio, field, both or all (default all)")
+    ap.add_argument(
+        "--generator", default="all", choices=(*accuracy.GENERATORS, "both", "all"), help="whose nights (default all)"
+    )
     ap.add_argument("--nights", type=int, default=24, help="nights per generator (default 24)")
     ap.add_argument("--hours", type=float, default=2.0, help="hours per night (default 2)")
     ap.add_argument("--rates", default="26,52,104", help="sample rates in Hz, comma-separated (default 26,52,104)")

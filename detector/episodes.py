@@ -183,7 +183,7 @@ def _abrupt(tilt: np.ndarray, turn_deg: float) -> bool:
     return bool(len(t)) and float(np.degrees(t.max())) >= ABRUPT_FRAC * turn_deg
 
 
-def _sustained(sd_perp: np.ndarray, floor_sd: np.ndarray, n: np.ndarray) -> float:
+def _sustained(sd_perp: np.ndarray, floor_sd: np.ndarray) -> float:
     """The median frame's jerk over the jerk threshold of a full window (``K_SD`` x floor)."""
     if not len(sd_perp):
         return 0.0
@@ -466,7 +466,7 @@ class EpisodeAssembler:
         elif (
             slow_rot >= LM_MIN_ROT_DEG
             or (slow_rot >= small_turn and _across(f.sd[sl], f.sd_perp[sl]) and _abrupt(f.tilt[sl], slow_rot))
-            or _sustained(f.sd_perp[sl], buf.floor_sd[sl], f.n[sl]) >= LM_SUSTAINED_K
+            or _sustained(f.sd_perp[sl], buf.floor_sd[sl]) >= LM_SUSTAINED_K
         ):
             kind = "leg_movement"
         else:

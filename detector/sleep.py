@@ -12,7 +12,7 @@ cramp or a trip) from the recording's start to ``REGION_S`` after the block's st
 than ``SEARCH_S`` after the block's start (nor than ``MIN_SLEEP_S`` before its end).
 
 The end of sleep is a change point of the rate of restless movements on the night run backwards (lying
-awake before getting up), :func:`sleep_onset` on the mirrored night: from the end of the recording (or
+awake before getting up), :func:`restless_change` on the mirrored night: from the end of the recording (or
 the start of the first getting up after the block), a higher rate before a lower one, the split at the
 end of a movement (maximum likelihood of two Poisson rates), moved on by the expected wait from the last
 restless movement (``1 / (rate before - rate after)``, at least ``MIN_WAIT_S``; at most half the pause
@@ -54,8 +54,8 @@ def restless_seconds(t0: float, n: int, episodes: Sequence[Episode]) -> np.ndarr
     return busy
 
 
-def sleep_onset(block_start: float, block_end: float, episodes: Sequence[Episode], start: float) -> float:
-    """Where a change of restless rate puts sleep's start after ``block_start``: used for the end of sleep,
+def restless_change(block_start: float, block_end: float, episodes: Sequence[Episode], start: float) -> float:
+    """Where restless movements give way to a calmer rate after ``block_start``: used for the end of sleep,
     on the mirrored night (see the module docstring)."""
     ups = [e.end for e in episodes if e.kind == "out_of_bed" and e.end <= block_start + EPOCH_S * 2]
     t_bed = max([start, *ups])
@@ -110,7 +110,7 @@ def sleep_window(
     onset = max(first_sleep(episodes, first, latest, min(b, a + REGION_S), b), first)
     # the end of sleep is the onset of the night run backwards
     mirrored = [Episode(-e.end, -e.start, e.kind, e.peak_g, e.periodic) for e in episodes]
-    offset = min(-sleep_onset(-b, -a, mirrored[::-1], -last), last)
+    offset = min(-restless_change(-b, -a, mirrored[::-1], -last), last)
     if offset <= onset:  # a short block: the restless change point behind the onset
         offset = min(max(b, onset + EPOCH_S), last)
     return (onset, offset) if offset > onset else None

@@ -204,3 +204,27 @@ def test_a_bounce_along_gravity_that_rings_on_is_the_mattress() -> None:
     # 3 samples a window (12.5 Hz) scatter more: the same ringing is within their noise
     assert not mattress_bounce(*vertical, ringing, n=3.0)
     assert mattress_bounce(*vertical, ringing * 1.2, n=3.0)
+
+
+def test_a_night_that_begins_with_a_walk_does_not_make_walking_the_noise_floor() -> None:
+    """With no history yet, a first block spent walking (its median spread 0.3 g) would be the floor
+    the walk is judged against, and the walk would vanish: a block median enters the history capped."""
+    from detector.features import Features
+    from detector.thresholds import BLOCK_FRAMES, FLOOR_MAX_SD, ThresholdStage
+
+    k = 2 * BLOCK_FRAMES
+    walking = np.arange(k) < BLOCK_FRAMES
+    spread = np.where(walking, 0.3, 0.004)
+    feats = Features(
+        idx=np.arange(k, dtype=np.int64) + 1_000 * BLOCK_FRAMES,
+        present=np.ones(k, bool),
+        mean=np.tile(DOWN, (k, 1)),
+        sd=spread,
+        sd_perp=spread,
+        tilt=np.where(walking, 0.6, 0.001),
+        n=np.full(k, 15.0),
+    )
+    scored = ThresholdStage().push(feats)
+    assert len(scored) == BLOCK_FRAMES  # the first block is scored; the second stays open
+    assert scored.floor_sd.max() <= FLOOR_MAX_SD
+    assert scored.active.mean() > 0.99  # the walk stands out of its own block

@@ -46,7 +46,6 @@ from detector.vectors import angle_rad, finite, median, state_array, state_item,
 SD_SMEAR_S = (0.2, 0.2)
 TILT_SMEAR_S = (0.35, 0.35)
 MIN_DUR_S = 0.05
-TILT_EXTRA_S = 0.3
 SLOW_HALF = 3  # frames each side of the ~1 s mean orientation
 SLOW_ROT_DEG = 1.0
 ISO_FRAMES = 10
@@ -377,20 +376,12 @@ class EpisodeAssembler:
         lo_c, hi_c = max(0, p0 - SLOW_HALF), min(len(idx), p1 + SLOW_HALF + 1)
         slow = _unit(_centred_mean(f.mean[lo_c:hi_c], SLOW_HALF))[p0 - lo_c : p1 - lo_c + 1]
         slow_rot = float(finite(_angle_deg(slow, ref[None, :]), nan=0.0).max())
-        if "sd" in spans and slow_rot < SLOW_ROT_DEG:
-            # A jerk also shakes the window means, so tilt only widens the extent where the leg
-            # clearly turned before or after the jerk.
-            onset, offset = spans["sd"]
-            if "tilt" in spans:
-                if spans["tilt"][0] < onset - TILT_EXTRA_S:
-                    onset = spans["tilt"][0]
-                if spans["tilt"][1] > offset + TILT_EXTRA_S:
-                    offset = spans["tilt"][1]
-        elif "sd" in spans and "tilt" in spans:
-            onset = min(spans["sd"][0], spans["tilt"][0])
-            offset = max(spans["sd"][1], spans["tilt"][1])
-        else:
-            onset, offset = spans.get("tilt") or spans["sd"]
+        # the extent of both features, each corrected for its window: a jerk also shakes the 0.3 s
+        # means, but no further than the tilt's smear takes back, and an ankle movement that barely
+        # turns the shin often turns it before and after its jerk (session 9: keeping to the jerk's
+        # extent unless the turn reached 0.3 s beyond it measured such movements as twitches)
+        onset = min(a for a, _ in spans.values())
+        offset = max(b for _, b in spans.values())
         if "sd" not in spans and slow_rot >= SLOW_ROT_DEG and offset - onset < TWITCH_MAX_S:
             # A slow, jerk-free turn too weak for the 0.4 s tilt rate to follow: take its extent
             # from where the ~1 s mean orientation is displaced by over a fifth of its maximum.

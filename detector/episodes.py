@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from detector.bounce import AFTER_S, PERP_FRAC_MAX, mattress_bounce
+from detector.bounce import AFTER_S, PERP_FRAC_MAX, RING_SKIP, mattress_bounce, rings_on
 from detector.epochs import EPOCH_S
 from detector.events import Episode
 from detector.extent import displaced_span
@@ -462,6 +462,10 @@ class EpisodeAssembler:
             n_win = float(median(finite(f.n[sl], nan=0.0)))
             if mattress_bounce(f.sd[sl], f.sd_perp[sl], f.sd[a0:a1] / buf.floor_sd[a0:a1], n_win):
                 return None  # the mattress bounced and rang on: someone else moved
+            last = int(idx[p0 + on_act[-1]])
+            r0, r1 = np.searchsorted(idx, (last + 1 + RING_SKIP, last + 1 + round(AFTER_S / FRAME_S)), side="left")
+            if rings_on(f.sd[sl], f.sd_perp[sl], f.sd[r0:r1] / buf.floor_sd[r0:r1], n_win):
+                return None  # a jolt along gravity after which the mattress rang on: someone else moved
             kind = "twitch"
         elif (
             slow_rot >= LM_MIN_ROT_DEG

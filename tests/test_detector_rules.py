@@ -228,3 +228,17 @@ def test_a_night_that_begins_with_a_walk_does_not_make_walking_the_noise_floor()
     assert len(scored) == BLOCK_FRAMES  # the first block is scored; the second stays open
     assert scored.floor_sd.max() <= FLOOR_MAX_SD
     assert scored.active.mean() > 0.99  # the walk stands out of its own block
+
+
+def test_a_jolt_along_gravity_after_which_the_mattress_rings_on_is_someone_else() -> None:
+    from detector.bounce import RING_PEAK_K, rings_on
+
+    vertical = (np.array([0.02, 0.05, 0.03]), np.array([0.004, 0.01, 0.006]))  # sd, sd_perp (g)
+    flick = (np.array([0.02, 0.05, 0.03]), np.array([0.015, 0.04, 0.02]))
+    ringing = np.r_[np.full(3, 1.3), [RING_PEAK_K + 0.4, 1.6], np.full(7, 1.3)]  # from 0.2 s after the jolt
+    still = np.full(12, 1.25)  # a twitch's leg is still again: the spread is back at the noise
+    assert rings_on(*vertical, ringing)
+    assert not rings_on(*vertical, still)
+    assert not rings_on(*flick, ringing)  # most of the spread across gravity: the leg's own jerk
+    assert not rings_on(*vertical, np.full(12, np.nan))  # nothing after it to tell by
+    assert not rings_on(*vertical, ringing * 2.0, n=4.0)  # 12.5 Hz windows scatter too widely to tell

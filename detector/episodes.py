@@ -73,6 +73,10 @@ STRAIN_FRAMES = 20  # 2 s rolling mean of sd_perp / floor
 STRAIN_K = 1.25
 HIST_FRAMES = max(SETTLE_FRAMES, STRAIN_FRAMES) + PRE_FRAMES
 POSTURE_DEG = 35.0
+#: Turning over takes the leg past ``POSTURE_DEG`` within this (s) of starting to turn: a cramp that
+#: let go by turning over (fieldnights: the sleeper rolls over within 4 s of the cramp's release) was
+#: one event ending in a posture change, and was called only that.
+ROLL_S = 2.0
 TWITCH_MAX_S = 0.5
 LM_MAX_S = 10.0
 ABRUPT_FRAC = 0.5
@@ -378,6 +382,15 @@ class EpisodeAssembler:
         # a jolt along gravity after which the mattress rang on: someone else moved
         return not rings_on(f.sd[sl], f.sd_perp[sl], f.sd[r0:r1] / buf.floor_sd[r0:r1], n_win)
 
+    def _held_before_roll(self, rot: np.ndarray, p0: int, onset: float) -> float:
+        """Seconds from ``onset`` that the leg stayed turned (``CRAMP_MIN_ROT_DEG`` to ``POSTURE_DEG``
+        from its posture before; ``rot`` per frame from ``p0``) before it turned over: 0 when it never
+        was turned so, or turned over at once."""
+        over = np.flatnonzero(rot > POSTURE_DEG)
+        if not len(over) or not (rot[: over[0]] >= CRAMP_MIN_ROT_DEG).any():
+            return 0.0
+        return (float(self.buf.feats.idx[p0 + int(over[0])]) + 0.5) * FRAME_S - ROLL_S - onset
+
     def _episode(self, p0: int, p1: int, fl: _Flags, axis: np.ndarray) -> Episode | None:
         buf = self.buf
         f = buf.feats
@@ -471,6 +484,8 @@ class EpisodeAssembler:
         small_turn = float(hold_deg(median(buf.floor_tilt[sl])))  # under LM_MIN_ROT_DEG, beyond the noise
         if self.up.decide(onset, offset, walk, elev, slow, ref, ref_elev, FRAME_S, UPRIGHT_DEG):
             kind = "out_of_bed"
+        elif dur > LM_MAX_S and dtheta > POSTURE_DEG and self._held_before_roll(rot, p0, onset) > LM_MAX_S:
+            kind = "contraction"  # a cramp held over 10 s, the leg turned over only as it let go
         elif dtheta > POSTURE_DEG or (dur <= LM_MAX_S and slow_rot > POSTURE_DEG):
             kind = "posture_change"
         elif dur > LM_MAX_S:

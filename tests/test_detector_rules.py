@@ -242,3 +242,23 @@ def test_a_jolt_along_gravity_after_which_the_mattress_rings_on_is_someone_else(
     assert not rings_on(*flick, ringing)  # most of the spread across gravity: the leg's own jerk
     assert not rings_on(*vertical, np.full(12, np.nan))  # nothing after it to tell by
     assert not rings_on(*vertical, ringing * 2.0, n=4.0)  # 12.5 Hz windows scatter too widely to tell
+
+
+def _cramp_then_roll() -> tuple[np.ndarray, np.ndarray]:
+    """Lying still at 104 Hz; at 300 s a cramp turns the shin 20 deg and holds it 20 s with strained
+    jerks across it, and as it lets go the sleeper turns over (the leg 90 deg round in 2 s) and rests."""
+    rng = np.random.default_rng(3)
+    t = 1.7e9 + np.arange(0.0, 600.0, 1.0 / 104.0)
+    tr = t - 1.7e9 - 300.0
+    ang = np.radians(np.interp(tr, [0.0, 1.0, 20.0, 22.0], [0.0, 20.0, 20.0, 90.0]))
+    xyz = np.column_stack((np.sin(ang), np.zeros(len(t)), np.cos(ang))) + rng.normal(0.0, 0.002, (len(t), 3))
+    strain = (tr >= 0.0) & (tr < 20.0)
+    xyz[strain, 1] += rng.normal(0.0, 0.03, int(strain.sum()))
+    return t, xyz
+
+
+def test_a_cramp_that_lets_go_by_turning_over_is_a_contraction() -> None:
+    """One event, ending 90 deg from where it began: the 20 s the leg was held turned before it turned
+    over make it a cramp, not only a posture change."""
+    kinds = [e.kind for e in detect_arrays(*_cramp_then_roll()).episodes]
+    assert kinds == ["contraction"], kinds

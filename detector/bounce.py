@@ -38,7 +38,7 @@ from __future__ import annotations
 import numpy as np
 
 from detector.thresholds import sd_factor
-from detector.vectors import finite
+from detector.vectors import finite, median
 
 PERP_FRAC_MAX = 0.5
 AFTER_S = 1.4
@@ -63,7 +63,7 @@ def mattress_bounce(sd: np.ndarray, sd_perp: np.ndarray, after_ratio: np.ndarray
     if sd_perp.max() >= PERP_FRAC_MAX * sd.max():
         return False
     k = AFTER_MEDIAN_K * float(np.sqrt(sd_factor(np.array([n]))[0]))
-    return bool(np.median(after) >= k and after.max() > AFTER_PEAK_K)
+    return bool(median(after) >= k and after.max() > AFTER_PEAK_K)
 
 
 def rings_on(sd: np.ndarray, sd_perp: np.ndarray, after_ratio: np.ndarray, n: float = 16.0) -> bool:

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING
 
 from legwatch import __version__
 from legwatch.errors import UserError
-from legwatch.storage import open_store
 
 if TYPE_CHECKING:
     from legwatch.contracts.config import Config
@@ -28,6 +27,14 @@ log = logging.getLogger("legwatch")
 
 
 # --- shared plumbing -------------------------------------------------------------------------
+
+
+def open_store(cfg: Config, **kwargs):
+    """``legwatch.storage.open_store``, imported on first use: ``detect`` (whose whole-process time
+    is benchmarked against a peer) opens no store and so skips importing the storage layer."""
+    from legwatch.storage import open_store as open_configured
+
+    return open_configured(cfg, **kwargs)
 
 
 def _config(args: argparse.Namespace) -> Config:

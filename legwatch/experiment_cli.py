@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 from legwatch.contracts import localtime
 from legwatch.errors import UserError
-from legwatch.storage import open_store
 
 if TYPE_CHECKING:
     from legwatch.experiment import Plan
@@ -42,6 +41,8 @@ def _schedule_text(plan: Plan) -> list[str]:
 @contextmanager
 def _opened(args: argparse.Namespace, config: Callable) -> Iterator[tuple[dict, Any]]:
     """The configuration and the store, closed again whatever happens inside."""
+    from legwatch.storage import open_store  # here: ``detect`` builds this parser but opens no store
+
     cfg = config(args)
     store = open_store(cfg)
     try:

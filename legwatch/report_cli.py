@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 from legwatch.errors import UserError
-from legwatch.storage import open_store
 
 DESCRIPTION = (
     "The document to bring to a doctor: the period and data coverage; per night the sleep window, cramps (count, "
@@ -34,6 +33,7 @@ def add_arguments(sp: argparse.ArgumentParser) -> None:
 
 def run_report(args: argparse.Namespace, cfg) -> int:
     from legwatch import report
+    from legwatch.storage import open_store  # here: ``detect`` builds this parser but opens no store
 
     store = open_store(cfg)
     try:

@@ -614,11 +614,32 @@ def _common_options(*, nested: bool = False) -> argparse.ArgumentParser:
     return common
 
 
-def build_parser() -> argparse.ArgumentParser:
+class _NotBuilt:
+    """What ``build_parser(only=...)`` gives for the commands it was not asked for: it takes every
+    call a subparser would (``add_argument``, ``add_subparsers``, ...) and builds nothing."""
+
+    def __getattr__(self, name: str):
+        return lambda *args, **kwargs: self
+
+
+_NOT_BUILT = _NotBuilt()
+
+
+def _command_in(argv: list[str]) -> str | None:
+    """The command word of a command line (its first word not an option), or None."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with ``only`` (a command's name) just that command's subparser: the
+    others' ~30 parsers and ~140 arguments cost ~30 ms of every run of a short command such as
+    ``detect`` (whose whole-process time is benchmarked against a peer). A name that is no command
+    gets the whole parser, for argparse's error listing the commands."""
     from collector.profiles import profile_names
     from legwatch.read_flags import add_read_flags
 
     common = _common_options()
+    built: list[str] = []
 
     p = argparse.ArgumentParser(
         prog="legwatch",
@@ -629,8 +650,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def add(name: str, func, help_: str, description: str | None = None) -> argparse.ArgumentParser:
+        if only is not None and name != only:
+            return _NOT_BUILT  # type: ignore[return-value]
         sp = sub.add_parser(name, parents=[common], help=help_, description=description or help_)
         sp.set_defaults(func=func)
+        built.append(name)
         return sp
 
     sp = add(
@@ -778,7 +802,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     from legwatch import experiment_cli, report_cli
 
-    experiment_cli.register(sub, common, _config)
+    if only in (None, "experiment"):
+        experiment_cli.register(sub, common, _config)
+        built.append("experiment")
     report_cli.add_arguments(
         add(
             "report",
@@ -918,7 +944,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--hours", type=float, default=8.0, help="length of the simulated night, 3-16 (default 8)")
     sp.add_argument("--rate", type=float, default=52.0, help="sample rate in Hz (default 52)")
     sp.add_argument("--seed", type=int, default=7, help="random seed of the simulated night")
-    return p
+    return p if built or only is None else build_parser()
 
 
 _USER_ERRORS = (
@@ -942,7 +968,7 @@ def _loaded_errors(names: tuple[tuple[str, str], ...]) -> tuple[type[BaseExcepti
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(_command_in(sys.argv[1:] if argv is None else argv))
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -262,3 +262,28 @@ def test_a_cramp_that_lets_go_by_turning_over_is_a_contraction() -> None:
     over make it a cramp, not only a posture change."""
     kinds = [e.kind for e in detect_arrays(*_cramp_then_roll()).episodes]
     assert kinds == ["contraction"], kinds
+
+
+def _jolt_along_gravity(ring_g: float) -> tuple[np.ndarray, np.ndarray]:
+    """Ten quiet minutes at 12.5 Hz (2 mg noise), the shin lifted straight up at 300 s: 0.3 g along
+    gravity, then 0.25 g back (0.16 s); then, for ``ring_g`` > 0, the mattress ringing on at 3 Hz."""
+    rng = np.random.default_rng(2)
+    t = 1.7e9 + np.arange(0.0, 600.0, 1.0 / 12.5)
+    xyz = np.tile(DOWN, (len(t), 1)) + rng.normal(0.0, 0.002, (len(t), 3))
+    s = t - (1.7e9 + 300.0)
+    k = int(np.argmax(s >= 0.0))
+    xyz[k] += 0.3 * np.asarray(DOWN)
+    xyz[k + 1] -= 0.25 * np.asarray(DOWN)
+    after = (s > 0.2) & (s < 3.0)
+    xyz[after] += (ring_g * np.sin(2 * np.pi * 3.0 * s[after]) * np.exp(-(s[after] - 0.2) / 1.5))[:, None] * DOWN
+    return t, xyz
+
+
+def test_a_jolt_along_gravity_that_stands_alone_is_a_twitch_at_12_5_hz() -> None:
+    """At 12.5 Hz a twitch that lifts the shin straight up hardly crosses the jerk threshold across
+    gravity; a jolt along it with the spread quiet before and after is the leg's, one whose mattress
+    rings on is someone else's (episodes.K_ALONG)."""
+    alone = detect_arrays(*_jolt_along_gravity(0.0)).episodes
+    assert [(e.kind, round(e.start - 1.7e9)) for e in alone] == [("twitch", 300)]
+    # 5 mg of ringing: the event stays a short jolt, whose spread after it is no longer the noise
+    assert detect_arrays(*_jolt_along_gravity(0.005)).episodes == []

@@ -135,6 +135,16 @@ def _crossing(fidx: np.ndarray, ratio: np.ndarray, k: int, step: int) -> float:
     return (x + 0.5) * FRAME_S
 
 
+def _held_before_roll(rot: np.ndarray, idx: np.ndarray, onset: float) -> float:
+    """Seconds from ``onset`` that the leg stayed turned (``CRAMP_MIN_ROT_DEG`` to ``POSTURE_DEG``
+    from its posture before; ``rot`` per frame, at frame indices ``idx``) before it turned over: 0
+    when it never was turned so, or turned over at once."""
+    over = np.flatnonzero(rot > POSTURE_DEG)
+    if not len(over) or not (rot[: over[0]] >= CRAMP_MIN_ROT_DEG).any():
+        return 0.0
+    return (float(idx[int(over[0])]) + 0.5) * FRAME_S - ROLL_S - onset
+
+
 def _along_ratio(sd: np.ndarray, sd_perp: np.ndarray, floor_sd: np.ndarray, n: np.ndarray) -> np.ndarray:
     """The spread along gravity over its floor (one axis of the noise whose two axes across gravity
     make ``floor_sd``), per frame; 0 where a window holds ``RING_MIN_SAMPLES`` or more (``K_ALONG``)."""
@@ -431,15 +441,6 @@ class EpisodeAssembler:
         around = np.concatenate([along[b0:b1], along[c0:c1]])
         return not len(around) or float(around.max()) <= ALONG_QUIET_K
 
-    def _held_before_roll(self, rot: np.ndarray, p0: int, onset: float) -> float:
-        """Seconds from ``onset`` that the leg stayed turned (``CRAMP_MIN_ROT_DEG`` to ``POSTURE_DEG``
-        from its posture before; ``rot`` per frame from ``p0``) before it turned over: 0 when it never
-        was turned so, or turned over at once."""
-        over = np.flatnonzero(rot > POSTURE_DEG)
-        if not len(over) or not (rot[: over[0]] >= CRAMP_MIN_ROT_DEG).any():
-            return 0.0
-        return (float(self.buf.feats.idx[p0 + int(over[0])]) + 0.5) * FRAME_S - ROLL_S - onset
-
     def _episode(self, p0: int, p1: int, fl: _Flags, axis: np.ndarray) -> Episode | None:
         buf = self.buf
         f = buf.feats
@@ -540,7 +541,7 @@ class EpisodeAssembler:
         small_turn = float(hold_deg(median(buf.floor_tilt[sl])))  # under LM_MIN_ROT_DEG, beyond the noise
         if self.up.decide(onset, offset, walk, elev, slow, ref, ref_elev, FRAME_S, UPRIGHT_DEG):
             kind = "out_of_bed"
-        elif dur > LM_MAX_S and dtheta > POSTURE_DEG and self._held_before_roll(rot, p0, onset) > LM_MAX_S:
+        elif dur > LM_MAX_S and dtheta > POSTURE_DEG and _held_before_roll(rot, idx[sl], onset) > LM_MAX_S:
             kind = "contraction"  # a cramp held over 10 s, the leg turned over only as it let go
         elif dtheta > POSTURE_DEG or (dur <= LM_MAX_S and slow_rot > POSTURE_DEG):
             kind = "posture_change"

@@ -625,6 +625,16 @@ class _NotBuilt:
 _NOT_BUILT = _NotBuilt()
 
 
+def _profile_names(sp: argparse.ArgumentParser) -> list[str]:
+    """The device profiles, for a subparser's choices; none for one not built (importing
+    ``collector.profiles`` costs ~10 ms, which ``detect`` need not pay)."""
+    if sp is _NOT_BUILT:
+        return []
+    from collector.profiles import profile_names
+
+    return profile_names()
+
+
 def _command_in(argv: list[str]) -> str | None:
     """The command word of a command line (its first word not an option), or None."""
     return next((a for a in argv if not a.startswith("-")), None)
@@ -635,7 +645,6 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     others' ~30 parsers and ~140 arguments cost ~30 ms of every run of a short command such as
     ``detect`` (whose whole-process time is benchmarked against a peer). A name that is no command
     gets the whole parser, for argparse's error listing the commands."""
-    from collector.profiles import profile_names
     from legwatch.read_flags import add_read_flags
 
     common = _common_options()
@@ -800,19 +809,22 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         help="what to count per night (default episodes)",
     )
 
-    from legwatch import experiment_cli, report_cli
-
     if only in (None, "experiment"):
+        from legwatch import experiment_cli
+
         experiment_cli.register(sub, common, _config)
         built.append("experiment")
-    report_cli.add_arguments(
-        add(
-            "report",
-            cmd_report,
-            "the multi-week report to bring to a doctor (PDF, HTML or JSON)",
-            report_cli.DESCRIPTION,
+    if only in (None, "report"):
+        from legwatch import report_cli
+
+        report_cli.add_arguments(
+            add(
+                "report",
+                cmd_report,
+                "the multi-week report to bring to a doctor (PDF, HTML or JSON)",
+                report_cli.DESCRIPTION,
+            )
         )
-    )
 
     sp = add(
         "status",
@@ -881,7 +893,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         "disk until the broker acknowledged it (a broker outage or a restart loses nothing). Runs until "
         "SIGINT/SIGTERM.",
     )
-    sp.add_argument("--profile", choices=profile_names(), help="device profile")
+    sp.add_argument("--profile", choices=_profile_names(sp), help="device profile")
     sp.add_argument("--address", help="Bluetooth address (default: the first sensor found)")
     sp.add_argument("--sensor", help="sensor id to publish as (default: from the device name)")
     sp.add_argument("--rate", type=float, metavar="HZ", help="sample rate to ask for (default: ~52 Hz per profile)")
@@ -910,7 +922,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     sp.add_argument(
         "profile",
         metavar="PROFILE",
-        choices=profile_names(),
+        choices=_profile_names(sp),
         help="polar, witmotion, metawear or nus",
     )
     sp.add_argument("hex", metavar="HEX", help="the notification bytes in hex (spaces allowed)")

@@ -217,7 +217,7 @@ def _parse_block(
     w = int(lens.max())
     if w > _MAX_WIDTH or int(lens.min()) < 1 or int(e[0]) < w:
         return None  # too long, or empty
-    all_at_dot = exp10 is None and decimals >= 0 and bool((buf[e - decimals - 1] == _DOT).all())
+    blk, all_at_dot = _dot_column(buf, e, w, decimals if exp10 is None else -1)
     if exp10 is None and decimals >= 0 and not all_at_dot:
         # decimals vary (repr): eight bytes at a time, the odd fields (exponents) as below
         varied = _by_words(buf, s, e, cols)
@@ -226,9 +226,10 @@ def _parse_block(
         split = _split_by_decimals(buf, s, e, decimals, cols)
         if split is not NotImplemented:
             return split
-    neg = buf[s] == _MINUS
-    blk = _windows(buf, e, w) - np.uint8(_ZERO)  # right-aligned: digit places fixed
+    if blk is None:
+        blk = _windows(buf, e, w) - np.uint8(_ZERO)  # right-aligned: digit places fixed
     pad = w - lens
+    neg = buf[s] == _MINUS
     if pad.max() > 1:  # bytes of the field before: 0 (one byte before is the separator: a non-digit)
         blk *= cols[:w] >= pad.astype(np.uint8)[:, None]
         pad = pad * 0
@@ -273,6 +274,32 @@ def _parse_block(
     if v is not None and odd is not None:
         v[odd[0]] = odd[1]
     return v
+
+
+_PROBE = 64  # fields whose '.' is looked up before a block is gathered
+
+
+def _dot_column(buf: np.ndarray, e: np.ndarray, w: int, decimals: int) -> tuple[np.ndarray | None, bool]:
+    """(block, whether every field ``buf[:e]`` has its '.' ``decimals`` bytes before its end). When
+    the first ``_PROBE`` fields have it there (a file of fixed decimals), the block of windows is
+    gathered at once and the '.' read from its column: no gather of one byte per field, and the block
+    is the caller's; otherwise (repr drops trailing zeros: some of the first 64 have fewer) no block,
+    and the caller takes the fields eight bytes at a time."""
+    if decimals < 0:
+        return None, False
+    if decimals >= w:  # the '.' before the widest field: it looks at the bytes before the fields
+        return None, bool((buf[e - decimals - 1] == _DOT).all())
+    if not (buf[e[:_PROBE] - decimals - 1] == _DOT).all():
+        return None, False
+    words = _window_words(buf, e, w)
+    if words is None:
+        blk = _windows(buf, e, w) - np.uint8(_ZERO)
+        return blk, bool((blk[:, w - 1 - decimals] == _DOT_DIGIT).all())
+    # the '.' in its 64-bit word (a column of whole words: cheaper than one of bytes)
+    col, byte = divmod(words.shape[1] * 8 - 1 - decimals, 8)
+    at = words[:, col] & np.uint64(0xFF << (8 * byte))
+    all_at_dot = bool((at == np.uint64(_DOT << (8 * byte))).all())
+    return _window_bytes(words, w) - np.uint8(_ZERO), all_at_dot
 
 
 def _by_words(buf: np.ndarray, s: np.ndarray, e: np.ndarray, cols: np.ndarray):
@@ -374,18 +401,39 @@ def _squeeze_short(blk: np.ndarray, k: np.ndarray, has_dot: np.ndarray, neg: np.
 
 
 def _windows(buf: np.ndarray, e: np.ndarray, w: int) -> np.ndarray:
-    """The ``w`` bytes before each end in ``e``, one row each. Gathered as unaligned 8-byte words
-    (one fancy index per 8 bytes instead of one per byte: several times faster), or byte by byte
-    when the first window would start before the buffer."""
-    words = (w + 7) // 8
-    if int(e.min()) < 8 * words or len(buf) < 8:
-        return sliding_window_view(buf, w)[e - w]
+    """The ``w`` bytes before each end in ``e``, one row each (``_window_words``), or gathered byte
+    by byte when the first window would start before the buffer."""
+    words = _window_words(buf, e, w)
+    return sliding_window_view(buf, w)[e - w] if words is None else _window_bytes(words, w)
+
+
+def _window_words(buf: np.ndarray, e: np.ndarray, w: int) -> np.ndarray | None:
+    """The ``w`` bytes before each end in ``e`` as little-endian 64-bit words, one row each (the
+    window in the last ``w`` bytes of the row); None when the first would start before the buffer.
+    Gathered as unaligned 8-byte words (one fancy index per 8 bytes instead of one per byte: several
+    times faster), but the one to three bytes of a window past whole words (a timestamp's 17th) byte
+    by byte: numpy copies each unaligned word with a call of its own, over three times what a byte
+    costs."""
+    n_words = (w + 7) // 8
+    if int(e.min()) < 8 * n_words or len(buf) < 8:
+        return None
     u64 = np.ndarray((len(buf) - 7,), dtype="<u8", buffer=buf, strides=(1,))  # a word at every byte
-    start = e - 8 * words
-    out = np.empty((len(e), words), dtype="<u8")
-    for i in range(words):
+    start = e - 8 * n_words
+    out = np.empty((len(e), n_words), dtype="<u8")
+    extra = w - 8 * (n_words - 1)  # bytes of the window in the first word
+    first = 1 if extra <= 3 else 0
+    if first:  # (the first word's other bytes are left unset: not part of the window)
+        head = out.view(np.uint8)
+        for i in range(extra):
+            head[:, 8 - extra + i] = buf[e - w + i]
+    for i in range(first, n_words):
         out[:, i] = u64[start + 8 * i]
-    return out.view(np.uint8)[:, 8 * words - w :]
+    return out
+
+
+def _window_bytes(words: np.ndarray, w: int) -> np.ndarray:
+    """The windows of ``_window_words`` as rows of ``w`` bytes."""
+    return words.view(np.uint8)[:, words.shape[1] * 8 - w :]
 
 
 def _by_decimals(blk: np.ndarray, dot: np.ndarray, k: np.ndarray, neg: np.ndarray) -> np.ndarray | None:

@@ -158,6 +158,16 @@ def _jolts(along: np.ndarray, n: np.ndarray) -> np.ndarray:
     return along > K_ALONG * sd_factor(n)
 
 
+def _alone_along(idx: np.ndarray, p0: int, last: int, along: np.ndarray) -> bool:
+    """Whether the spread along gravity (``along``, per frame at frame indices ``idx``) stays under
+    ``ALONG_QUIET_K`` x its floor before frame p0 and after the last active frame index ``last``
+    (``K_ALONG``)."""
+    b0, b1 = np.searchsorted(idx, (idx[p0] - ALONG_BEFORE_FRAMES, idx[p0] - 2), side="left")
+    c0, c1 = np.searchsorted(idx, (last + 1 + RING_SKIP, last + 1 + ALONG_AFTER_FRAMES), side="left")
+    around = np.concatenate([along[b0:b1], along[c0:c1]])
+    return not len(around) or float(around.max()) <= ALONG_QUIET_K
+
+
 def _unit(m: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         return m / np.linalg.norm(m, axis=-1, keepdims=True)
@@ -421,7 +431,7 @@ class EpisodeAssembler:
         # a jerk that barely crosses the threshold for a frame or two is a jolt of the bed; with none
         # across gravity, a twitch only as a jolt along it that stands alone (K_ALONG)
         if jerk < (TWITCH_MIN_JERK if n_win >= RING_MIN_SAMPLES else TWITCH_MIN_JERK_SLOW) and (
-            not _jolts(along[sl], f.n[sl]).any() or not self._alone_along(p0, int(idx[p0 + last_act]), along)
+            not _jolts(along[sl], f.n[sl]).any() or not _alone_along(idx, p0, int(idx[p0 + last_act]), along)
         ):
             return False
         a0, a1 = np.searchsorted(idx, (idx[p1] + 1, idx[p1] + 1 + round(AFTER_S / FRAME_S)), side="left")
@@ -431,15 +441,6 @@ class EpisodeAssembler:
         r0, r1 = np.searchsorted(idx, (last + 1 + RING_SKIP, last + 1 + round(AFTER_S / FRAME_S)), side="left")
         # a jolt along gravity after which the mattress rang on: someone else moved
         return not rings_on(f.sd[sl], f.sd_perp[sl], f.sd[r0:r1] / buf.floor_sd[r0:r1], n_win)
-
-    def _alone_along(self, p0: int, last: int, along: np.ndarray) -> bool:
-        """Whether the spread along gravity stays under ``ALONG_QUIET_K`` x its floor before frame p0
-        and after the last active frame index ``last`` (``K_ALONG``)."""
-        idx = self.buf.feats.idx
-        b0, b1 = np.searchsorted(idx, (idx[p0] - ALONG_BEFORE_FRAMES, idx[p0] - 2), side="left")
-        c0, c1 = np.searchsorted(idx, (last + 1 + RING_SKIP, last + 1 + ALONG_AFTER_FRAMES), side="left")
-        around = np.concatenate([along[b0:b1], along[c0:c1]])
-        return not len(around) or float(around.max()) <= ALONG_QUIET_K
 
     def _episode(self, p0: int, p1: int, fl: _Flags, axis: np.ndarray) -> Episode | None:
         buf = self.buf

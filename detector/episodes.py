@@ -135,6 +135,17 @@ def _crossing(fidx: np.ndarray, ratio: np.ndarray, k: int, step: int) -> float:
     return (x + 0.5) * FRAME_S
 
 
+def _span(
+    fidx: np.ndarray, ratio: np.ndarray, inner: np.ndarray, smear: tuple[float, float]
+) -> tuple[float, float] | None:
+    """Onset and offset (s) of the ``inner`` frames where ``ratio`` is over 1: its crossings, each
+    taken back by the feature window's ``smear`` (onset, offset); None when it never is."""
+    on = np.flatnonzero((ratio > 1.0) & inner)
+    if not len(on):
+        return None
+    return _crossing(fidx, ratio, int(on[0]), -1) + smear[0], _crossing(fidx, ratio, int(on[-1]), 1) - smear[1]
+
+
 def _held_before_roll(rot: np.ndarray, idx: np.ndarray, onset: float) -> float:
     """Seconds from ``onset`` that the leg stayed turned (``CRAMP_MIN_ROT_DEG`` to ``POSTURE_DEG``
     from its posture before; ``rot`` per frame, at frame indices ``idx``) before it turned over: 0
@@ -459,21 +470,13 @@ class EpisodeAssembler:
         fidx = idx[xs].astype(float)
         inner = np.zeros(len(fidx), bool)
         inner[p0 - xs.start : p1 - xs.start + 1] = True
-        spans = {}
-        for name, ratio, (c_on, c_off) in (("sd", sd_ratio, SD_SMEAR_S), ("tilt", tilt_ratio, TILT_SMEAR_S)):
-            on = np.flatnonzero((ratio > 1.0) & inner)
-            if len(on):
-                spans[name] = (
-                    _crossing(fidx, ratio, int(on[0]), -1) + c_on,
-                    _crossing(fidx, ratio, int(on[-1]), 1) - c_off,
-                )
+        spans = {
+            name: span
+            for name, ratio, smear in (("sd", sd_ratio, SD_SMEAR_S), ("tilt", tilt_ratio, TILT_SMEAR_S))
+            if (span := _span(fidx, ratio, inner, smear)) is not None
+        }
         if not spans:  # a jolt along gravity alone (K_ALONG): its extent as the jerk's
-            ratio = fl.along[xs] / (K_ALONG * sd_factor(f.n[xs]))
-            on = np.flatnonzero((ratio > 1.0) & inner)
-            spans["along"] = (
-                _crossing(fidx, ratio, int(on[0]), -1) + SD_SMEAR_S[0],
-                _crossing(fidx, ratio, int(on[-1]), 1) - SD_SMEAR_S[1],
-            )
+            spans["along"] = _span(fidx, fl.along[xs] / (K_ALONG * sd_factor(f.n[xs])), inner, SD_SMEAR_S)
         ref = fl.ref[p0]
         if not np.isfinite(ref).all():  # no settled posture yet: the one just before
             ref = _unit(_nanmean_rows(f.mean[max(0, p0 - PRE_FRAMES) : p0]))

@@ -19,10 +19,10 @@ of ``benchmarks/accuracy.py`` (same ``--split``/``--seed-offset``).
 
 Each unmatched resolvable event is also split by the direction the reading moved (from the mean of
 the second before the event, over the event and 0.2 s after it): its largest change along gravity and
-across it. A change mostly along gravity (``ALONG_K`` times the change across it) is one the jerk
-feature does not see: it is the spread across gravity, since a bed partner's jolt reaches the shin
-through the mattress as a bounce along gravity (session 12: the gentle twitches missed at 12.5 Hz
-that lift the shin straight up, up to 0.35 g along gravity and under the noise across it).
+across it. A change mostly along gravity (over ``ALONG_K`` times the change across it) is one the
+jerk feature hardly sees: that feature is the spread across gravity, because a bed partner's jolt
+reaches the shin through the mattress as a bounce along gravity (session 12: the twitches missed at
+12.5 Hz that lift the shin straight up, up to 0.35 g along gravity and under the noise across it).
 """
 
 from __future__ import annotations

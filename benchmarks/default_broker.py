@@ -34,7 +34,9 @@ from services import DefaultMosquitto  # noqa: E402
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(
+        description="What lands when a night is replayed at full speed through a Mosquitto at its default limits."
+    )
     ap.add_argument("--hours", type=float, default=2.0)
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--code", default=str(ROOT), help="checkout whose legwatch runs (default: this one)")

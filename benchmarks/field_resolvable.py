@@ -25,7 +25,7 @@ from detector.scoring import JUDGED_SLACK_S, match_events
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--nights", type=int, default=9)
     ap.add_argument("--hours", type=float, default=2.0)
     ap.add_argument("--rates", default="26,52,104")

@@ -268,7 +268,7 @@ def _fmt(f: dict[str, float]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--generator", default="all", choices=[*GENERATORS, "all"])
     ap.add_argument("--nights", type=int, default=9)
     ap.add_argument("--hours", type=float, default=2.0)

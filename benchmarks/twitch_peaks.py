@@ -46,7 +46,7 @@ def frame_peaks(t: np.ndarray, xyz: np.ndarray, rate: float) -> np.ndarray:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description="Would a peak feature find the twitches the detector misses?")
     ap.add_argument("--generator", default="field", choices=GENERATORS)
     ap.add_argument("--nights", type=int, default=6)
     ap.add_argument("--hours", type=float, default=2.0)

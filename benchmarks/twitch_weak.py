@@ -57,7 +57,9 @@ def night_frames(night) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[tuple[
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(
+        description="Would a lower threshold with the shin's turn find the gentle twitches never made active?"
+    )
     ap.add_argument("--generator", default="field", choices=GENERATORS)
     ap.add_argument("--nights", type=int, default=9)
     ap.add_argument("--hours", type=float, default=2.0)

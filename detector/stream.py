@@ -30,7 +30,7 @@ from detector.thresholds import ThresholdStage
 from detector.vectors import state_array, state_part, state_value
 
 #: The layout of ``StreamDetector.state()``; bump it whenever that changes.
-STATE_VERSION = 3
+STATE_VERSION = 4
 
 
 @dataclass

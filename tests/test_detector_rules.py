@@ -287,3 +287,32 @@ def test_a_jolt_along_gravity_that_stands_alone_is_a_twitch_at_12_5_hz() -> None
     assert [(e.kind, round(e.start - 1.7e9)) for e in alone] == [("twitch", 300)]
     # 5 mg of ringing: the event stays a short jolt, whose spread after it is no longer the noise
     assert detect_arrays(*_jolt_along_gravity(0.005)).episodes == []
+
+
+def _lone_lift(partner_at: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Forty quiet minutes at 52 Hz (2 mg noise), the shin lifted straight up at 1500 s: 0.2 g along
+    gravity for 0.1 s, then 0.15 g back; before it, at each of ``partner_at`` (s), the same jolt with
+    the mattress ringing on after it (3 Hz, 7 mg, 3 s): someone else's."""
+    rng = np.random.default_rng(5)
+    t = 1.7e9 + np.arange(0.0, 2400.0, 1.0 / 52.0)
+    xyz = np.tile(DOWN, (len(t), 1)) + rng.normal(0.0, 0.002, (len(t), 3))
+    s = t - 1.7e9
+    for a in (*partner_at, 1500.0):
+        xyz[(s >= a) & (s < a + 0.1)] += 0.2 * np.asarray(DOWN)
+        xyz[(s >= a + 0.1) & (s < a + 0.2)] -= 0.15 * np.asarray(DOWN)
+    for a in partner_at:
+        on = (s >= a + 0.3) & (s < a + 3.3)
+        xyz[on] += (0.007 * np.sin(2 * np.pi * 3.0 * (s[on] - a)))[:, None] * DOWN
+    return t, xyz
+
+
+def test_from_26_hz_a_lone_jolt_along_gravity_is_a_twitch_only_while_no_bed_partner_was_seen() -> None:
+    """From 26 Hz a partner's jolt and a twitch that lifts the shin straight up both move the reading
+    along gravity only. A jolt after which the mattress rings on is a partner's; with fewer than two
+    such signs in the hour before, a jolt that stands alone is the leg's (episodes.PARTNER_MIN)."""
+    alone = detect_arrays(*_lone_lift(())).episodes
+    assert [(e.kind, round(e.start - 1.7e9)) for e in alone] == [("twitch", 1500)]
+    assert detect_arrays(*_lone_lift((600.0, 900.0))).episodes == []
+    # one sign is not enough: the leg's own vibration is sometimes read as the mattress's
+    one = detect_arrays(*_lone_lift((900.0,))).episodes
+    assert [(e.kind, round(e.start - 1.7e9)) for e in one] == [("twitch", 1500)]

@@ -603,11 +603,12 @@ class EpisodeAssembler:
         iso = float(median(finite(f.sd_perp[around] / buf.floor_sd[around], nan=1.0))) if len(around) else 1.0
         walk = gait(fl.u[sl], f.sd[sl]) if dur >= GAIT_MIN_S else (0.0, np.full(3, np.nan))
         small_turn = float(hold_deg(median(buf.floor_tilt[sl])))  # under LM_MIN_ROT_DEG, beyond the noise
+        post_elev = float(finite(elevation_deg(axis, post[None, :])[0], nan=90.0))
         if dur >= TWITCH_MAX_S and not buf.active[sl].any() and float(median(f.n[sl])) >= RING_MIN_SAMPLES:
             # from RING_MIN_SAMPLES a window, spread along gravity alone is a twitch or the mattress
             self._partner_sign(onset)
             return None
-        if self.up.decide(onset, offset, walk, elev, slow, ref, ref_elev, FRAME_S, UPRIGHT_DEG):
+        if self.up.decide(onset, offset, walk, elev, slow, ref, ref_elev, FRAME_S, UPRIGHT_DEG, post_elev, dtheta):
             kind = "out_of_bed"
         elif dur > LM_MAX_S and dtheta > POSTURE_DEG and _held_before_roll(rot, idx[sl], onset) > LM_MAX_S:
             kind = "contraction"  # a cramp held over 10 s, the leg turned over only as it let go

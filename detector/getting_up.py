@@ -2,8 +2,11 @@
 
 Walking (:mod:`detector.gait`: the shin swinging at the stride rate with heel strikes) is getting up
 whatever else the sensor shows. Without gait, the shin held upright (sitting on the edge of the bed,
-standing) counts as out of bed only within ``UP_HOLD_S`` after walking was seen, or at the start of
-the recording before any lying posture was seen (the recording may begin up).
+standing) counts as out of bed within ``UP_HOLD_S`` after walking was seen, at the start of the
+recording before any lying posture was seen (the recording may begin up), or when one event holds it
+upright for ``SAT_UP_S`` between a lying posture before it and a new one after it (getting up to
+stand and stretch a cramp without a step: fieldnights, session 13). The new posture tells it from a
+cramp that pitched the shin steep and let go where it began.
 
 "Upright" is judged by the estimated shin axis (:mod:`detector.posture`), and, once walking has been
 seen, also directly: while walking, gravity points along the shin, so the mean orientation of the
@@ -35,6 +38,13 @@ UPRIGHT_FRAC = 0.25
 #: standing, lying back down), so a lying posture the axis misjudges as steep is no getting up.
 GAIT_MIN_S = 6.0
 UP_HOLD_S = 300.0
+#: Without walking, an event that holds the shin upright this long between lying before it and lying
+#: after it, over ``SAT_UP_MOVED_DEG`` from where it lay, is getting up too: sitting on the edge of the
+#: bed or standing to stretch a cramp. Lying down again leaves the leg somewhere new (fieldnights' such
+#: trips on 120 nights: 25-170 deg); a cramp lets go close to where it began (the one cramp on those
+#: nights that held the shin over 65 deg for 20 s let go 3.5 deg from it).
+SAT_UP_S = 20.0
+SAT_UP_MOVED_DEG = 15.0
 _COS_UP = math.cos(math.radians(90.0 - OOB_UPRIGHT_DEG))
 
 
@@ -77,11 +87,14 @@ class GettingUp:
         ref_elev: float,
         frame_s: float,
         lying_deg: float,
+        post_elev: float = math.nan,
+        moved_deg: float = math.nan,
     ) -> bool:
         """Is the event from ``onset`` to ``offset`` getting up? ``walk``: seconds of gait and the mean
         orientation while walking; ``elev``: the shin's elevation (axis estimate) at each of the event's
         ~0.7 s mean orientations ``slow`` (k, 3); ``ref``/``ref_elev``: the posture before it and its
-        elevation; ``lying_deg``: below this the posture before counts as lying."""
+        elevation; ``lying_deg``: below this the posture before counts as lying; ``post_elev``: the
+        elevation of the posture after it and its angle from the one before (NaN: not known)."""
         walk_s, walk_dir = walk
         walking = walk_s >= GAIT_MIN_S
         by_walk = self.upright_by_walk(slow)
@@ -96,4 +109,7 @@ class GettingUp:
                 self.up_dir = np.asarray(walk_dir, dtype=float)
         elif self.up_until == np.inf and not upright and ref_elev < lying_deg:
             self.up_until = -np.inf  # lying seen: the grace of the recording's start is over
-        return walking or (upright and onset <= self.up_until)
+        sat_up = (
+            upright_s >= SAT_UP_S and ref_elev < lying_deg and post_elev < lying_deg and moved_deg > SAT_UP_MOVED_DEG
+        )
+        return walking or (upright and (onset <= self.up_until or sat_up))

@@ -179,6 +179,39 @@ def test_upright_after_walking_is_the_walking_shins_orientation() -> None:
     assert GettingUp.from_state(up.state()).state()["up_dir"].tolist() == up.up_dir.tolist()
 
 
+def test_sitting_on_the_edge_and_standing_without_a_step_between_lying_and_lying_is_getting_up() -> None:
+    """Long after any walk: the shin held upright 25 s (sitting on the edge of the bed, standing to
+    stretch a cramp) with the leg lying before and lying somewhere new after is getting up; 8 s of it,
+    a shin that rests upright after it (an axis estimate that misreads the posture lain in next), or a
+    leg that comes back where it lay (a cramp that pitched the shin steep and let go) is not."""
+    no_walk = (0.0, np.full(3, np.nan))
+    sitting = np.tile([0.0, 0.94, 0.34], (250, 1))
+    lying = [1.0, 0.0, 0.0]
+
+    def decide(steep_s: float, post_elev: float, moved_deg: float = 40.0) -> bool:
+        up = GettingUp()
+        up.up_until = -np.inf  # lying was seen: the grace of the recording's start is over
+        k = round(steep_s / 0.1)
+        return up.decide(
+            900.0,
+            900.0 + steep_s + 6.0,
+            no_walk,
+            np.r_[np.full(k, 75.0), np.full(60, 10.0)],
+            np.vstack([sitting[:k], np.tile(lying, (60, 1))]),
+            np.asarray(lying),
+            5.0,
+            0.1,
+            50.0,
+            post_elev,
+            moved_deg,
+        )
+
+    assert decide(25.0, 5.0)
+    assert not decide(8.0, 5.0)
+    assert not decide(25.0, 75.0)
+    assert not decide(25.0, 5.0, moved_deg=4.0)
+
+
 def test_slow_sensor_factors_are_the_chi_square_tail() -> None:
     from scipy.stats import chi2
 

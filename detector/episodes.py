@@ -483,7 +483,8 @@ class EpisodeAssembler:
         if weak and not _jolts(along[sl], f.n[sl]).any():
             return False
         if weak and not _alone_along(idx, p0, int(idx[p0 + last_act]), along):
-            return self._partner_sign(t)
+            self._partner_sign(t)  # a jolt along gravity among more of them: the mattress
+            return False
         if float(median(buf.floor_sd[sl])) > TWITCH_MAX_FLOOR_G:
             return False  # the floor is of walking, not of a leg at rest: no twitch told against it
         if iso > TWITCH_ISO_MAX:
@@ -492,19 +493,19 @@ class EpisodeAssembler:
             return False
         a0, a1 = np.searchsorted(idx, (idx[p1] + 1, idx[p1] + 1 + round(AFTER_S / FRAME_S)), side="left")
         if mattress_bounce(f.sd[sl], f.sd_perp[sl], f.sd[a0:a1] / buf.floor_sd[a0:a1], n_win):
-            return self._partner_sign(t)  # the mattress bounced and rang on: someone else moved
+            self._partner_sign(t)  # the mattress bounced and rang on: someone else moved
+            return False
         last = int(idx[p0 + last_act])
         r0, r1 = np.searchsorted(idx, (last + 1 + RING_SKIP, last + 1 + round(AFTER_S / FRAME_S)), side="left")
         # a jolt along gravity after which the mattress rang on: someone else moved
         if rings_on(f.sd[sl], f.sd_perp[sl], f.sd[r0:r1] / buf.floor_sd[r0:r1], n_win):
-            return self._partner_sign(t)
+            self._partner_sign(t)
+            return False
         return True
 
-    def _partner_sign(self, t: float) -> bool:
-        """Note a sign of a bed partner at time ``t`` (s) (``PARTNER_WINDOW_S``); False, for the
-        event that showed it."""
+    def _partner_sign(self, t: float) -> None:
+        """Note a sign of a bed partner at time ``t`` (s), forgetting those over ``PARTNER_WINDOW_S`` old."""
         self.partner = np.append(self.partner[self.partner >= t - PARTNER_WINDOW_S], t)
-        return False
 
     def _partner_seen(self, t: float) -> bool:
         """Whether ``PARTNER_MIN`` signs of a bed partner came within ``PARTNER_WINDOW_S`` before ``t``,
@@ -604,7 +605,8 @@ class EpisodeAssembler:
         walk = gait(fl.u[sl], f.sd[sl]) if dur >= GAIT_MIN_S else (0.0, np.full(3, np.nan))
         small_turn = float(hold_deg(median(buf.floor_tilt[sl])))  # under LM_MIN_ROT_DEG, beyond the noise
         post_elev = float(finite(elevation_deg(axis, post[None, :])[0], nan=90.0))
-        if dur >= TWITCH_MAX_S and not buf.active[sl].any() and float(median(f.n[sl])) >= RING_MIN_SAMPLES:
+        n_win = float(median(finite(f.n[sl], nan=0.0)))
+        if dur >= TWITCH_MAX_S and not buf.active[sl].any() and n_win >= RING_MIN_SAMPLES:
             # from RING_MIN_SAMPLES a window, spread along gravity alone is a twitch or the mattress
             self._partner_sign(onset)
             return None

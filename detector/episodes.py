@@ -132,7 +132,9 @@ ALONG_AFTER_FRAMES = 30
 PARTNER_WINDOW_S = 3600.0
 PARTNER_MIN = 2
 PARTNER_WATCH_S = 600.0
-#: ... and there a jolt along gravity within this of an active frame joins no event.
+#: ... and there a jolt along gravity within this of an active or held frame joins no event: it is an
+#: event of its own (a twitch, or nothing), never a part of the leg's movements (session 13: counted as
+#: activity inside a held event, such frames broke a real recording's cramp-like group apart).
 JOLT_APART_FRAMES = MERGE_FRAMES + round(AFTER_S / FRAME_S)
 #: A twitch is told against a resting leg's floor, the sensor's noise (1-6 mg an axis in the three
 #: generators). A floor over this (g) is of movement: a recording that begins with a walk has the
@@ -393,8 +395,10 @@ class EpisodeAssembler:
         along = _along_ratio(f.sd, f.sd_perp, self.buf.floor_sd)
         # from RING_MIN_SAMPLES a window, a jolt along gravity next to the leg's jerk is the mattress
         # ringing on after it or the jerk's own: it must not take the frames the jerk's bounce and
-        # ringing tests read after it into the event (K_ALONG)
-        jolt = _jolts(along, f.n) & ((f.n < RING_MIN_SAMPLES) | _apart(f.idx, self.buf.active, JOLT_APART_FRAMES))
+        # ringing tests read after it into the event, nor count as the activity of a held leg
+        # (K_ALONG, JOLT_APART_FRAMES)
+        apart = _apart(f.idx, self.buf.active | held, JOLT_APART_FRAMES)
+        jolt = _jolts(along, f.n) & ((f.n < RING_MIN_SAMPLES) | apart)
         event = self.buf.active | held | jolt
         lull = quiet & (dev < CRAMP_HOLD_DEG)
         return _Flags(u, settled, ref, held, event, lull, ratio, along, jolt)

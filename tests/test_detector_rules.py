@@ -8,6 +8,7 @@ swings a few-sample mean far off gravity is still a twitch, and a movement ends 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,8 +19,12 @@ from detector.excursions import HeldCrampGrouper
 from detector.gait import gait, gait_seconds
 from detector.getting_up import GettingUp
 from detector.offline import detect_arrays
+from helpers import ROOT
 
 DOWN = [0.0, 0.0, 1.0]
+SAMPLES = ROOT.parent / "shared" / "export-samples"
+if not SAMPLES.is_dir():  # a checkout beside shared/ (worktrees: /work/wtN next to /work/shared)
+    SAMPLES = Path("/work/shared/export-samples")
 
 
 def _turned(deg: float) -> list[float]:
@@ -349,3 +354,33 @@ def test_from_26_hz_a_lone_jolt_along_gravity_is_a_twitch_only_while_no_bed_part
     # one sign is not enough: the leg's own vibration is sometimes read as the mattress's
     one = detect_arrays(*_lone_lift((900.0,))).episodes
     assert [(e.kind, round(e.start - 1.7e9)) for e in one] == [("twitch", 1500)]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "actigraph_GGIR_actigraph_testfile.gt3x",  # 30 Hz
+        "axivity_ax3_GGIRread_ax3_testfile.cwa",  # 100 Hz
+        "polar_sensor_logger_VeritySense_ACC.txt",  # 52 Hz
+    ],
+)
+def test_spread_along_gravity_alone_adds_twitches_and_changes_nothing_else_on_real_recordings(monkeypatch, name):
+    """From 26 Hz a jolt along gravity alone (K_ALONG) is an event of its own, a twitch or nothing: on
+    recordings written by other software (../shared/export-samples), every episode found without such
+    jolts is found with them. A first version let such frames inside a held event count as its
+    activity, and the ActiGraph file's first cramp-like group fell apart into a movement and twitches."""
+    from detector import episodes
+    from legwatch.readers import ReadOptions, read
+
+    path = SAMPLES / name
+    assert path.is_file(), f"the shared sample {name} is missing"
+    rec = read(path, ReadOptions(tz="UTC"))
+
+    def found() -> set[tuple[str, float, float]]:
+        return {(e.kind, e.start, e.end) for e in detect_arrays(rec.t, rec.xyz).episodes}
+
+    with_jolts = found()
+    monkeypatch.setattr(episodes, "K_ALONG", math.inf)
+    without = found()
+    assert without <= with_jolts, sorted(without - with_jolts)
+    assert {kind for kind, _, _ in with_jolts - without} <= {"twitch"}

@@ -135,8 +135,8 @@ def out_of_bed_checks(detected: list[Any], night: Night) -> dict[str, int]:
     """out_of_bed calls that touch no truth out_of_bed (the person stayed in bed), and walks found."""
     walks = [e for e in night.events if e.kind == "out_of_bed"]
     calls = [e for e in detected if e.kind == "out_of_bed"]
-    in_bed = [c for c in calls if not _overlapping(c, walks, slack=0.0)]
-    found = sum(1 for w in walks if _overlapping(w, calls, slack=0.0))
+    in_bed = [c for c in calls if not overlapping(c, walks, slack=0.0)]
+    found = sum(1 for w in walks if overlapping(w, calls, slack=0.0))
     return {"calls": len(calls), "in_bed_calls": len(in_bed), "walks": len(walks), "walks_found": found}
 
 
@@ -173,7 +173,8 @@ def run_night(night: Night, detect, rotations: bool = False) -> dict[str, Any]:
     }
 
 
-def _overlapping(ev: Any, others: list[Any], slack: float = 1.0) -> list[Any]:
+def overlapping(ev: Any, others: list[Any], slack: float = 1.0) -> list[Any]:
+    """The events of ``others`` that overlap ``ev`` widened by ``slack`` seconds on each side."""
     return [o for o in others if o.start < ev.end + slack and o.end > ev.start - slack]
 
 
@@ -195,14 +196,14 @@ def explain_errors(detected: list[Any], night: Night) -> Counter[str]:
         for i, e in enumerate(d):
             if i in md:
                 continue
-            hit = [o.kind for o in _overlapping(e, truth)] + [c.kind for c in _overlapping(e, night.confounders)]
+            hit = [o.kind for o in overlapping(e, truth)] + [c.kind for c in overlapping(e, night.confounders)]
             what = next((k for k in (*KINDS_COUNTED, "posture_change", "out_of_bed") if k in hit), None)
             what = what or next(iter(hit), "nothing")
             out[f"fp {kind}: {what}"] += 1
         for j, e in enumerate(g):
             if j in mg:
                 continue
-            near = _overlapping(e, detected, slack=0.5)
+            near = overlapping(e, detected, slack=0.5)
             if any(o.kind == kind for o in near):
                 out[f"fn {kind}: timing"] += 1
             elif near:

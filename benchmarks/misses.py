@@ -38,7 +38,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from accuracy import RATES, _overlapping, detect_night, fixed_nights, generator, nights_asked
+from accuracy import RATES, detect_night, fixed_nights, generator, nights_asked, overlapping
 
 from detector.events import KINDS_COUNTED
 from detector.scoring import JUDGED_SLACK_S, match_events
@@ -96,7 +96,7 @@ def night_misses(night, detected: list[Any]) -> list[dict[str, Any]]:
             e, det = night.events[i], details[i]
             what = "found"
             if j not in matched:
-                near = _overlapping(e, detected, slack=JUDGED_SLACK_S)
+                near = overlapping(e, detected, slack=JUDGED_SLACK_S)
                 if any(o.kind == kind for o in near):
                     what = "timing"
                 elif near:

@@ -54,7 +54,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from accuracy import _overlapping, detect_night, fixed_nights, generator, nights_asked
+from accuracy import detect_night, fixed_nights, generator, nights_asked, overlapping
 from durations import cached_night
 
 from detector.events import KINDS_COUNTED
@@ -128,7 +128,7 @@ def resolvable_counts(gen: str, night, detected: list[Any]) -> tuple[int, int, i
     det = [e for e in detected if e.kind in KINDS_COUNTED]
     pairs = match_events(det, truth, slack_s=JUDGED_SLACK_S)
     md = {i for i, _ in pairs}
-    det_n = sum(1 for i, e in enumerate(det) if i in md or not _overlapping(e, drop, slack=JUDGED_SLACK_S))
+    det_n = sum(1 for i, e in enumerate(det) if i in md or not overlapping(e, drop, slack=JUDGED_SLACK_S))
     return len(truth), det_n, len(pairs)
 
 
@@ -145,7 +145,7 @@ def night_errors(gen: str, night, detected: list[Any]) -> list[dict[str, Any]]:
     for j, e in enumerate(truth):
         if j in mt:
             continue
-        near = _overlapping(e, detected, slack=JUDGED_SLACK_S)
+        near = overlapping(e, detected, slack=JUDGED_SLACK_S)
         counted = [o for o in near if o.kind in KINDS_COUNTED]
         what = "merged" if counted else f"as {near[0].kind}" if near else "missed"
         thr, whole = _peaks(sc, times, e.start, e.end)
@@ -167,11 +167,11 @@ def night_errors(gen: str, night, detected: list[Any]) -> list[dict[str, Any]]:
     for i, e in enumerate(det):
         if i in md:
             continue
-        under = _overlapping(e, truth, slack=JUDGED_SLACK_S)
+        under = overlapping(e, truth, slack=JUDGED_SLACK_S)
         if under:
             what = f"split {under[0].kind}"
         else:
-            hit = _overlapping(e, others, slack=0.0)
+            hit = overlapping(e, others, slack=0.0)
             what = hit[0].kind if hit else "nothing"
         out.append(
             {

@@ -37,7 +37,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from accuracy import GENERATORS, RATES, fixed_nights, nights_asked
+from accuracy import GENERATORS, RATES, fixed_nights, nights_asked, overlapping
 from durations import cached_night
 
 from detector import episodes as ep_mod
@@ -121,10 +121,6 @@ def _cand_of(cands, t0: float, t1: float) -> dict[str, Any]:
     return best
 
 
-def _overlap(a0: float, a1: float, items: list[Any], slack: float) -> list[Any]:
-    return [o for o in items if o.start < a1 + slack and o.end > a0 - slack]
-
-
 def frame_features(sc: Scored, t0: float, t1: float) -> dict[str, float]:
     """What the frames over [t0, t1] (+-PAD_S) show, as the twitch gates of ``episodes`` read them."""
     f = sc.feats
@@ -159,7 +155,7 @@ def frame_features(sc: Scored, t0: float, t1: float) -> dict[str, float]:
 
 def missed_class(g, det, cands, feats: dict[str, float]) -> str:
     """What happened to a truth twitch no detected twitch matched."""
-    near = _overlap(g.start, g.end, det, JUDGED_SLACK_S)
+    near = overlapping(g, det, slack=JUDGED_SLACK_S)
     counted = [o for o in near if o.kind != "twitch" and o.kind in ("leg_movement", "contraction")]
     if any(o.kind == "twitch" for o in near):
         return "timing"
@@ -185,15 +181,11 @@ def missed_class(g, det, cands, feats: dict[str, float]) -> str:
 
 
 def false_class(e, night) -> str:
-    hit = [o.kind for o in _overlapping(e, night.events)] + [c.kind for c in _overlapping(e, night.confounders)]
+    hit = [o.kind for o in overlapping(e, night.events)] + [c.kind for c in overlapping(e, night.confounders)]
     for k in ("partner", "sitting_up", "leg_movement", "contraction", "posture_change", "out_of_bed", "twitch"):
         if k in hit:
             return k
     return hit[0] if hit else "noise"
-
-
-def _overlapping(e, items):
-    return [o for o in items if o.start < e.end + 1.0 and o.end > e.start - 1.0]
 
 
 def run(gen: str, nights: list[tuple[int, float]], hours: float, cache: Path | None, listing: bool, rows: list):

@@ -54,20 +54,6 @@ def _night(generator: str, seed: int, rate: float):
     return simnights.generate_night(seed, hours=HOURS, rate_hz=rate)
 
 
-def _walks(night) -> list:
-    """The truth's getting up with walking (fieldnights also gets up to stand and stretch a cramp
-    without a step, which the detector does not call out_of_bed: README, "Measured accuracy")."""
-    details = night.params.get("event_details")
-    walks = []
-    for i, e in enumerate(night.events):
-        if e.kind != "out_of_bed":
-            continue
-        phases = details[i].get("phases") if isinstance(details, list) and isinstance(details[i], dict) else None
-        if phases is None or any(p[0] == "walk" for p in phases):
-            walks.append(e)
-    return walks
-
-
 def _detect(night, rotation: np.ndarray | None = None):
     xyz = night.xyz if rotation is None else night.xyz @ rotation.T
     return detect_arrays(np.round(night.t, 6), np.round(xyz, 5))
@@ -90,15 +76,17 @@ def test_pooled_f1_stays_above_the_floor(results):
     assert not low, f"{generator}: F1 below the floor (got, floor): {low}; all: {got}"
 
 
-def test_every_walk_found_and_no_getting_up_in_bed(results):
+def test_every_getting_up_found_and_none_in_bed(results):
     generator, nights = results
     for n, det in nights:
         ups = [e for e in n.events if e.kind == "out_of_bed"]
         calls = [e for e in det.episodes if e.kind == "out_of_bed"]
         in_bed = [c for c in calls if not any(w.start < c.end and w.end > c.start for w in ups)]
-        missed = [w for w in _walks(n) if not any(c.start < w.end and c.end > w.start for c in calls)]
+        # every getting up, with a walk or without a step (fieldnights stands to stretch a cramp: the
+        # 12.5 Hz night's, found since session 13)
+        missed = [w for w in ups if not any(c.start < w.end and c.end > w.start for c in calls)]
         assert not in_bed, f"{generator} {n.rate_hz:g} Hz: out_of_bed while in bed at {[c.start for c in in_bed]}"
-        assert not missed, f"{generator} {n.rate_hz:g} Hz: walks not found at {[w.start for w in missed]}"
+        assert not missed, f"{generator} {n.rate_hz:g} Hz: getting up not found at {[w.start for w in missed]}"
 
 
 def test_sleep_window_inside_the_recording(results):

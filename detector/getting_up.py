@@ -93,7 +93,7 @@ class GettingUp:
         """Is the event from ``onset`` to ``offset`` getting up? ``walk``: seconds of gait and the mean
         orientation while walking; ``elev``: the shin's elevation (axis estimate) at each of the event's
         ~0.7 s mean orientations ``slow`` (k, 3); ``ref``/``ref_elev``: the posture before it and its
-        elevation; ``lying_deg``: below this the posture before counts as lying; ``post_elev``: the
+        elevation; ``lying_deg``: below this the posture before counts as lying; ``post_elev``, ``moved_deg``: the
         elevation of the posture after it and its angle from the one before (NaN: not known)."""
         walk_s, walk_dir = walk
         walking = walk_s >= GAIT_MIN_S

@@ -123,8 +123,8 @@ TWITCH_MIN_JERK_SLOW = 2.5
 #: leg's own vibration read as the mattress's on nights without a partner). At 12.5 Hz the partner
 #: test cost more than it saved (any-episode F1 there: physio tune 0.943 -> 0.942, held 0.933 -> 0.931).
 #: For its first ``PARTNER_WATCH_S`` a recording has had no time to show a partner: the candidates
-#: taken for twitches then were partner jolts (tuning and held-out nights: 2 in the first minute, none
-#: of 14 twitches; on the accuracy floor's 1-hour nights 2 more at 7-8 minutes).
+#: taken for twitches then were partner jolts (tuning and held-out nights: 2 in the first minute, and
+#: none of the 23 twitches before 18 minutes; on the accuracy floor's 1-hour nights 2 more at 7-8 minutes).
 K_ALONG = 4.0
 ALONG_QUIET_K = 1.8
 ALONG_BEFORE_FRAMES = 15

@@ -470,14 +470,14 @@ class EpisodeAssembler:
             out.append((p0, p1))
         return out
 
-    def _twitch(self, p0: int, p1: int, last_act: int, iso: float, along: np.ndarray) -> bool:
+    def _twitch(self, p0: int, p1: int, last_act: int, iso: float, along: np.ndarray, n_win: float) -> bool:
         """Whether a short event over frames p0..p1 (its last active frame p0 + ``last_act``; ``iso``
         the jerk level of the second around it; ``along`` the spread along gravity of the buffer's
-        frames, ``_along_ratio``) is a twitch of the leg, not a jolt of the bed or noise."""
+        frames, ``_along_ratio``; ``n_win`` its median samples a window) is a twitch of the leg, not a
+        jolt of the bed or noise."""
         buf = self.buf
         f, idx = buf.feats, buf.feats.idx
         sl = slice(p0, p1 + 1)
-        n_win = float(median(finite(f.n[sl], nan=0.0)))
         jerk = float(finite(f.sd_perp[sl] / buf.floor_sd[sl], nan=0.0).max())
         t = float(idx[p0]) * FRAME_S
         # a jerk that barely crosses the threshold for a frame or two is a jolt of the bed; with none
@@ -592,6 +592,11 @@ class EpisodeAssembler:
             mid = 0.5 * (onset + offset)
             onset, offset = mid - MIN_DUR_S / 2, mid + MIN_DUR_S / 2
         dur = offset - onset
+        n_win = float(median(finite(f.n[sl], nan=0.0)))
+        if dur >= TWITCH_MAX_S and not buf.active[sl].any() and n_win >= RING_MIN_SAMPLES:
+            # from RING_MIN_SAMPLES a window, spread along gravity alone is a twitch or the mattress
+            self._partner_sign(onset)
+            return None
 
         dtheta = float(finite(_angle_deg(ref, post), nan=0.0))
         rot = finite(_angle_deg(fl.u[sl], ref[None, :]), nan=0.0)
@@ -609,11 +614,6 @@ class EpisodeAssembler:
         walk = gait(fl.u[sl], f.sd[sl]) if dur >= GAIT_MIN_S else (0.0, np.full(3, np.nan))
         small_turn = float(hold_deg(median(buf.floor_tilt[sl])))  # under LM_MIN_ROT_DEG, beyond the noise
         post_elev = float(finite(elevation_deg(axis, post[None, :])[0], nan=90.0))
-        n_win = float(median(finite(f.n[sl], nan=0.0)))
-        if dur >= TWITCH_MAX_S and not buf.active[sl].any() and n_win >= RING_MIN_SAMPLES:
-            # from RING_MIN_SAMPLES a window, spread along gravity alone is a twitch or the mattress
-            self._partner_sign(onset)
-            return None
         if self.up.decide(onset, offset, walk, elev, slow, ref, ref_elev, FRAME_S, UPRIGHT_DEG, post_elev, dtheta):
             kind = "out_of_bed"
         elif dur > LM_MAX_S and dtheta > POSTURE_DEG and _held_before_roll(rot, idx[sl], onset) > LM_MAX_S:
@@ -626,7 +626,7 @@ class EpisodeAssembler:
                 return None
             kind = "contraction"
         elif dur < TWITCH_MAX_S:
-            if not self._twitch(p0, p1, int(on_act[-1]), iso, fl.along):
+            if not self._twitch(p0, p1, int(on_act[-1]), iso, fl.along, n_win):
                 return None
             kind = "twitch"
         elif (

@@ -11,6 +11,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+#: The real files other software wrote (``../shared/export-samples``; a worktree at /work/wtN also
+#: finds them in /work/shared).
+SAMPLES = ROOT.parent / "shared" / "export-samples"
+if not SAMPLES.is_dir():
+    SAMPLES = Path("/work/shared/export-samples")
 
 
 def run_cli(*args: str, env: dict | None = None, timeout: float = 300, check: bool = False):

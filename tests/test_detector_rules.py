@@ -8,7 +8,6 @@ swings a few-sample mean far off gravity is still a twitch, and a movement ends 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,12 +18,9 @@ from detector.excursions import HeldCrampGrouper
 from detector.gait import gait, gait_seconds
 from detector.getting_up import GettingUp
 from detector.offline import detect_arrays
-from helpers import ROOT
+from helpers import SAMPLES
 
 DOWN = [0.0, 0.0, 1.0]
-SAMPLES = ROOT.parent / "shared" / "export-samples"
-if not SAMPLES.is_dir():  # a checkout beside shared/ (worktrees: /work/wtN next to /work/shared)
-    SAMPLES = Path("/work/shared/export-samples")
 
 
 def _turned(deg: float) -> list[float]:

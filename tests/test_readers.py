@@ -17,12 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from helpers import ROOT, run_cli
+from helpers import SAMPLES, run_cli
 from legwatch.readers import ReadOptions, RecordingError, read, sniff
 
-SAMPLES = ROOT.parent / "shared" / "export-samples"
-if not SAMPLES.is_dir():  # a checkout beside shared/ (worktrees: /work/wtN next to /work/shared)
-    SAMPLES = Path("/work/shared/export-samples")
 UTC = ReadOptions(tz="UTC")
 
 

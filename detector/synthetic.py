@@ -44,7 +44,7 @@ Events (ground truth, :class:`TruthEvent`)
 
 Confounders (labelled as nothing; listed in ``Night.confounders`` for diagnosis): a bed partner shaking
 the mattress (vertical 1-6 Hz, 3-30 mg, 1.5-60 s bursts, sometimes periodic like the partner's own leg
-movements), drop-outs (gaps of seconds to minutes with no samples, kept clear of counted events), late
+movements), drop-outs (gaps of seconds to minutes with no samples, kept clear of counted events and getting up), late
 sample bursts (samples delivered 0.2-1.5 s late with squeezed timestamps), timestamp jitter, a sample clock
 off by up to 0.2 %, drift, a faint ballistocardiogram while lying.
 
@@ -556,10 +556,10 @@ def _plan(s: NightSpec, rng: np.random.Generator, rng_style: np.random.Generator
     for act, flag in zip(acts, periodic_series_flags(acts), strict=True):
         act.periodic = flag
 
-    # ---- drop-outs (clear of counted events) and late sample bursts
+    # ---- drop-outs (clear of counted events and getting up: both are judged) and late sample bursts
     counted = _Timeline()
     for act in acts:
-        if act.kind in KINDS_COUNTED:
+        if act.kind in KINDS_COUNTED or act.kind == "out_of_bed":
             counted.add(act.start, act.end)
     gaps: list[tuple[float, float]] = []
     gtl = _Timeline()

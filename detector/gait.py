@@ -2,21 +2,23 @@
 (and its harmonic at the step rate).
 
 Over an event's frames, the 0.3 s mean orientation (unit gravity, sensor coordinates) swings about its
-average in one plane as the shin pendulums through each stride. :func:`gait_seconds` projects the
-swing on its main direction (radians), and in windows of ``WINDOW_S`` asks for most of the swing's
-power in the stride band (``BAND_HZ``), at least ``MIN_SWING_DEG`` of it (RMS), and the jolts of
-heel strikes (a median 0.3 s spread of ``MIN_SD_G``): a shin in bed does not swing and jolt at the
-stride rate for seconds on end (a partner's bouncing does not turn it, a cramp's shaking turns it a
-degree or two). Heel strikes jolt the shin at every step: the walking windows of all three
-generators' walks hold a median 0.3 s spread of 0.17-0.45 g, while a cramp held in bed, its leg
-straining and wobbling a few degrees at about the stride rate, reaches 0.10 g (on ``fieldnights``
-two such cramps were called out_of_bed while the bound was 0.04 g). A short or shuffling stride
-swings the shin less, but then its heel strikes still
-jolt it hard: a window whose median spread reaches ``STRONG_SD_G`` needs only ``MIN_SWING_STRONG_DEG``
-of swing (movements in bed on the tuning nights of both generators never held a spread of 0.15 g for
-6 s while swinging more than 2.4 deg at the stride rate). It returns how many seconds of the event
-looked like walking; :func:`gait` also returns the shin's mean orientation over those seconds, which
-is where gravity points along an upright shin in sensor coordinates whatever the strap's rotation.
+average in one plane as the shin pendulums through each stride. :func:`gait_seconds` projects the swing
+on its main direction (radians), and in windows of ``WINDOW_S`` asks for most of the swing's power in
+the stride band (``BAND_HZ``), at least ``MIN_SWING_DEG`` of it (RMS), and the jolts of heel strikes (a
+median 0.3 s spread of ``MIN_SD_G``): a shin in bed does not swing and jolt at the stride rate for
+seconds on end (a partner's bouncing does not turn it, a cramp's shaking turns it a degree or two). Heel
+strikes jolt the shin at every step: the walking windows of all three generators' walks hold a median
+0.3 s spread of 0.17-0.45 g, while a cramp held in bed, its leg straining and wobbling a few degrees at
+about the stride rate, reaches 0.10 g (on ``fieldnights`` two such cramps were called out_of_bed while
+the bound was 0.04 g). The walking windows together must hold a median spread of ``WALK_SD_G``: one
+cramp on an 8-h fieldnight strained harder, its four walking-like windows at 0.12-0.15 g, and was called
+out_of_bed (the walks' medians over their windows, 30 tuning nights of each generator: 0.17 g and more).
+A short or shuffling stride swings the shin less, but then its heel strikes still jolt it hard: a window
+whose median spread reaches ``STRONG_SD_G`` needs only ``MIN_SWING_STRONG_DEG`` of swing (movements in
+bed on the tuning nights of both generators never held a spread of 0.15 g for 6 s while swinging more
+than 2.4 deg at the stride rate). It returns how many seconds of the event looked like walking;
+:func:`gait` also returns the shin's mean orientation over those seconds, which is where gravity points
+along an upright shin in sensor coordinates whatever the strap's rotation.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ MIN_SD_G = 0.12  # heel strikes: the 0.3 s spread (median over the window) of a 
 MIN_BAND_FRAC = 0.5
 STRONG_SD_G = 0.15  # heel strikes this hard ...
 MIN_SWING_STRONG_DEG = 3.0  # ... make a smaller stride swing enough
+WALK_SD_G = 0.15  # the walking windows' median spread: heel strikes of a walk, not a strained cramp's
 _W = round(WINDOW_S / FRAME_S)
 _STEP = round(STEP_S / FRAME_S)
 _F = np.fft.rfftfreq(_W, FRAME_S)
@@ -76,7 +79,7 @@ def gait(u: np.ndarray, sd: np.ndarray) -> tuple[float, np.ndarray]:
     rms = np.sqrt(2.0 * band / (_W * _W * 0.375))
     swing = np.where(jolts >= STRONG_SD_G, math.radians(MIN_SWING_STRONG_DEG), math.radians(MIN_SWING_DEG))
     walking = (band >= MIN_BAND_FRAC * np.maximum(above, 1e-30)) & (rms >= swing)
-    if not walking.any():
+    if not walking.any() or float(np.median(jolts[walking])) < WALK_SD_G:
         return none
     m = win[walking].mean(axis=(0, 1))
     return float(walking.sum()) * STEP_S, m / np.linalg.norm(m)

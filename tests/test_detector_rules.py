@@ -163,6 +163,11 @@ def test_gait_is_a_stride_swing_with_heel_strikes() -> None:
     # stride, but the 0.3 s spread of a struggle (up to 0.10 g), not of heel strikes (0.17 g and more)
     assert gait_seconds(_swing(8.0, 1.0), np.full(300, 0.1)) == 0.0
     assert gait_seconds(_swing(8.0, 1.0), np.full(300, 0.17)) >= 20.0
+    # ... or straining harder, each 6 s window's spread 0.12-0.15 g (fieldnights, an 8-h night at 26 Hz:
+    # such a cramp was called out_of_bed); a walk's windows hold a median of 0.17 g and more
+    assert gait_seconds(_swing(6.0, 0.9), np.full(300, 0.13)) == 0.0
+    # a walk that begins softly (its first steps 0.12 g) is still a walk
+    assert gait_seconds(_swing(6.0, 0.9), np.r_[np.full(80, 0.12), np.full(220, 0.2)]) >= 20.0
 
 
 def test_upright_after_walking_is_the_walking_shins_orientation() -> None:

@@ -2,7 +2,8 @@
 
 Walking (:mod:`detector.gait`: the shin swinging at the stride rate with heel strikes) is getting up
 whatever else the sensor shows. Without gait, the shin held upright (sitting on the edge of the bed,
-standing) counts as out of bed within ``UP_HOLD_S`` after walking was seen, at the start of the
+standing) counts as out of bed within ``UP_HOLD_S`` after walking was seen (until a movement that lay
+before and after it shows the person back in bed: a cramp then can pitch the shin steep), at the start of the
 recording before any lying posture was seen (the recording may begin up), or when one event holds it
 upright for ``SAT_UP_S`` between a lying posture before it and a new one after it (getting up to
 stand and stretch a cramp without a step: fieldnights, session 13). The new posture tells it from a
@@ -107,8 +108,10 @@ class GettingUp:
             self.up_until = float(offset) + UP_HOLD_S
             if np.isfinite(walk_dir).all():
                 self.up_dir = np.asarray(walk_dir, dtype=float)
-        elif self.up_until == np.inf and not upright and ref_elev < lying_deg:
-            self.up_until = -np.inf  # lying seen: the grace of the recording's start is over
+        elif not upright and ref_elev < lying_deg and (self.up_until == np.inf or post_elev < lying_deg):
+            # lying seen: the grace of the recording's start is over; after walking, lying before and
+            # after a movement is being back in bed
+            self.up_until = -np.inf
         sat_up = (
             upright_s >= SAT_UP_S and ref_elev < lying_deg and post_elev < lying_deg and moved_deg > SAT_UP_MOVED_DEG
         )

@@ -185,6 +185,30 @@ def test_upright_after_walking_is_the_walking_shins_orientation() -> None:
     assert GettingUp.from_state(up.state()).state()["up_dir"].tolist() == up.up_dir.tolist()
 
 
+def test_once_back_lying_after_a_walk_a_steep_shin_is_no_longer_out_of_bed() -> None:
+    """Within ``UP_HOLD_S`` of a walk an upright shin counts as out of bed (sitting down, standing), but
+    not once a movement lay before and after in bed: a cramp there that pitches the shin steep along the
+    walking shin's orientation is in bed (physio +41000, 26 Hz: one cramp was 8 out_of_bed calls)."""
+    seconds, walk_dir = gait(_swing(20.0, 0.9), np.full(300, 0.2))
+    no_walk = (0.0, np.full(3, np.nan))
+    lying = np.tile([1.0, 0.0, 0.0], (50, 1))
+    steep = np.tile(walk_dir, (80, 1))
+
+    def after_walk(lay_back: bool) -> bool:
+        up = GettingUp()
+        assert up.decide(
+            100.0, 130.0, (seconds, walk_dir), np.full(300, 80.0), _swing(20.0, 0.9), walk_dir, 80.0, 0.1, 50.0
+        )
+        if lay_back:
+            assert not up.decide(
+                200.0, 203.0, no_walk, np.full(30, 5.0), lying[:30], lying[0], 5.0, 0.1, 50.0, 5.0, 30.0
+            )
+        return up.decide(260.0, 268.0, no_walk, np.full(80, 80.0), steep, lying[0], 5.0, 0.1, 50.0, 80.0, 60.0)
+
+    assert after_walk(lay_back=False)  # sitting up on the edge again, still getting up
+    assert not after_walk(lay_back=True)
+
+
 def test_sitting_on_the_edge_and_standing_without_a_step_between_lying_and_lying_is_getting_up() -> None:
     """Long after any walk: the shin held upright 25 s (sitting on the edge of the bed, standing to
     stretch a cramp) with the leg lying before and lying somewhere new after is getting up; 8 s of it,

@@ -12,13 +12,14 @@ strikes jolt the shin at every step: the walking windows of all three generators
 about the stride rate, reaches 0.10 g (on ``fieldnights`` two such cramps were called out_of_bed while
 the bound was 0.04 g). The walking windows together must hold a median spread of ``WALK_SD_G``: one
 cramp on an 8-h fieldnight strained harder, its four walking-like windows at 0.12-0.15 g, and was called
-out_of_bed (the walks' medians over their windows, 30 tuning nights of each generator: 0.17 g and more).
-A short or shuffling stride swings the shin less, but then its heel strikes still jolt it hard: a window
-whose median spread reaches ``STRONG_SD_G`` needs only ``MIN_SWING_STRONG_DEG`` of swing (movements in
-bed on the tuning nights of both generators never held a spread of 0.15 g for 6 s while swinging more
-than 2.4 deg at the stride rate). It returns how many seconds of the event looked like walking;
-:func:`gait` also returns the shin's mean orientation over those seconds, which is where gravity points
-along an upright shin in sensor coordinates whatever the strap's rotation.
+out_of_bed (the walks' medians over their windows, 30 tuning nights of each generator: 0.168 g and more;
+`benchmarks/walks.py`). A short or shuffling stride swings the shin less, but then its heel strikes
+still jolt it hard: a window whose median spread reaches ``STRONG_SD_G`` needs only
+``MIN_SWING_STRONG_DEG`` of swing (movements in bed on the tuning nights of both generators never held a
+spread of 0.15 g for 6 s while swinging more than 2.4 deg at the stride rate). It returns how many
+seconds of the event looked like walking; :func:`gait` also returns the shin's mean orientation over
+those seconds, which is where gravity points along an upright shin in sensor coordinates whatever the
+strap's rotation.
 """
 
 from __future__ import annotations
@@ -54,10 +55,10 @@ def gait_seconds(u: np.ndarray, sd: np.ndarray) -> float:
     return gait(u, sd)[0]
 
 
-def gait(u: np.ndarray, sd: np.ndarray) -> tuple[float, np.ndarray]:
-    """Seconds of walking (as :func:`gait_seconds`) and the mean unit orientation of the walking
-    windows (NaN when there were none)."""
-    none = (0.0, np.full(3, np.nan))
+def walking_windows(u: np.ndarray, sd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The windows that swing and jolt like a stride, each alone: their orientations (m, W, 3) and
+    their median 0.3 s spreads (m,), g (none when the event is shorter than a window)."""
+    none = (np.zeros((0, _W, 3)), np.zeros(0))
     if len(u) < _W:
         return none
     starts = np.arange(0, len(u) - _W + 1, _STEP)
@@ -79,7 +80,15 @@ def gait(u: np.ndarray, sd: np.ndarray) -> tuple[float, np.ndarray]:
     rms = np.sqrt(2.0 * band / (_W * _W * 0.375))
     swing = np.where(jolts >= STRONG_SD_G, math.radians(MIN_SWING_STRONG_DEG), math.radians(MIN_SWING_DEG))
     walking = (band >= MIN_BAND_FRAC * np.maximum(above, 1e-30)) & (rms >= swing)
-    if not walking.any() or float(np.median(jolts[walking])) < WALK_SD_G:
-        return none
-    m = win[walking].mean(axis=(0, 1))
-    return float(walking.sum()) * STEP_S, m / np.linalg.norm(m)
+    return win[walking], jolts[walking]
+
+
+def gait(u: np.ndarray, sd: np.ndarray) -> tuple[float, np.ndarray]:
+    """Seconds of walking (as :func:`gait_seconds`) and the mean unit orientation of the walking
+    windows (NaN when there were none): the :func:`walking_windows`, when together they hold a median
+    spread of ``WALK_SD_G``."""
+    win, jolts = walking_windows(u, sd)
+    if not len(jolts) or float(np.median(jolts)) < WALK_SD_G:
+        return 0.0, np.full(3, np.nan)
+    m = win.mean(axis=(0, 1))
+    return float(len(jolts)) * STEP_S, m / np.linalg.norm(m)

@@ -25,7 +25,16 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from accuracy import GENERATORS, ROTATIONS, detect_night, fixed_nights, generator, nights_asked, overlapping
+from accuracy import (
+    GENERATORS,
+    ROTATIONS,
+    detect_night,
+    fixed_nights,
+    generator,
+    nights_asked,
+    out_of_bed_checks,
+    overlapping,
+)
 
 import detector.episodes as episodes
 from detector.gait import walking_windows
@@ -66,21 +75,20 @@ def run(gen: str, nights: list[tuple[int, float]], hours: float, rot: np.ndarray
             night = make(seed, hours, rate)
             asked.clear()
             det, _, _ = detect_night(night, detect_arrays, rot)
+            oob = out_of_bed_checks(det, night)
+            tally["walks"] += oob["walks"]
+            tally["found"] += oob["walks_found"]
+            tally["in_bed"] += oob["in_bed_calls"]
             walks = [e for e in night.events if e.kind == "out_of_bed"]
             calls = [e for e in det if e.kind == "out_of_bed"]
             t0 = float(night.t[0])
-            for w in walks:
-                tally["walks"] += 1
-                if overlapping(w, calls, slack=0.0):
-                    tally["found"] += 1
-                elif listing:
+            if listing:
+                for w in (w for w in walks if not overlapping(w, calls, slack=0.0)):
                     print(f"  {gen} {seed} {rate:g} Hz  walk missed at {w.start - t0:.1f} s: {_near(w, det, t0)}")
-            for c in calls:
-                if not overlapping(c, walks, slack=0.0):
-                    tally["in_bed"] += 1
-                    if listing:
-                        near = _near(c, night.events, t0)
-                        print(f"  {gen} {seed} {rate:g} Hz  call in bed at {c.start - t0:.1f} s: truth {near}")
+                for c in (c for c in calls if not overlapping(c, walks, slack=0.0)):
+                    print(
+                        f"  {gen} {seed} {rate:g} Hz  call in bed at {c.start - t0:.1f} s: {_near(c, night.events, t0)}"
+                    )
             for onset, offset, spread in asked:
                 if np.isfinite(spread):
                     key = "walk_min" if overlapping(_Span(onset, offset), walks, slack=0.0) else "bed_max"

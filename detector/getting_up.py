@@ -3,10 +3,10 @@
 Walking (:mod:`detector.gait`: the shin swinging at the stride rate with heel strikes) is getting up
 whatever else the sensor shows. Without gait, the shin held upright (sitting on the edge of the bed,
 standing) counts as out of bed within ``UP_HOLD_S`` after walking was seen (until a movement that lay
-before and after it shows the person back in bed: a cramp then can pitch the shin steep), at the start of the
-recording before any lying posture was seen (the recording may begin up), or when one event holds it
-upright for ``SAT_UP_S`` between a lying posture before it and a new one after it (getting up to
-stand and stretch a cramp without a step: fieldnights, session 13). The new posture tells it from a
+before and after it shows the person back in bed: a cramp then can pitch the shin steep), at the start
+of the recording before any lying posture was seen (the recording may begin up), or when one event
+holds it upright for ``SAT_UP_S`` between a lying posture before it and a new one after it (getting up
+to stand and stretch a cramp without a step: fieldnights, session 13). The new posture tells it from a
 cramp that pitched the shin steep and let go where it began.
 
 "Upright" is judged by the estimated shin axis (:mod:`detector.posture`), and, once walking has been

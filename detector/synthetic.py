@@ -44,9 +44,9 @@ Events (ground truth, :class:`TruthEvent`)
 
 Confounders (labelled as nothing; listed in ``Night.confounders`` for diagnosis): a bed partner shaking
 the mattress (vertical 1-6 Hz, 3-30 mg, 1.5-60 s bursts, sometimes periodic like the partner's own leg
-movements), drop-outs (gaps of seconds to minutes with no samples, kept clear of counted events and getting up), late
-sample bursts (samples delivered 0.2-1.5 s late with squeezed timestamps), timestamp jitter, a sample clock
-off by up to 0.2 %, drift, a faint ballistocardiogram while lying.
+movements), drop-outs (gaps of seconds to minutes with no samples, kept clear of counted events and
+getting up), late sample bursts (samples delivered 0.2-1.5 s late with squeezed timestamps), timestamp
+jitter, a sample clock off by up to 0.2 %, drift, a faint ballistocardiogram while lying.
 
 Not modelled: the other leg, breathing-related movements, arousals and sleep stages (the sleep window is
 one block: awake in bed, asleep, awake in bed, up), sensor removal or non-wear, temperature, gyroscope.

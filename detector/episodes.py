@@ -39,7 +39,7 @@ from detector.getting_up import GAIT_MIN_S, GettingUp
 from detector.periodic import SeriesRule, role
 from detector.posture import UPRIGHT_DEG, ShinAxis, elevation_deg
 from detector.thresholds import K_SD, K_TILT, Scored, concat_scored, empty_scored, sd_factor
-from detector.vectors import angle_rad, finite, median, state_array, state_item, state_part, state_value
+from detector.vectors import angle_rad, finite, median, norm_rows, state_array, state_item, state_part, state_value
 
 #: How far each feature's window reaches past an event's onset and offset (s), taken back from
 #: the threshold crossings: sd over a 0.3 s window, tilt across 0.4 s of 0.3 s means.
@@ -210,7 +210,7 @@ def _alone_along(idx: np.ndarray, p0: int, last: int, along: np.ndarray) -> bool
 
 def _unit(m: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
-        return m / np.linalg.norm(m, axis=-1, keepdims=True)
+        return m / norm_rows(m)[..., None]
 
 
 def _angle_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -247,8 +247,9 @@ def _centred_mean(m: np.ndarray, half: int) -> np.ndarray:
 def _rolling_all(x: np.ndarray, w: int) -> np.ndarray:
     """out[k] = all(x[k-w+1 .. k]); False where the window reaches before the start."""
     out = np.zeros(len(x), bool)
-    if len(x) >= w:
-        out[w - 1 :] = sliding_window_view(x, w).all(axis=-1)
+    if len(x) >= w:  # no False in the window: a difference of running counts (not w reads a frame)
+        false_seen = np.concatenate(([0], np.cumsum(~x, dtype=np.int64)))
+        out[w - 1 :] = false_seen[w:] == false_seen[:-w]
     return out
 
 

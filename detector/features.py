@@ -105,9 +105,8 @@ def compute(n: np.ndarray, s: np.ndarray, q: np.ndarray, c: np.ndarray) -> tuple
     sd_perp = np.where(ok, np.sqrt(var_perp), np.nan)
     # mean3[j] is centred on position j+1; emitted positions CTX..len-CTX-1 are mean3[CTX-1 .. len-CTX-2]
     m = len(n) - 2 * CTX
-    ci = np.arange(m) + CTX - 1
-    a, b = mean3[ci + 2], mean3[ci - 2]
-    tilt = angle_rad(a, b)
+    ci = slice(CTX - 1, CTX - 1 + m)  # (slices, not index arrays: views, no gather)
+    tilt = angle_rad(mean3[CTX + 1 : CTX + 1 + m], mean3[CTX - 3 : CTX - 3 + m])  # mean3[ci + 2], mean3[ci - 2]
     return mean3[ci], sd[ci], sd_perp[ci], tilt, n3[ci]
 
 
@@ -131,6 +130,8 @@ class FeatureStage:
     def _dense(fr: Frames, start: int, stop: int) -> Frames:
         """Dense frames for indices start..stop-1 (empty where missing)."""
         length = stop - start
+        if len(fr) == length and length and fr.idx[0] == start and fr.idx[-1] == stop - 1:
+            return Frames(fr.idx, fr.n, fr.s, fr.q, fr.c)  # no frame missing (indices strictly increase)
         n = np.zeros(length)
         s = np.zeros((length, 3))
         q = np.zeros((length, 3))

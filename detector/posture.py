@@ -127,7 +127,7 @@ class ShinAxis:
             vals, vecs = np.linalg.eigh(u.T @ u / len(u))
             if vals[1] > 0.02 and vals[1] > 4 * vals[0]:  # quiet postures span a plane
                 cands.append(vecs[:, 0])
-        counts = [int(np.sum(np.abs(u @ c) < _SIN_LYING)) for c in cands]
+        counts = np.count_nonzero(np.abs(u @ np.transpose(cands)) < _SIN_LYING, axis=0)  # one product for all
         best = cands[int(np.argmax(counts))]  # ties: the earlier (sensor y first)
         lying = u[np.abs(u @ best) < _SIN_LYING]
         if len(lying) >= 3:

@@ -220,6 +220,12 @@ def _parse_block(
     w = int(lens.max())
     if w > _MAX_WIDTH or int(lens.min()) < 1 or int(e[0]) < w:
         return None  # too long, or empty
+    if exp10 is None and decimals >= 0 and (buf[e[:_PROBE] - decimals - 1] == _DOT).all():
+        # the first fields have their '.' where the first row has it (printf's %.5f): eight bytes at
+        # a time, the '.' not searched for
+        same = _by_words(buf, s, e, cols, decimals)
+        if same is not NotImplemented:
+            return same
     blk, all_at_dot = _dot_column(buf, e, w, decimals if exp10 is None else -1)
     if exp10 is None and decimals >= 0 and not all_at_dot:
         # decimals vary (repr): eight bytes at a time, the odd fields (exponents) as below
@@ -305,11 +311,17 @@ def _dot_column(buf: np.ndarray, e: np.ndarray, w: int, decimals: int) -> tuple[
     return _window_bytes(words, w) - np.uint8(_ZERO), all_at_dot
 
 
-def _by_words(buf: np.ndarray, s: np.ndarray, e: np.ndarray, cols: np.ndarray):
-    """A block of fields with varying decimals through ``decimal_words`` (exactly strtod); the few
-    fields it leaves (an exponent, more digits) through ``_parse_block``. NotImplemented when it
-    leaves over a quarter of them."""
-    v, ok = decimal_words.parse(buf, decimal_words.words(buf), s, e)
+def _by_words(buf: np.ndarray, s: np.ndarray, e: np.ndarray, cols: np.ndarray, decimals: int | None = None):
+    """A block of fields with varying decimals (or, given ``decimals``, that many in every field)
+    through ``decimal_words`` (exactly strtod); the few fields it leaves (an exponent, more digits)
+    through ``_parse_block``. NotImplemented when it leaves over a quarter of them."""
+    if decimals is None:
+        v, ok = decimal_words.parse(buf, decimal_words.words(buf), s, e)
+    else:
+        got = decimal_words.fixed(buf, s, e, decimals)
+        if got is None:
+            return NotImplemented
+        v, ok = got
     n_ok = int(np.count_nonzero(ok))
     if n_ok == len(e):
         return v

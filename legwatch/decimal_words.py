@@ -12,6 +12,10 @@ correctly rounded division of exact doubles: exactly what strtod (``float()``, `
 gives. Fields not of this shape (an exponent, a sign other than '-', no digit before the '.',
 over 7 decimals or 16 integer digits, a mantissa of 2**53 or more) are marked, for the caller's
 general path.
+
+``fixed`` is the same for a block whose fields all have their '.' as many bytes before their end
+(printf's ``%.5f``): the '.' is not searched for, and the words of a long field come from one
+gather of its last 24 bytes, shifted into place by a constant, instead of one gather each.
 """
 
 from __future__ import annotations
@@ -112,5 +116,57 @@ def _short(last: np.ndarray, pos: np.ndarray, neg: np.ndarray, lens: np.ndarray)
     mantissa, bad = _digits(squeezed, _TOP[np.clip(n_digits, 0, 8)])
     ok = (pos >= 0) & (n_digits - k >= 1) & (bad == 0)  # a '.' with a digit before it in the field
     v = mantissa.astype(np.float64) / _P10F[k]  # exact operands: one correctly rounded division
+    np.negative(v, out=v, where=neg)
+    return v, ok
+
+
+def _items(buf: np.ndarray, nbytes: int) -> np.ndarray:
+    """A view of ``buf`` with the ``nbytes`` bytes that start at every byte as one item (a void
+    dtype: gathering one costs about as much for 24 bytes as for 8)."""
+    return np.ndarray((len(buf) - nbytes + 1,), dtype=f"V{nbytes}", buffer=buf, strides=(1,))
+
+
+def fixed(buf: np.ndarray, s: np.ndarray, e: np.ndarray, decimals: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """(values, ok) of the fields ``buf[s:e]`` that have their '.' ``decimals`` (0-7) bytes before
+    their end, as ``parse`` gives them; None when a field is over 24 bytes or starts within 24
+    bytes of the buffer's start. Where ``ok`` is False the value is meaningless."""
+    lens = e - s
+    if not 0 <= decimals <= _MAX_DECIMALS or int(lens.max()) > 24 or int(e.min()) < 24:
+        return None
+    p = 7 - decimals  # the '.' in the last word
+    neg = buf[s] == 0x2D  # '-'
+    if int(lens.max()) <= 8:
+        last = _items(buf, 8)[e - 8].view("<u8")
+        ok = (last & _U(0xFF << (8 * p))) == _U(0x2E << (8 * p))
+        # the bytes before the '.' moved up over it: the digits are the top bytes of one word
+        squeezed = (last << _U(8)) & _BELOW[p]
+        squeezed |= last & _ABOVE[p]
+        n_digits = lens - neg - 1
+        ok &= n_digits - decimals >= 1  # a digit before the '.'
+        mantissa, bad = _digits(squeezed, _TOP[np.clip(n_digits, 0, 8)])
+    else:
+        w0, w1, last = _items(buf, 24)[e - 24].view("<u8").reshape(-1, 3).T
+        ok = (last & _U(0xFF << (8 * p))) == _U(0x2E << (8 * p))
+        frac, bad = _digits(last, _TOP[decimals])
+        # the 8 and 16 bytes before the '.' (the words that start 8 and 16 bytes before it)
+        if p:
+            lo = (last << _U(8 * (8 - p))) | (w1 >> _U(8 * p))
+            hi = (w1 << _U(8 * (8 - p))) | (w0 >> _U(8 * p))
+        else:
+            lo, hi = w1, w0
+        n_int = lens - neg - 1 - decimals
+        ok &= (n_int >= 1) & (n_int <= _MAX_INT_DIGITS)
+        n_int = np.clip(n_int, 0, _MAX_INT_DIGITS)
+        n_lo = np.minimum(n_int, 8)
+        whole, bad_i = _digits(lo, _TOP[n_lo])
+        bad |= bad_i
+        if int(n_int.max()) > 8:
+            top, bad_h = _digits(hi, _TOP[n_int - n_lo])
+            whole += top * _U(10**8)
+            bad |= bad_h
+        ok &= whole <= _MAX_INT[decimals]
+        mantissa = whole * _P10U[decimals] + frac  # below 2**53 + 10**7 where ok: no overflow
+    ok &= (bad == 0) & (mantissa < _U(_EXACT))
+    v = mantissa.astype(np.float64) / _P10F[decimals]  # exact operands: one correctly rounded division
     np.negative(v, out=v, where=neg)
     return v, ok

@@ -304,3 +304,41 @@ def test_detect_gives_the_same_output_whichever_way_the_numbers_are_written(tmp_
         outs.append(doc)
     assert outs[0]["episodes"], "the night must have episodes"
     assert outs[1] == outs[0] and outs[2] == outs[0]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_FIELD, min_size=1, max_size=60), st.integers(0, 7))
+def test_fixed_decimals_word_parser_gives_what_float_gives_or_leaves_the_field(fields, decimals):
+    """``decimal_words.fixed`` (the path for fields that all have one number of decimals, printf's
+    ``%.5f``) on any text: every field it takes is exactly float()'s value (sign of zero included);
+    it takes every plain ``-?d+.d{decimals}`` with at most 16 integer digits and a mantissa below
+    2**53, and leaves anything else (other decimals too)."""
+    import re
+
+    from legwatch import decimal_words
+
+    fields = [f for f in fields if "," not in f]
+    fields += [f"{v:.{decimals}f}" for v in (-0.0, 1.5, -12345678.25, 1767652507.713993, 2.0**53, 9e15)]
+    d = "7" * decimals
+    fields += [f".{d}", f"-.{d}", f"+1.{d}", f"1-2.{d}", f"{'9' * 17}.{d}", f"1.{d}5", f"1{d}"]  # none plain
+    head = "timestamp,ax,ay,az\n" + "0" * 24 + ","  # 24 bytes before every field's end at least
+    raw = (head + ",".join(fields) + "\n").encode()
+    buf = np.frombuffer(raw, np.uint8)
+    ends = np.cumsum([len(f) + 1 for f in fields]) + len(head) - 1
+    starts = ends - [len(f) for f in fields]
+    for short in (True, False):  # fields of up to 8 bytes take their own path: blocks of each kind
+        pick = np.flatnonzero((ends - starts <= 8) == short)
+        if not len(pick):
+            continue
+        got = decimal_words.fixed(buf, starts[pick], ends[pick], decimals)
+        if got is None:
+            assert any(len(fields[j]) > 24 for j in pick.tolist())
+            continue
+        v, ok = got
+        for i, j in enumerate(pick.tolist()):
+            f = fields[j]
+            m = re.fullmatch(rf"-?(\d{{1,16}})\.(\d{{{decimals}}})", f)
+            plain = m is not None and int(m[1] + m[2]) < 2**53
+            assert bool(ok[i]) == plain, f
+            if ok[i]:
+                assert v[i] == float(f) and np.signbit(v[i]) == np.signbit(float(f)), f

@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import math
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
-
-import platformdirs
 
 
 class ConfigError(ValueError):
@@ -24,6 +21,8 @@ class ConfigError(ValueError):
 
 
 def _default_data_dir() -> str:
+    import platformdirs  # (imported when asked: `detect` opens no store, and it costs ~3 ms)
+
     return platformdirs.user_data_dir("legwatch", appauthor=False)
 
 
@@ -227,6 +226,8 @@ def load_config(
     source = "defaults"
     path = path or env.get("LEGWATCH_CONFIG") or None
     if path:
+        import tomllib  # (only when there is a file to read)
+
         p = Path(path)
         try:
             data = tomllib.loads(p.read_text(encoding="utf-8"))

@@ -220,9 +220,10 @@ def _angle_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def _nanmean_rows(m: np.ndarray) -> np.ndarray:
     ok = np.isfinite(m).all(axis=1)
-    if not ok.any():
+    n = int(np.count_nonzero(ok))
+    if not n:
         return np.full(3, np.nan)
-    return m[ok].mean(axis=0)
+    return np.add.reduce(m[ok], axis=0) / n  # what .mean(axis=0) gives, without its Python layer
 
 
 def _rest(m: np.ndarray, active: np.ndarray) -> np.ndarray | None:
@@ -607,7 +608,9 @@ class EpisodeAssembler:
         max_rot = float(rot.max()) if len(rot) else 0.0
         # upright by the ~0.7 s mean orientation: a strong jerk swings the 0.3 s means, not these
         elev = finite(elevation_deg(axis, slow), nan=0.0)
-        ref_elev = float(finite(elevation_deg(axis, ref[None, :])[0], nan=0.0))
+        # the elevations before (settled, and just before) and after, in one call (NaN: not known)
+        e_ref, e_pre, e_post = elevation_deg(axis, np.stack([ref, pre, post])).tolist()
+        ref_elev = e_ref if e_ref == e_ref else 0.0
         sd = finite(f.sd[sl])
         peak = float(sd.max()) if len(sd) else 0.0
         peak = max(peak, float(np.sin(np.radians(min(max_rot, 90.0)))))
@@ -617,7 +620,7 @@ class EpisodeAssembler:
         iso = float(median(finite(f.sd_perp[around] / buf.floor_sd[around], nan=1.0))) if len(around) else 1.0
         walk = gait(fl.u[sl], f.sd[sl]) if dur >= GAIT_MIN_S else (0.0, np.full(3, np.nan))
         small_turn = float(hold_deg(median(buf.floor_tilt[sl])))  # under LM_MIN_ROT_DEG, beyond the noise
-        post_elev = float(finite(elevation_deg(axis, post[None, :])[0], nan=90.0))
+        post_elev = e_post if e_post == e_post else 90.0
         if self.up.decide(onset, offset, walk, elev, slow, ref, ref_elev, FRAME_S, UPRIGHT_DEG, post_elev, dtheta):
             kind = "out_of_bed"
         elif dur > LM_MAX_S and dtheta > POSTURE_DEG and _held_before_roll(rot, idx[sl], onset) > LM_MAX_S:
@@ -649,7 +652,7 @@ class EpisodeAssembler:
             peak_g=round(peak, 4),
             extra={
                 "_pre": pre.tolist(),
-                "_pitch": round(float(finite(np.diff(elevation_deg(axis, np.stack([pre, post])))[0], nan=0.0)), 2),
+                "_pitch": round(e_post - e_pre if e_post - e_pre == e_post - e_pre else 0.0, 2),
                 "_post": post.tolist(),
                 "posture_change_deg": round(dtheta, 1),
                 "rotation_deg": round(max_rot, 1),

@@ -61,10 +61,14 @@ def walking_windows(u: np.ndarray, sd: np.ndarray) -> tuple[np.ndarray, np.ndarr
     none = (np.zeros((0, _W, 3)), np.zeros(0))
     if len(u) < _W:
         return none
+    sd = finite(sd)
+    if np.count_nonzero(sd >= MIN_SD_G) < _W // 2:  # no window's median can reach MIN_SD_G: most events
+        return none
     starts = np.arange(0, len(u) - _W + 1, _STEP)
-    win = np.stack([u[s : s + _W] for s in starts])  # (m, W, 3)
-    jolts = median(finite(sliding_window_view(sd, _W)[::_STEP]), axis=1)  # each window's, as np.median
-    good = np.isfinite(win).all(axis=(1, 2)) & (jolts >= MIN_SD_G)
+    jolts = median(sliding_window_view(sd, _W)[::_STEP], axis=1)  # each window's, as np.median
+    starts, jolts = starts[jolts >= MIN_SD_G], jolts[jolts >= MIN_SD_G]
+    win = np.stack([u[s : s + _W] for s in starts]) if len(starts) else none[0]  # (m, W, 3)
+    good = np.isfinite(win).all(axis=(1, 2))
     if not good.any():
         return none
     win, jolts = win[good], jolts[good]

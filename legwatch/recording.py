@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from legwatch.readers import ReadOptions, Recording, read
-from legwatch.readers.base import median
+from legwatch.readers.base import gravity, median
 
 MIN_NIGHT_S = 15 * 60  # shorter is not a night: import refuses it (detect analyses it and says so)
 MIN_RATE_HZ = 10.0  # below, twitches (< 0.5 s) cannot be seen
@@ -73,9 +73,7 @@ def problems(t: np.ndarray, xyz: np.ndarray) -> list[str]:
         rate = 1.0 / float(median(steps))
         if rate < MIN_RATE_HZ:
             out.append(f"its sample rate is {rate:.3g} Hz (at least {MIN_RATE_HZ:g} Hz needed to see twitches)")
-    step = max(1, len(xyz) // 200_000)
-    s = xyz[::step]
-    mag = float(median(np.sqrt((s * s).sum(axis=1))))
+    mag = gravity(xyz)  # in g here
     if not REST_G[0] <= mag <= REST_G[1]:
         out.append(
             f"its median magnitude is {mag:.3g} g, which no accelerometer at rest gives "

@@ -279,7 +279,7 @@ def hold_deg(floor_tilt: np.ndarray | float) -> np.ndarray:
     ankle dorsiflexion turns the shin only 0.5-2.5 deg: where the noise allows, the bound is
     ``HOLD_NOISE_K`` x the floor (three Rayleigh medians: noise alone crosses it in 0.2 % of frames),
     never under ``HOLD_MIN_DEG`` (slow drift and breathing)."""
-    return np.clip(HOLD_NOISE_K * np.degrees(floor_tilt), HOLD_MIN_DEG, HOLD_DEG)
+    return np.minimum(np.maximum(HOLD_NOISE_K * np.degrees(floor_tilt), HOLD_MIN_DEG), HOLD_DEG)  # np.clip, faster
 
 
 def _across(sd: np.ndarray, sd_perp: np.ndarray) -> bool:

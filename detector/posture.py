@@ -147,4 +147,4 @@ def elevation_deg(axis: np.ndarray, g: np.ndarray) -> np.ndarray:
     ax, ay, az = (axis[..., 0], axis[..., 1], axis[..., 2])
     with np.errstate(invalid="ignore", divide="ignore"):
         s = np.abs(gx * ax + gy * ay + gz * az) / np.sqrt(gx * gx + gy * gy + gz * gz)
-    return np.degrees(np.arcsin(np.clip(s, 0.0, 1.0)))
+    return np.degrees(np.arcsin(np.minimum(np.maximum(s, 0.0), 1.0)))  # (s >= +0: as np.clip, without its Python layer)

@@ -45,6 +45,8 @@ _ABOVE = ~_BELOW
 _MAX_INT_DIGITS = 16
 #: (multiplier, shift, mask) of the three steps that join 8 digits pairwise into one integer
 _SWAR = ((_U(10), _U(8), _PAIRS), (_U(100), _U(16), _QUADS), (_U(10000), _U(32), _OCTS))
+# (np.minimum(np.maximum(...)) rather than np.clip, whose Python layer costs more than the arithmetic
+# on a block's indices)
 
 
 def words(buf: np.ndarray) -> np.ndarray:
@@ -77,24 +79,36 @@ def parse(buf: np.ndarray, w64: np.ndarray, s: np.ndarray, e: np.ndarray) -> tup
     ``e >= 8`` and 16 bytes of the buffer before every field that has over 8 integer digits);
     where ``ok`` is False the value is meaningless and the field is for the general path."""
     neg = buf[s] == 0x2D  # '-'
-    last = w64[e - 8]
+    long_fields = int((e - s).max()) > 8
+    if long_fields and int(e.min()) >= 24:  # the last 24 bytes of each field in one gather (see fixed)
+        w0, w1, last = _items(buf, 24)[e - 24].view("<u8").reshape(-1, 3).T
+    else:
+        w0 = w1 = None
+        last = w64[e - 8]
     x = last ^ _KDOT
     flags = ~(((x & _K7F) + _K7F) | x | _K7F)  # 0x80 in each byte that is '.'
     # the highest flag (the last '.'): the exponent of the word as a double; below 0 when none
     pos = ((flags.astype(np.float64).view(np.int64) >> 52) - (1023 + 7)) >> 3
-    if int((e - s).max()) <= 8:
+    if not long_fields:
         return _short(last, pos, neg, e - s)
-    k = np.clip(7 - pos, 0, _MAX_DECIMALS)  # decimals (clipped where there is no '.': not ok below)
+    k = np.minimum(np.maximum(7 - pos, 0), _MAX_DECIMALS)  # decimals (clipped where there is no '.': not ok below)
     frac, bad_f = _digits(last, _TOP[k])
     dot = e - 1 - k
     n_int = dot - s - neg  # digits before the '.' (negative when the '.' found is before the field)
     ok = (pos >= 0) & (n_int >= 1) & (n_int <= _MAX_INT_DIGITS) & (bad_f == 0)
-    n_int = np.clip(n_int, 0, _MAX_INT_DIGITS)
+    n_int = np.minimum(np.maximum(n_int, 0), _MAX_INT_DIGITS)
     n_lo = np.minimum(n_int, 8)
-    whole, bad_i = _digits(w64[dot - 8], _TOP[n_lo])
+    if w1 is not None:  # the words 8 and 16 bytes before the '.', shifted out of the three
+        right, left = ((7 - k) * 8).astype(np.uint64), (k * 8).astype(np.uint64)
+        lo = (w1 >> right) | ((last << left) << _U(8))  # (two shifts: never one by 64)
+        hi = (w0 >> right) | ((w1 << left) << _U(8))
+    else:
+        lo, hi = w64[dot - 8], None
+    whole, bad_i = _digits(lo, _TOP[n_lo])
     long = n_int > 8
     if long.any():
-        hi, bad_h = _digits(w64[np.where(long, dot - 16, dot - 8)], _TOP[n_int - n_lo])
+        hi = w64[np.where(long, dot - 16, dot - 8)] if hi is None else hi
+        hi, bad_h = _digits(hi, _TOP[n_int - n_lo])
         whole += hi * _U(10**8)
         bad_i |= bad_h
     ok &= (bad_i == 0) & (whole <= _MAX_INT[k])
@@ -109,11 +123,11 @@ def _short(last: np.ndarray, pos: np.ndarray, neg: np.ndarray, lens: np.ndarray)
     """``parse`` of fields of up to 8 bytes, each the top ``lens`` bytes of its word ``last``, with
     its '.' at byte ``pos``: the bytes before the '.' moved up over it, the digits (``lens - neg - 1``
     of them, so the mantissa is below 10**8) are the top bytes of one word."""
-    p = np.clip(pos, 0, 7)
+    p = np.minimum(np.maximum(pos, 0), 7)
     squeezed = ((last << _U(8)) & _BELOW[p]) | (last & _ABOVE[p])
     n_digits = lens - neg - 1
     k = 7 - p
-    mantissa, bad = _digits(squeezed, _TOP[np.clip(n_digits, 0, 8)])
+    mantissa, bad = _digits(squeezed, _TOP[np.minimum(np.maximum(n_digits, 0), 8)])
     ok = (pos >= 0) & (n_digits - k >= 1) & (bad == 0)  # a '.' with a digit before it in the field
     v = mantissa.astype(np.float64) / _P10F[k]  # exact operands: one correctly rounded division
     np.negative(v, out=v, where=neg)
@@ -143,7 +157,7 @@ def fixed(buf: np.ndarray, s: np.ndarray, e: np.ndarray, decimals: int) -> tuple
         squeezed |= last & _ABOVE[p]
         n_digits = lens - neg - 1
         ok &= n_digits - decimals >= 1  # a digit before the '.'
-        mantissa, bad = _digits(squeezed, _TOP[np.clip(n_digits, 0, 8)])
+        mantissa, bad = _digits(squeezed, _TOP[np.minimum(np.maximum(n_digits, 0), 8)])
     else:
         w0, w1, last = _items(buf, 24)[e - 24].view("<u8").reshape(-1, 3).T
         ok = (last & _U(0xFF << (8 * p))) == _U(0x2E << (8 * p))
@@ -156,7 +170,7 @@ def fixed(buf: np.ndarray, s: np.ndarray, e: np.ndarray, decimals: int) -> tuple
             lo, hi = w1, w0
         n_int = lens - neg - 1 - decimals
         ok &= (n_int >= 1) & (n_int <= _MAX_INT_DIGITS)
-        n_int = np.clip(n_int, 0, _MAX_INT_DIGITS)
+        n_int = np.minimum(np.maximum(n_int, 0), _MAX_INT_DIGITS)
         n_lo = np.minimum(n_int, 8)
         whole, bad_i = _digits(lo, _TOP[n_lo])
         bad |= bad_i

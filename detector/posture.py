@@ -3,10 +3,14 @@
 In bed the shin lies roughly horizontal, so gravity is perpendicular to the shin's long axis in
 every lying posture (rolling over turns the leg about that axis). Standing, sitting and walking
 put gravity along it. The axis is therefore the direction most quiet epochs are perpendicular to.
-Candidates are the sensor's own axes (a strap usually aligns one with the shin) and, once the quiet
-postures span a plane, that plane's normal; the candidate that leaves the most quiet epochs lying
-horizontal wins, then it is refined on those epochs. Only epochs before a given one are used, so
-a decision never depends on data that arrived later than the event it concerns.
+Candidates are the sensor's own axes (a strap usually aligns one with the shin), the axis in the
+sensor's x-y plane most nearly perpendicular to the quiet postures (the sensor's face lies on the
+shin, so its z, the face's normal, is across the shin at any turn of the strap: with one posture
+seen, this is the only axis both allow), and, once the quiet postures span a plane, that plane's
+normal. The candidate that leaves the most quiet epochs lying horizontal, less those it would have
+upright (few quiet epochs of a night are out of bed), wins; then it is refined on those epochs.
+Only epochs before a given one are used, so a decision never depends on data that arrived later
+than the event it concerns.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ WINDOW_EPOCHS = 480
 REFRESH = 10
 _CANDIDATES = np.array([[0, 1, 0], [1, 0, 0], [0, 0, 1]], dtype=float)  # y first: the usual strap
 _SIN_LYING = math.sin(math.radians(LYING_MAX_DEG))
+_SIN_UPRIGHT = math.sin(math.radians(UPRIGHT_DEG))
 
 
 class ShinAxis:
@@ -124,10 +129,16 @@ class ShinAxis:
             return _CANDIDATES[0]
         cands = list(_CANDIDATES)
         if len(u) >= 3:
+            # the sensor's face lies on the shin: the axis in its x-y plane most nearly perpendicular to
+            # the quiet postures (with one posture, the only such axis), before z (the face's normal)
+            _, v2 = np.linalg.eigh(u[:, :2].T @ u[:, :2])
+            cands.insert(2, np.array([v2[0, 0], v2[1, 0], 0.0]))
             vals, vecs = np.linalg.eigh(u.T @ u / len(u))
             if vals[1] > 0.02 and vals[1] > 4 * vals[0]:  # quiet postures span a plane
                 cands.append(vecs[:, 0])
-        counts = np.count_nonzero(np.abs(u @ np.transpose(cands)) < _SIN_LYING, axis=0)  # one product for all
+        along = np.abs(u @ np.transpose(cands))  # one product for all
+        # quiet epochs lying, less those it would have upright (few quiet epochs in a night are out of bed)
+        counts = np.count_nonzero(along < _SIN_LYING, axis=0) - np.count_nonzero(along > _SIN_UPRIGHT, axis=0)
         best = cands[int(np.argmax(counts))]  # ties: the earlier (sensor y first)
         lying = u[np.abs(u @ best) < _SIN_LYING]
         if len(lying) >= 3:

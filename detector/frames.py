@@ -85,7 +85,9 @@ class Framer:
         t = np.asarray(t, dtype=np.float64).ravel()
         xyz = np.asarray(xyz, dtype=np.float64).reshape(-1, 3)
         prev = -np.inf if self.last_t is None else self.last_t
-        if len(t) and t[0] > prev and np.isfinite(xyz).all() and np.isfinite(t).all() and (np.diff(t) > 0).all():
+        # (a NaN or infinity anywhere makes the sum non-finite or a step not increasing; t[-1] finite
+        # bounds the rest: what _accepted finds, without its passes)
+        if len(t) and t[0] > prev and np.isfinite(t[-1]) and (t[1:] > t[:-1]).all() and np.isfinite(xyz.sum()):
             ok = np.ones(len(t), bool)  # the usual batch, finite and increasing: what _accepted finds, sooner
         else:
             ok = self._accepted(t, xyz)

@@ -175,7 +175,11 @@ def fixed(buf: np.ndarray, s: np.ndarray, e: np.ndarray, decimals: int) -> tuple
         whole, bad_i = _digits(lo, _TOP[n_lo])
         bad |= bad_i
         if int(n_int.max()) > 8:
-            top, bad_h = _digits(hi, _TOP[n_int - n_lo])
+            mask = _TOP[n_int - n_lo]
+            hi &= mask
+            if int(n_int.min()) == int(n_int.max()) and (hi == hi[0]).all():
+                mask, hi = mask[:1], hi[:1]  # one number of digits, the same ones (a night's timestamps)
+            top, bad_h = _digits(hi, mask)
             whole += top * _U(10**8)
             bad |= bad_h
         ok &= whole <= _MAX_INT[decimals]

@@ -102,7 +102,8 @@ def quantize(
     t_q /= 1e6
     v = _scaled(xyz, 1 / sc, in_place) if sc == 2.0 ** round(np.log2(sc)) else np.asarray(xyz, np.float64) / sc
     np.round(v, out=v)
-    np.clip(v, -32768, 32767, out=v)
+    if v.size and (v.min() < -32768 or v.max() > 32767):  # (two reads instead of a pass that writes)
+        np.clip(v, -32768, 32767, out=v)
     v *= sc
     return t_q, v
 

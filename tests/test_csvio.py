@@ -248,25 +248,42 @@ def test_word_parser_gives_what_float_gives_or_leaves_the_field(fields):
     """``decimal_words.parse`` (the path for varying decimals) on any text: every field it takes is
     exactly float()'s value (sign of zero included); it takes every plain ``-?d+.d{0,7}`` with
     at most 16 integer digits and a mantissa below 2**53, and leaves anything else."""
-    import re
 
     from legwatch import decimal_words
 
     fields = [f for f in fields if "," not in f]
     if not fields:
         return
-    raw = ("timestamp,ax,ay,az\n" + ",".join(fields) + "\n").encode()
+    _takes_plain_fields_exactly(
+        fields,
+        "timestamp,ax,ay,az\n",
+        lambda buf, s, e: decimal_words.parse(buf, decimal_words.words(buf), s, e),
+        r"\d{0,7}",
+    )
+
+
+def _takes_plain_fields_exactly(fields: list[str], head: str, parse, decimals_re: str) -> None:
+    """``parse(buf, starts, ends) -> (values, ok) | None`` on ``fields`` written after ``head``: it takes
+    every ``-?d{1,16}.DECIMALS`` field with a mantissa below 2**53, exactly as float() (sign of zero
+    included), and leaves every other (None only for fields over 24 bytes)."""
+    import re
+
+    raw = (head + ",".join(fields) + "\n").encode()
     buf = np.frombuffer(raw, np.uint8)
-    ends = np.cumsum([len(f) + 1 for f in fields]) + len("timestamp,ax,ay,az\n") - 1
+    ends = np.cumsum([len(f) + 1 for f in fields]) + len(head) - 1
     starts = ends - [len(f) for f in fields]
     for short in (True, False):  # fields of up to 8 bytes take their own path: blocks of each kind
         pick = np.flatnonzero((ends - starts <= 8) == short)
         if not len(pick):
             continue
-        v, ok = decimal_words.parse(buf, decimal_words.words(buf), starts[pick], ends[pick])
+        got = parse(buf, starts[pick], ends[pick])
+        if got is None:
+            assert any(len(fields[j]) > 24 for j in pick.tolist())
+            continue
+        v, ok = got
         for i, j in enumerate(pick.tolist()):
             f = fields[j]
-            m = re.fullmatch(r"-?(\d{1,16})\.(\d{0,7})", f)
+            m = re.fullmatch(rf"-?(\d{{1,16}})\.({decimals_re})", f)
             plain = m is not None and int(m[1] + m[2]) < 2**53
             assert bool(ok[i]) == plain, f
             if ok[i]:
@@ -313,7 +330,6 @@ def test_fixed_decimals_word_parser_gives_what_float_gives_or_leaves_the_field(f
     ``%.5f``) on any text: every field it takes is exactly float()'s value (sign of zero included);
     it takes every plain ``-?d+.d{decimals}`` with at most 16 integer digits and a mantissa below
     2**53, and leaves anything else (other decimals too)."""
-    import re
 
     from legwatch import decimal_words
 
@@ -322,23 +338,6 @@ def test_fixed_decimals_word_parser_gives_what_float_gives_or_leaves_the_field(f
     d = "7" * decimals
     fields += [f".{d}", f"-.{d}", f"+1.{d}", f"1-2.{d}", f"{'9' * 17}.{d}", f"1.{d}5", f"1{d}"]  # none plain
     head = "timestamp,ax,ay,az\n" + "0" * 24 + ","  # 24 bytes before every field's end at least
-    raw = (head + ",".join(fields) + "\n").encode()
-    buf = np.frombuffer(raw, np.uint8)
-    ends = np.cumsum([len(f) + 1 for f in fields]) + len(head) - 1
-    starts = ends - [len(f) for f in fields]
-    for short in (True, False):  # fields of up to 8 bytes take their own path: blocks of each kind
-        pick = np.flatnonzero((ends - starts <= 8) == short)
-        if not len(pick):
-            continue
-        got = decimal_words.fixed(buf, starts[pick], ends[pick], decimals)
-        if got is None:
-            assert any(len(fields[j]) > 24 for j in pick.tolist())
-            continue
-        v, ok = got
-        for i, j in enumerate(pick.tolist()):
-            f = fields[j]
-            m = re.fullmatch(rf"-?(\d{{1,16}})\.(\d{{{decimals}}})", f)
-            plain = m is not None and int(m[1] + m[2]) < 2**53
-            assert bool(ok[i]) == plain, f
-            if ok[i]:
-                assert v[i] == float(f) and np.signbit(v[i]) == np.signbit(float(f)), f
+    _takes_plain_fields_exactly(
+        fields, head, lambda buf, s, e: decimal_words.fixed(buf, s, e, decimals), rf"\d{{{decimals}}}"
+    )

@@ -131,7 +131,7 @@ class FeatureStage:
         """Dense frames for indices start..stop-1 (empty where missing)."""
         length = stop - start
         if len(fr) == length and length and fr.idx[0] == start and fr.idx[-1] == stop - 1:
-            return Frames(fr.idx, fr.n, fr.s, fr.q, fr.c)  # no frame missing (indices strictly increase)
+            return fr  # no frame missing (indices strictly increase)
         n = np.zeros(length)
         s = np.zeros((length, 3))
         q = np.zeros((length, 3))

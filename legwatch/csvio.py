@@ -432,8 +432,7 @@ def _window_words(buf: np.ndarray, e: np.ndarray, w: int) -> np.ndarray | None:
     n_words = (w + 7) // 8
     if int(e.min()) < 8 * n_words or len(buf) < 8 * n_words:
         return None
-    items = np.ndarray((len(buf) - 8 * n_words + 1,), dtype=f"V{8 * n_words}", buffer=buf, strides=(1,))
-    return items[e - 8 * n_words].view("<u8").reshape(len(e), n_words)
+    return decimal_words.items(buf, 8 * n_words)[e - 8 * n_words].view("<u8").reshape(len(e), n_words)
 
 
 def _window_bytes(words: np.ndarray, w: int) -> np.ndarray:

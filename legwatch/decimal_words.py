@@ -81,7 +81,7 @@ def parse(buf: np.ndarray, w64: np.ndarray, s: np.ndarray, e: np.ndarray) -> tup
     neg = buf[s] == 0x2D  # '-'
     long_fields = int((e - s).max()) > 8
     if long_fields and int(e.min()) >= 24:  # the last 24 bytes of each field in one gather (see fixed)
-        w0, w1, last = _items(buf, 24)[e - 24].view("<u8").reshape(-1, 3).T
+        w0, w1, last = items(buf, 24)[e - 24].view("<u8").reshape(-1, 3).T
     else:
         w0 = w1 = None
         last = w64[e - 8]
@@ -134,7 +134,7 @@ def _short(last: np.ndarray, pos: np.ndarray, neg: np.ndarray, lens: np.ndarray)
     return v, ok
 
 
-def _items(buf: np.ndarray, nbytes: int) -> np.ndarray:
+def items(buf: np.ndarray, nbytes: int) -> np.ndarray:
     """A view of ``buf`` with the ``nbytes`` bytes that start at every byte as one item (a void
     dtype: gathering one costs about as much for 24 bytes as for 8)."""
     return np.ndarray((len(buf) - nbytes + 1,), dtype=f"V{nbytes}", buffer=buf, strides=(1,))
@@ -150,7 +150,7 @@ def fixed(buf: np.ndarray, s: np.ndarray, e: np.ndarray, decimals: int) -> tuple
     p = 7 - decimals  # the '.' in the last word
     neg = buf[s] == 0x2D  # '-'
     if int(lens.max()) <= 8:
-        last = _items(buf, 8)[e - 8].view("<u8")
+        last = items(buf, 8)[e - 8].view("<u8")
         ok = (last & _U(0xFF << (8 * p))) == _U(0x2E << (8 * p))
         # the bytes before the '.' moved up over it: the digits are the top bytes of one word
         squeezed = (last << _U(8)) & _BELOW[p]
@@ -159,7 +159,7 @@ def fixed(buf: np.ndarray, s: np.ndarray, e: np.ndarray, decimals: int) -> tuple
         ok &= n_digits - decimals >= 1  # a digit before the '.'
         mantissa, bad = _digits(squeezed, _TOP[np.minimum(np.maximum(n_digits, 0), 8)])
     else:
-        w0, w1, last = _items(buf, 24)[e - 24].view("<u8").reshape(-1, 3).T
+        w0, w1, last = items(buf, 24)[e - 24].view("<u8").reshape(-1, 3).T
         ok = (last & _U(0xFF << (8 * p))) == _U(0x2E << (8 * p))
         frac, bad = _digits(last, _TOP[decimals])
         # the 8 and 16 bytes before the '.' (the words that start 8 and 16 bytes before it)

@@ -121,8 +121,9 @@ def parse(buf: np.ndarray, w64: np.ndarray, s: np.ndarray, e: np.ndarray) -> tup
 
 def _short(last: np.ndarray, pos: np.ndarray, neg: np.ndarray, lens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``parse`` of fields of up to 8 bytes, each the top ``lens`` bytes of its word ``last``, with
-    its '.' at byte ``pos``: the bytes before the '.' moved up over it, the digits (``lens - neg - 1``
-    of them, so the mantissa is below 10**8) are the top bytes of one word."""
+    its '.' at byte ``pos`` (one per field, or one for all): the bytes before the '.' moved up over
+    it, the digits (``lens - neg - 1`` of them, so the mantissa is below 10**8) are the top bytes of
+    one word."""
     p = np.minimum(np.maximum(pos, 0), 7)
     squeezed = ((last << _U(8)) & _BELOW[p]) | (last & _ABOVE[p])
     n_digits = lens - neg - 1
@@ -151,13 +152,9 @@ def fixed(buf: np.ndarray, s: np.ndarray, e: np.ndarray, decimals: int) -> tuple
     neg = buf[s] == 0x2D  # '-'
     if int(lens.max()) <= 8:
         last = items(buf, 8)[e - 8].view("<u8")
-        ok = (last & _U(0xFF << (8 * p))) == _U(0x2E << (8 * p))
-        # the bytes before the '.' moved up over it: the digits are the top bytes of one word
-        squeezed = (last << _U(8)) & _BELOW[p]
-        squeezed |= last & _ABOVE[p]
-        n_digits = lens - neg - 1
-        ok &= n_digits - decimals >= 1  # a digit before the '.'
-        mantissa, bad = _digits(squeezed, _TOP[np.minimum(np.maximum(n_digits, 0), 8)])
+        v, ok = _short(last, p, neg, lens)  # the '.' at one byte of every word
+        ok &= (last & _U(0xFF << (8 * p))) == _U(0x2E << (8 * p))
+        return v, ok
     else:
         w0, w1, last = items(buf, 24)[e - 24].view("<u8").reshape(-1, 3).T
         ok = (last & _U(0xFF << (8 * p))) == _U(0x2E << (8 * p))

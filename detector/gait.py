@@ -92,7 +92,7 @@ def gait(u: np.ndarray, sd: np.ndarray) -> tuple[float, np.ndarray]:
     windows (NaN when there were none): the :func:`walking_windows`, when together they hold a median
     spread of ``WALK_SD_G``."""
     win, jolts = walking_windows(u, sd)
-    if not len(jolts) or float(np.median(jolts)) < WALK_SD_G:
+    if not len(jolts) or float(median(jolts)) < WALK_SD_G:  # (jolts are finite)
         return 0.0, np.full(3, np.nan)
     m = win.mean(axis=(0, 1))
     return float(len(jolts)) * STEP_S, m / np.linalg.norm(m)

@@ -6,9 +6,11 @@ put gravity along it. The axis is therefore the direction most quiet epochs are 
 Candidates are the sensor's own axes (a strap usually aligns one with the shin), the axis in the
 sensor's x-y plane most nearly perpendicular to the quiet postures (the sensor's face lies on the
 shin, so its z, the face's normal, is across the shin at any turn of the strap: with one posture
-seen, this is the only axis both allow), and, once the quiet postures span a plane, that plane's
-normal. The candidate that leaves the most quiet epochs lying horizontal, less those it would have
-upright (few quiet epochs of a night are out of bed), wins; then it is refined on those epochs.
+seen, this is the only axis both allow), and, once the quiet postures are more than one, the normal
+of the plane they lie closest to (a posture with the knee drawn up lies off it, so the scatter need
+not be flat for the normal to be the axis). The candidate that leaves the most quiet epochs lying
+horizontal, less those it would have upright (few quiet epochs of a night are out of bed), wins;
+then it is refined on those epochs.
 Only epochs before a given one are used, so a decision never depends on data that arrived later
 than the event it concerns.
 """
@@ -134,7 +136,7 @@ class ShinAxis:
             _, v2 = np.linalg.eigh(u[:, :2].T @ u[:, :2])
             cands.insert(2, np.array([v2[0, 0], v2[1, 0], 0.0]))
             vals, vecs = np.linalg.eigh(u.T @ u / len(u))
-            if vals[1] > 0.02 and vals[1] > 4 * vals[0]:  # quiet postures span a plane
+            if vals[1] > 0.02:  # quiet postures that are more than one: the normal of their plane
                 cands.append(vecs[:, 0])
         along = np.abs(u @ np.transpose(cands))  # one product for all
         # quiet epochs lying, less those it would have upright (few quiet epochs in a night are out of bed)

@@ -4,10 +4,11 @@ Walking (:mod:`detector.gait`: the shin swinging at the stride rate with heel st
 whatever else the sensor shows. Without gait, the shin held upright (sitting on the edge of the bed,
 standing) counts as out of bed within ``UP_HOLD_S`` after walking was seen (until a movement that lay
 before and after it shows the person back in bed: a cramp then can pitch the shin steep), at the start
-of the recording before any lying posture was seen (the recording may begin up), or when one event
-holds it upright for ``SAT_UP_S`` between a lying posture before it and a new one after it (getting up
-to stand and stretch a cramp without a step: fieldnights, session 13). The new posture tells it from a
-cramp that pitched the shin steep and let go where it began.
+of the recording before any lying posture was seen (the recording may begin up; the leg settled lying
+before an event ends that grace, whatever the event), or when one event holds it upright for
+``SAT_UP_S`` between a lying posture before it and a new one after it (getting up to stand and
+stretch a cramp without a step: fieldnights, session 13). The new posture tells it from a cramp that
+pitched the shin steep and let go where it began.
 
 "Upright" is judged by the estimated shin axis (:mod:`detector.posture`), and, once walking has been
 seen, also directly: while walking, gravity points along the shin, so the mean orientation of the
@@ -103,6 +104,9 @@ class GettingUp:
         upright_s = float(np.sum(steep)) * frame_s
         upright_frac = upright_s / max(frame_s, len(elev) * frame_s)
         ref_up = ref_elev > OOB_UPRIGHT_DEG and bool(self.upright_by_walk(ref[None, :])[0])
+        if self.up_until == np.inf and ref_elev < lying_deg and np.isfinite(ref).all():
+            # the leg lay settled before this event: lying was seen, the grace of the start is over
+            self.up_until = -np.inf
         upright = ref_up or (upright_frac > UPRIGHT_FRAC and upright_s >= OOB_MIN_UPRIGHT_S)
         if walking:
             self.up_until = float(offset) + UP_HOLD_S

@@ -210,6 +210,23 @@ def test_once_back_lying_after_a_walk_a_steep_shin_is_no_longer_out_of_bed() -> 
     assert not after_walk(lay_back=True)
 
 
+def test_the_grace_of_the_recordings_start_ends_with_the_leg_lying_settled_before_an_event() -> None:
+    """Before any lying was seen, an upright shin counts as out of bed (the recording may begin with the
+    person up), but not once the leg lay settled before the event: a sensor mounted at any angle, one
+    posture lain in for the first 15 minutes, leaves the axis estimate free to read the next posture as
+    steep, and the first roll-over and every movement after it were called getting up (field +1000,
+    seed 20261130, 12.5 Hz: 3 calls in bed)."""
+    no_walk = (0.0, np.full(3, np.nan))
+    steep = np.tile([0.0, 0.94, 0.34], (80, 1))
+    unknown = np.full(3, np.nan)
+    lying = np.array([1.0, 0.0, 0.0])
+    assert GettingUp().decide(20.0, 28.0, no_walk, np.full(80, 75.0), steep, unknown, 0.0, 0.1, 50.0, 75.0, 40.0)
+    up = GettingUp()
+    assert not up.decide(915.0, 923.0, no_walk, np.full(80, 75.0), steep, lying, 10.0, 0.1, 50.0, 75.0, 80.0)
+    # ... nor the movements made in the posture read as steep
+    assert not up.decide(1034.0, 1042.0, no_walk, np.full(80, 75.0), steep, steep[0], 75.0, 0.1, 50.0, 75.0, 1.0)
+
+
 def test_sitting_on_the_edge_and_standing_without_a_step_between_lying_and_lying_is_getting_up() -> None:
     """Long after any walk: the shin held upright 25 s (sitting on the edge of the bed, standing to
     stretch a cramp) with the leg lying before and lying somewhere new after is getting up; 8 s of it,

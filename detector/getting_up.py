@@ -5,9 +5,9 @@ whatever else the sensor shows. Without gait, the shin held upright (sitting on 
 standing) counts as out of bed within ``UP_HOLD_S`` after walking was seen (until a movement that lay
 before and after it shows the person back in bed: a cramp then can pitch the shin steep), at the start
 of the recording before any lying posture was seen (the recording may begin up; the leg settled lying
-before an event ends that grace, whatever the event), or when one event holds it upright for
-``SAT_UP_S`` between a lying posture before it and a new one after it (getting up to stand and
-stretch a cramp without a step: fieldnights, session 13). The new posture tells it from a cramp that
+before an event ends that grace, whatever the event), or when one event holds it over
+``SAT_UP_DEG`` for ``SAT_UP_S`` between a lying posture before it and a new one after it (getting
+up to stand and stretch a cramp without a step: fieldnights, session 13). The new posture tells it from a cramp that
 pitched the shin steep and let go where it began.
 
 "Upright" is judged by the estimated shin axis (:mod:`detector.posture`), and, once walking has been
@@ -40,13 +40,16 @@ UPRIGHT_FRAC = 0.25
 #: standing, lying back down), so a lying posture the axis misjudges as steep is no getting up.
 GAIT_MIN_S = 6.0
 UP_HOLD_S = 300.0
-#: Without walking, an event that holds the shin upright this long between lying before it and lying
-#: after it, over ``SAT_UP_MOVED_DEG`` from where it lay, is getting up too: sitting on the edge of the
-#: bed or standing to stretch a cramp. Lying down again leaves the leg somewhere new (fieldnights' such
-#: trips on 120 nights: 25-170 deg); a cramp lets go close to where it began (the one cramp on those
-#: nights that held the shin over 65 deg for 20 s let go 3.5 deg from it).
+#: Without walking, an event that holds the shin over ``SAT_UP_DEG`` this long between lying before
+#: it and lying after it, over ``SAT_UP_MOVED_DEG`` from where it lay, is getting up too: sitting on
+#: the edge of the bed or standing to stretch a cramp. Lying down again leaves the leg somewhere new
+#: (fieldnights' such trips on 120 nights: 25-170 deg); a cramp lets go close to where it began (the
+#: one cramp on those nights that held the shin over 65 deg for 20 s let go 3.5 deg from it). The
+#: bound is below ``OOB_UPRIGHT_DEG``: sitting and standing put the shin at 70-90 deg, and quiet
+#: postures lain with the shin tilted leave the axis estimate 15-20 deg off (the stand read 55-62 deg).
 SAT_UP_S = 20.0
 SAT_UP_MOVED_DEG = 15.0
+SAT_UP_DEG = 55.0
 _COS_UP = math.cos(math.radians(90.0 - OOB_UPRIGHT_DEG))
 
 
@@ -116,7 +119,6 @@ class GettingUp:
             # lying seen: the grace of the recording's start is over; after walking, lying before and
             # after a movement is being back in bed
             self.up_until = -np.inf
-        sat_up = (
-            upright_s >= SAT_UP_S and ref_elev < lying_deg and post_elev < lying_deg and moved_deg > SAT_UP_MOVED_DEG
-        )
-        return walking or (upright and (onset <= self.up_until or sat_up))
+        sat_s = float(np.sum((elev > SAT_UP_DEG) & by_walk)) * frame_s
+        sat_up = sat_s >= SAT_UP_S and ref_elev < lying_deg and post_elev < lying_deg and moved_deg > SAT_UP_MOVED_DEG
+        return walking or (upright and onset <= self.up_until) or sat_up

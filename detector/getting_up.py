@@ -7,8 +7,8 @@ before and after it shows the person back in bed: a cramp then can pitch the shi
 of the recording before any lying posture was seen (the recording may begin up; the leg settled lying
 before an event ends that grace, whatever the event), or when one event holds it over
 ``SAT_UP_DEG`` for ``SAT_UP_S`` between a lying posture before it and a new one after it (getting
-up to stand and stretch a cramp without a step: fieldnights, session 13). The new posture tells it from a cramp that
-pitched the shin steep and let go where it began.
+up to stand and stretch a cramp without a step: fieldnights, session 13). The new posture tells it
+from a cramp that pitched the shin steep and let go where it began.
 
 "Upright" is judged by the estimated shin axis (:mod:`detector.posture`), and, once walking has been
 seen, also directly: while walking, gravity points along the shin, so the mean orientation of the
@@ -107,18 +107,17 @@ class GettingUp:
         upright_s = float(np.sum(steep)) * frame_s
         upright_frac = upright_s / max(frame_s, len(elev) * frame_s)
         ref_up = ref_elev > OOB_UPRIGHT_DEG and bool(self.upright_by_walk(ref[None, :])[0])
-        if self.up_until == np.inf and ref_elev < lying_deg and np.isfinite(ref).all():
-            # the leg lay settled before this event: lying was seen, the grace of the start is over
-            self.up_until = -np.inf
         upright = ref_up or (upright_frac > UPRIGHT_FRAC and upright_s >= OOB_MIN_UPRIGHT_S)
+        if self.up_until == np.inf and ref_elev < lying_deg and (np.isfinite(ref).all() or not upright):
+            # lying seen (the leg settled lying before this event, or a movement not upright from an
+            # unknown posture): the grace of the recording's start is over
+            self.up_until = -np.inf
         if walking:
             self.up_until = float(offset) + UP_HOLD_S
             if np.isfinite(walk_dir).all():
                 self.up_dir = np.asarray(walk_dir, dtype=float)
-        elif not upright and ref_elev < lying_deg and (self.up_until == np.inf or post_elev < lying_deg):
-            # lying seen: the grace of the recording's start is over; after walking, lying before and
-            # after a movement is being back in bed
-            self.up_until = -np.inf
+        elif not upright and ref_elev < lying_deg and post_elev < lying_deg:
+            self.up_until = -np.inf  # after walking, lying before and after a movement is being back in bed
         sat_s = float(np.sum((elev > SAT_UP_DEG) & by_walk)) * frame_s
         sat_up = sat_s >= SAT_UP_S and ref_elev < lying_deg and post_elev < lying_deg and moved_deg > SAT_UP_MOVED_DEG
         return walking or (upright and onset <= self.up_until) or sat_up
